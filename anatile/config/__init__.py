@@ -1,0 +1,32 @@
+"""Configuration dataclasses (mutable, self-validating, JSON round-trip)."""
+
+from anatile.config.base import ConfigBase, register_config_type
+from anatile.config.devices import ConstantStepDevice, IdealDevice
+from anatile.config.parameters import (
+    BoundManagementType,
+    InputRangeParameter,
+    IOParameters,
+    MappingParameter,
+    NoiseManagementType,
+    PrePostProcessingParameter,
+    PulseType,
+    UpdateParameters,
+)
+from anatile.config.rpu_config import InferenceRPUConfig, RPUConfig
+
+__all__ = [
+    "BoundManagementType",
+    "ConfigBase",
+    "ConstantStepDevice",
+    "IOParameters",
+    "IdealDevice",
+    "InferenceRPUConfig",
+    "InputRangeParameter",
+    "MappingParameter",
+    "NoiseManagementType",
+    "PrePostProcessingParameter",
+    "PulseType",
+    "RPUConfig",
+    "UpdateParameters",
+    "register_config_type",
+]

@@ -1,0 +1,22 @@
+"""Exceptions raised by anatile.
+
+Every error anatile raises on purpose derives from :class:`AnatileError`. The two concrete
+kinds also derive from the built-in exception a caller would naturally catch, so
+``except ValueError`` still catches a bad configuration value.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AnatileError", "ConfigError", "TileError"]
+
+
+class AnatileError(Exception):
+    """Base class of every anatile error."""
+
+
+class ConfigError(AnatileError, ValueError):
+    """A configuration is invalid: an unknown key, a bad value or an unsupported option."""
+
+
+class TileError(AnatileError, RuntimeError):
+    """A tile is used in a way its current state does not allow."""
