@@ -1,0 +1,42 @@
+"""Inference physics: conductance converters, PCM noise models and drift compensation.
+
+See ``docs/inference.md`` for the formulas and an accuracy-over-time experiment.
+"""
+
+from anatile.inference.compensation import (
+    BaseDriftCompensation,
+    GlobalDriftCompensation,
+    PerColumnDriftCompensation,
+)
+from anatile.inference.converter import (
+    BaseConductanceConverter,
+    CustomPairConductanceConverter,
+    DualPairConductanceConverter,
+    NPairConductanceConverter,
+    SingleDeviceConductanceConverter,
+    SinglePairConductanceConverter,
+)
+from anatile.inference.noise import (
+    BaseNoiseModel,
+    CustomDriftPCMLikeNoiseModel,
+    DriftedState,
+    PCMLikeNoiseModel,
+    ProgrammedState,
+)
+
+__all__ = [
+    "BaseConductanceConverter",
+    "BaseDriftCompensation",
+    "BaseNoiseModel",
+    "CustomDriftPCMLikeNoiseModel",
+    "CustomPairConductanceConverter",
+    "DriftedState",
+    "DualPairConductanceConverter",
+    "GlobalDriftCompensation",
+    "NPairConductanceConverter",
+    "PCMLikeNoiseModel",
+    "PerColumnDriftCompensation",
+    "ProgrammedState",
+    "SingleDeviceConductanceConverter",
+    "SinglePairConductanceConverter",
+]

@@ -1,0 +1,115 @@
+"""Drift compensation: rescale the output so its magnitude does not shrink as PCM drifts.
+
+Protocol (as in aihwkit): right after programming, the tile drives a fixed readout input
+(:meth:`BaseDriftCompensation.get_readout_tensor`, the identity) through its array and keeps
+``baseline = init_baseline(output)``. After drifting it drives the same input again and sets
+``alpha = apply(output, baseline) = readout(baseline output) / readout(output now)``, which
+multiplies the eval-mode output.
+
+Example:
+    >>> import torch
+    >>> comp = GlobalDriftCompensation()
+    >>> w = torch.randn(3, 5)
+    >>> x = comp.get_readout_tensor(5)
+    >>> base = comp.init_baseline(x @ w.T)
+    >>> float(comp.apply(x @ (0.5 * w).T, base))
+    2.0
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from anatile.config.base import register_config_type
+from anatile.inference._serialization import InitFieldsMixin
+
+__all__ = ["BaseDriftCompensation", "GlobalDriftCompensation", "PerColumnDriftCompensation"]
+
+# A readout below this (an all-zero array) gives alpha = 1 instead of a division by zero.
+_TINY = 1e-30
+
+
+class BaseDriftCompensation(InitFieldsMixin):
+    """Interface of drift compensations: a readout statistic and the ratio to its baseline."""
+
+    _init_fields: ClassVar[tuple[str, ...]] = ()
+
+    def get_readout_tensor(
+        self,
+        in_size: int,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """The fixed readout input: the ``in_size × in_size`` identity (one input per row).
+
+        Raises:
+            ValueError: if ``in_size`` is not a positive integer.
+
+        Shape:
+            output: ``(in_size, in_size)``.
+        """
+        if isinstance(in_size, bool) or not isinstance(in_size, int) or in_size <= 0:
+            raise ValueError(f"in_size: expected a positive integer, got {in_size!r}")
+        return torch.eye(in_size, dtype=dtype, device=device)
+
+    def readout(self, out_tensor: Tensor) -> Tensor:
+        """The statistic of the readout output that drift compensation keeps constant."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def init_baseline(self, forward_output: Tensor) -> Tensor:
+        """Baseline readout from the output of the readout input right after programming.
+
+        Args:
+            forward_output: output of :meth:`get_readout_tensor` through the array,
+                ``(in_size, out_size)``.
+
+        Returns:
+            The baseline (a scalar or one value per column).
+        """
+        return self.readout(forward_output).detach().clone()
+
+    @torch.no_grad()
+    def apply(self, forward_output: Tensor, drift_baseline: Tensor) -> Tensor:
+        """``alpha = baseline / readout(forward_output)`` (1 where the readout is 0).
+
+        Args:
+            forward_output: output of the readout input through the drifted array.
+            drift_baseline: from :meth:`init_baseline`.
+
+        Returns:
+            The compensation factor(s) ``alpha`` to multiply onto the output.
+        """
+        now = self.readout(forward_output)
+        base = drift_baseline.to(dtype=now.dtype, device=now.device)
+        ok = now.abs() > _TINY
+        return torch.where(
+            ok, base / torch.where(ok, now, torch.ones_like(now)), torch.ones_like(now)
+        )
+
+
+@register_config_type
+class GlobalDriftCompensation(BaseDriftCompensation):
+    """One factor for the whole tile; the readout is the mean absolute output.
+
+    Shape:
+        ``readout``: ``(in_size, out_size)`` → scalar tensor.
+    """
+
+    def readout(self, out_tensor: Tensor) -> Tensor:
+        return out_tensor.abs().mean()
+
+
+@register_config_type
+class PerColumnDriftCompensation(BaseDriftCompensation):
+    """One factor per output column; the readout is the mean absolute output per column.
+
+    Shape:
+        ``readout``: ``(in_size, out_size)`` → ``(out_size,)``.
+    """
+
+    def readout(self, out_tensor: Tensor) -> Tensor:
+        return out_tensor.abs().reshape(-1, out_tensor.shape[-1]).mean(dim=0)

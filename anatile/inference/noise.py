@@ -1,0 +1,489 @@
+"""Phenomenological noise models of PCM inference: programming noise, drift, read noise.
+
+A noise model works on weights in normalized units, through its conductance converter:
+weights → conductances (µS) → physics → conductances → weights. The physics itself lives in
+:mod:`anatile.functional.pcm`; the classes hold the parameters, validate them and
+serialize.
+
+Two levels of use:
+
+* the aihwkit-style methods (``apply_noise``, ``apply_programming_noise``,
+  ``apply_drift_noise``, and their ``*_to_conductance`` counterparts);
+* :meth:`BaseNoiseModel.program` / :meth:`BaseNoiseModel.read`, used by
+  :class:`~anatile.tiles.InferenceTile`: program once (a :class:`ProgrammedState` holds the
+  target and programmed conductances and the drift exponents), then read at any number of
+  inference times, each read drifting from the same programmed state.
+
+Example:
+    >>> import torch
+    >>> model = PCMLikeNoiseModel()
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> w = torch.randn(4, 8, generator=gen)
+    >>> state = model.program(w, generator=gen)
+    >>> w_day = model.read(state, 86400.0, generator=gen).weights
+    >>> w_day.shape
+    torch.Size([4, 8])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from anatile.config.base import register_config_type
+from anatile.functional.pcm import (
+    DEFAULT_PROG_COEFF,
+    PROG_COEFF_G_MAX_REFERENCE,
+    apply_pcm_drift_and_read_noise,
+    apply_pcm_programming_noise,
+    interpolate_custom_pair,
+    sample_pcm_drift_nu,
+)
+from anatile.inference._serialization import (
+    InitFieldsMixin,
+    check_float_list,
+    check_non_negative,
+    check_positive,
+)
+from anatile.inference.converter import BaseConductanceConverter, SinglePairConductanceConverter
+
+__all__ = [
+    "BaseNoiseModel",
+    "CustomDriftPCMLikeNoiseModel",
+    "DriftedState",
+    "PCMLikeNoiseModel",
+    "ProgrammedState",
+]
+
+
+@dataclass
+class ProgrammedState:
+    """What programming left on the devices of one weight matrix.
+
+    Attributes:
+        g_target: target conductance of each device (µS), one tensor per device.
+        g_prog: programmed conductance of each device (µS), after programming noise.
+        nu: drift exponent of each device, sampled once at programming.
+        params: the converter's parameters for the way back to weights.
+        weights: the programmed weights (normalized units), i.e. at ``t = 0`` without read
+            noise.
+    """
+
+    g_target: list[Tensor]
+    g_prog: list[Tensor]
+    nu: list[Tensor]
+    params: dict[str, Any]
+    weights: Tensor
+
+
+@dataclass
+class DriftedState:
+    """The conductances and weights read at one inference time.
+
+    Attributes:
+        t_inference: seconds after programming.
+        g_drift: drifted, read-noisy conductance of each device (µS).
+        weights: the corresponding weights (normalized units).
+    """
+
+    t_inference: float
+    g_drift: list[Tensor]
+    weights: Tensor
+
+
+class BaseNoiseModel(InitFieldsMixin):
+    """Interface of noise models: per-conductance physics plus the weight-level plumbing.
+
+    Subclasses implement :meth:`apply_programming_noise_to_conductance`,
+    :meth:`generate_drift_coefficients` and :meth:`apply_drift_noise_to_conductance`;
+    every random draw takes an optional ``generator``.
+
+    Attributes:
+        g_converter: the conductance converter used for weights.
+    """
+
+    g_converter: BaseConductanceConverter
+
+    # --- per-conductance physics --------------------------------------------------------
+    def apply_programming_noise_to_conductance(
+        self, g_target: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Programmed conductances for the targets ``g_target`` (µS, any shape)."""
+        raise NotImplementedError
+
+    def generate_drift_coefficients(
+        self, g_target: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """One drift exponent ν per device, from its target conductance (µS, any shape)."""
+        raise NotImplementedError
+
+    def apply_drift_noise_to_conductance(
+        self,
+        g_prog: Tensor,
+        drift_noise_param: Tensor,
+        t_inference: float,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Conductances read ``t_inference`` s after programming to ``g_prog`` with ν."""
+        raise NotImplementedError
+
+    # --- weights (aihwkit-style) ---------------------------------------------------------
+    @torch.no_grad()
+    def apply_programming_noise(
+        self, weights: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Program ``weights`` once.
+
+        Args:
+            weights: weights in normalized units (any shape).
+            generator: random source.
+
+        Returns:
+            ``(programmed_weights, drift_noise_parameters)``: the weights after programming
+            noise and the drift exponent ν of each device (one tensor per device).
+
+        Shape:
+            ``weights``: ``(*)``; the outputs: ``(*)`` each.
+        """
+        state = self.program(weights, generator)
+        return state.weights, state.nu
+
+    @torch.no_grad()
+    def apply_drift_noise(
+        self,
+        weights: Tensor,
+        drift_noise_parameters: list[Tensor],
+        t_inference: float,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Drift (and read noise) of already programmed ``weights`` to ``t_inference``.
+
+        As in aihwkit, ``weights`` are converted to conductances again and those are taken
+        as the programmed conductances; :meth:`read` avoids that re-conversion.
+
+        Args:
+            weights: programmed weights (normalized units).
+            drift_noise_parameters: ν per device, from :meth:`apply_programming_noise`.
+            t_inference: seconds after programming (≥ 0).
+            generator: random source.
+
+        Returns:
+            The drifted weights.
+
+        Raises:
+            ValueError: if the number of ν tensors does not match the converter's devices,
+                or ``t_inference`` is negative.
+        """
+        g_prog, params = self.g_converter.convert_to_conductances(weights)
+        if len(drift_noise_parameters) != len(g_prog):
+            raise ValueError(
+                f"drift_noise_parameters: expected {len(g_prog)} tensors (one per device), "
+                f"got {len(drift_noise_parameters)}"
+            )
+        g_drift = [
+            self.apply_drift_noise_to_conductance(g, nu, t_inference, generator)
+            for g, nu in zip(g_prog, drift_noise_parameters, strict=True)
+        ]
+        return self.g_converter.convert_back_to_weights(g_drift, params)
+
+    @torch.no_grad()
+    def apply_noise(
+        self, weights: Tensor, t_inference: float, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Program ``weights`` and read them ``t_inference`` seconds later, in one call.
+
+        Returns:
+            The weights as seen at ``t_inference`` (programming noise, drift, read noise).
+        """
+        return self.read(self.program(weights, generator), t_inference, generator).weights
+
+    # --- program once, read many times ---------------------------------------------------
+    @torch.no_grad()
+    def program(self, weights: Tensor, generator: torch.Generator | None = None) -> ProgrammedState:
+        """Convert ``weights`` to conductances, add programming noise and sample ν.
+
+        Args:
+            weights: target weights (normalized units, finite, any shape).
+            generator: random source (programming noise first, then ν).
+
+        Returns:
+            The :class:`ProgrammedState`.
+
+        Raises:
+            TypeError, ValueError: from the converter on bad ``weights``.
+        """
+        g_target, params = self.g_converter.convert_to_conductances(weights)
+        g_prog = [self.apply_programming_noise_to_conductance(g, generator) for g in g_target]
+        nu = [self.generate_drift_coefficients(g, generator) for g in g_target]
+        w_prog = self.g_converter.convert_back_to_weights(g_prog, params)
+        return ProgrammedState(g_target, g_prog, nu, params, w_prog)
+
+    @torch.no_grad()
+    def read(
+        self,
+        state: ProgrammedState,
+        t_inference: float,
+        generator: torch.Generator | None = None,
+    ) -> DriftedState:
+        """Drift the programmed conductances of ``state`` to ``t_inference`` and read them.
+
+        Args:
+            state: from :meth:`program`; it is not modified, so a time sweep reads the same
+                programmed devices.
+            t_inference: seconds after programming (≥ 0).
+            generator: random source of the read noise.
+
+        Returns:
+            The :class:`DriftedState`.
+
+        Raises:
+            ValueError: if ``t_inference`` is negative or not finite.
+        """
+        g_drift = [
+            self.apply_drift_noise_to_conductance(g, nu, t_inference, generator)
+            for g, nu in zip(state.g_prog, state.nu, strict=True)
+        ]
+        w = self.g_converter.convert_back_to_weights(g_drift, state.params)
+        return DriftedState(float(t_inference), g_drift, w)
+
+
+def _resolve_converter(g_converter: Any, g_max: Any) -> BaseConductanceConverter:
+    if g_converter is None:
+        return SinglePairConductanceConverter(g_max=g_max)
+    if not isinstance(g_converter, BaseConductanceConverter):
+        raise TypeError(
+            "g_converter: expected a conductance converter such as "
+            f"SinglePairConductanceConverter, got {type(g_converter).__name__}"
+        )
+    return g_converter
+
+
+@register_config_type
+class PCMLikeNoiseModel(BaseNoiseModel):
+    """Statistical PCM model (Nandakumar et al., ICECS 2019), as aihwkit's of the same name.
+
+    Formulas in :mod:`anatile.functional.pcm`: programming noise ``σ = (c0 + c1·g/g_max +
+    c2·(g/g_max)²) · g_max / prog_coeff_g_max_reference · prog_noise_scale``; drift exponent
+    ``ν = drift_scale · |N(μ(g), σ(g))|`` sampled from the target conductance; drift
+    ``g_prog · ((t + t_0)/t_0)^(−ν)``; 1/f read noise growing with
+    ``sqrt(ln((t + t_0 + t_read)/(2·t_read)))``; all conductances clipped at 0.
+
+    Args:
+        prog_coeff: programming-noise polynomial ``(c0, c1, c2, ...)`` in µS
+            (default ``(0.26348, 1.9650, -1.1731)``).
+        g_converter: conductance converter (default ``SinglePairConductanceConverter(g_max)``).
+        g_max: g_max of the noise statistics in µS (default: the converter's ``g_max``).
+        t_read: read duration (s), default 250 ns.
+        t_0: drift reference time (s), default 20.
+        prog_noise_scale: programming-noise multiplier (≥ 0).
+        read_noise_scale: read-noise multiplier (≥ 0).
+        drift_scale: drift-exponent multiplier (≥ 0).
+        prog_coeff_g_max_reference: the g_max (µS) at which ``prog_coeff`` were fitted
+            (default 25, i.e. the noise scales with ``g_max / 25``).
+
+    Raises:
+        ValueError: naming the argument on a non-positive ``g_max``/``t_read``/``t_0``/
+            ``prog_coeff_g_max_reference``, a negative scale or a bad ``prog_coeff``.
+        TypeError: if ``g_converter`` is not a converter.
+    """
+
+    _init_fields: ClassVar[tuple[str, ...]] = (
+        "prog_coeff",
+        "g_converter",
+        "g_max",
+        "t_read",
+        "t_0",
+        "prog_noise_scale",
+        "read_noise_scale",
+        "drift_scale",
+        "prog_coeff_g_max_reference",
+    )
+
+    def __init__(
+        self,
+        prog_coeff: list[float] | None = None,
+        g_converter: BaseConductanceConverter | None = None,
+        g_max: float | None = None,
+        t_read: float = 250e-9,
+        t_0: float = 20.0,
+        prog_noise_scale: float = 1.0,
+        read_noise_scale: float = 1.0,
+        drift_scale: float = 1.0,
+        prog_coeff_g_max_reference: float | None = None,
+    ) -> None:
+        self.prog_coeff = (
+            list(DEFAULT_PROG_COEFF)
+            if prog_coeff is None
+            else check_float_list("prog_coeff", prog_coeff)
+        )
+        if g_max is not None:
+            g_max = check_positive("g_max", g_max)
+        self.g_converter = _resolve_converter(g_converter, g_max)
+        self.g_max = self.g_converter.g_max if g_max is None else g_max
+        self.t_read = check_positive("t_read", t_read)
+        self.t_0 = check_positive("t_0", t_0)
+        self.prog_noise_scale = check_non_negative("prog_noise_scale", prog_noise_scale)
+        self.read_noise_scale = check_non_negative("read_noise_scale", read_noise_scale)
+        self.drift_scale = check_non_negative("drift_scale", drift_scale)
+        self.prog_coeff_g_max_reference = (
+            PROG_COEFF_G_MAX_REFERENCE
+            if prog_coeff_g_max_reference is None
+            else check_positive("prog_coeff_g_max_reference", prog_coeff_g_max_reference)
+        )
+
+    @torch.no_grad()
+    def apply_programming_noise_to_conductance(
+        self, g_target: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``max(g_target + σ_prog(g_target) · N(0, 1), 0)`` (µS).
+
+        Shape:
+            ``g_target``: ``(*)``; output: ``(*)``.
+        """
+        return apply_pcm_programming_noise(
+            g_target,
+            self.g_max,
+            self.prog_coeff,
+            self.prog_noise_scale,
+            generator,
+            g_max_reference=self.prog_coeff_g_max_reference,
+        )
+
+    @torch.no_grad()
+    def generate_drift_coefficients(
+        self, g_target: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``ν = drift_scale · |N(μ(g_target), σ(g_target))|``.
+
+        Shape:
+            ``g_target``: ``(*)``; output: ``(*)``.
+        """
+        return sample_pcm_drift_nu(g_target, self.g_max, self.drift_scale, generator)
+
+    @torch.no_grad()
+    def apply_drift_noise_to_conductance(
+        self,
+        g_prog: Tensor,
+        drift_noise_param: Tensor,
+        t_inference: float,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Drift ``g_prog`` with exponents ``drift_noise_param`` and add read noise.
+
+        Raises:
+            ValueError: if ``t_inference`` is negative or not finite.
+
+        Shape:
+            ``g_prog``, ``drift_noise_param``: ``(*)``; output: ``(*)``.
+        """
+        return apply_pcm_drift_and_read_noise(
+            g_prog,
+            drift_noise_param,
+            t_inference,
+            self.g_max,
+            t_0=self.t_0,
+            t_read=self.t_read,
+            read_noise_scale=self.read_noise_scale,
+            generator=generator,
+        )
+
+
+@register_config_type
+class CustomDriftPCMLikeNoiseModel(PCMLikeNoiseModel):
+    """:class:`PCMLikeNoiseModel` with measured drift statistics.
+
+    ``custom_drift_model`` is a dict with ``g_lst`` (ascending conductances in µS, covering
+    ``[g_min, g_max]`` of the converter), ``nu_mean_lst`` and ``nu_std_lst`` (ν mean and
+    standard deviation at those conductances, ≥ 0); ν at another conductance interpolates
+    linearly. ``ν = drift_scale · |N(mean(g), std(g))|``.
+
+    Args:
+        custom_drift_model: the drift table described above.
+        *others: as :class:`PCMLikeNoiseModel`.
+
+    Raises:
+        ValueError: naming ``custom_drift_model`` on missing keys, lists of different
+            lengths or shorter than 2, a non-ascending ``g_lst``, negative ν statistics, or
+            a ``g_lst`` that does not cover the converter's conductance range.
+    """
+
+    _init_fields: ClassVar[tuple[str, ...]] = (
+        "custom_drift_model",
+        *PCMLikeNoiseModel._init_fields,
+    )
+
+    def __init__(
+        self,
+        custom_drift_model: dict[str, list[float]],
+        prog_coeff: list[float] | None = None,
+        g_converter: BaseConductanceConverter | None = None,
+        g_max: float | None = None,
+        t_read: float = 250e-9,
+        t_0: float = 20.0,
+        prog_noise_scale: float = 1.0,
+        read_noise_scale: float = 1.0,
+        drift_scale: float = 1.0,
+        prog_coeff_g_max_reference: float | None = None,
+    ) -> None:
+        super().__init__(
+            prog_coeff,
+            g_converter,
+            g_max,
+            t_read,
+            t_0,
+            prog_noise_scale,
+            read_noise_scale,
+            drift_scale,
+            prog_coeff_g_max_reference,
+        )
+        self.custom_drift_model = self._check_drift_model(custom_drift_model)
+
+    def _check_drift_model(self, model: Any) -> dict[str, list[float]]:
+        name = "custom_drift_model"
+        keys = ("g_lst", "nu_mean_lst", "nu_std_lst")
+        if not isinstance(model, dict):
+            raise ValueError(f"{name}: expected a dict with keys {list(keys)}")
+        missing = [k for k in keys if k not in model]
+        extra = sorted(set(model) - set(keys))
+        if missing or extra:
+            raise ValueError(
+                f"{name}: expected keys {list(keys)}, missing {missing}, unknown {extra}"
+            )
+        out = {k: check_float_list(f"{name}[{k!r}]", model[k], min_len=2) for k in keys}
+        lengths = {len(v) for v in out.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"{name}: g_lst, nu_mean_lst and nu_std_lst must have equal lengths")
+        g = out["g_lst"]
+        if any(b <= a for a, b in zip(g, g[1:], strict=False)):
+            raise ValueError(f"{name}: g_lst must be strictly ascending, got {g}")
+        if any(v < 0 for v in out["nu_mean_lst"] + out["nu_std_lst"]):
+            raise ValueError(f"{name}: nu_mean_lst and nu_std_lst must be >= 0")
+        lo = min(self.g_converter.g_min, self.g_max)
+        hi = max(self.g_converter.g_max, self.g_max)
+        if g[0] > lo or g[-1] < hi:
+            raise ValueError(
+                f"{name}: g_lst must cover the conductance range [{lo}, {hi}] µS, "
+                f"got [{g[0]}, {g[-1]}]"
+            )
+        return out
+
+    @torch.no_grad()
+    def generate_drift_coefficients(
+        self, g_target: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """``ν = drift_scale · |N(mean(g), std(g))|`` with the interpolated measured statistics.
+
+        Shape:
+            ``g_target``: ``(*)``; output: ``(*)``.
+        """
+        g = g_target if g_target.is_floating_point() else g_target.float()
+        dm = self.custom_drift_model
+        grid = torch.tensor(dm["g_lst"], dtype=g.dtype, device=g.device)
+        table = torch.tensor([dm["nu_mean_lst"], dm["nu_std_lst"]], dtype=g.dtype, device=g.device)
+        stats = interpolate_custom_pair(g.reshape(-1), grid, table).to(g.dtype)
+        mu, sigma = stats[0].reshape(g.shape), stats[1].reshape(g.shape)
+        noise = torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
+        return (mu + sigma * noise).abs() * self.drift_scale
