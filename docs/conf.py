@@ -85,7 +85,49 @@ def _module_exists(modname: str) -> bool:
     return (path / "__init__.py").exists() or path.with_suffix(".py").exists()
 
 
-def _drop_missing_parts(app: Any, docname: str, source: list[str]) -> None:
+# Titles and captions of the browser-test screenshots in docs/img/ (file stem -> entry). A
+# screenshot without an entry still appears in the gallery, titled with its file name.
+GALLERY = {
+    "tile_inspector": (
+        "TileInspector",
+        "Scales, target versus read weights and the error map of a programmed tile.",
+    ),
+    "wpo_monitor": (
+        "WPOMonitor",
+        "A running optimization: loss per generation against the baseline and the target, "
+        "and the current best g(w) curves.",
+    ),
+    "conductance_map": (
+        "ConductanceMapView",
+        "Baseline and optimized programming strategies side by side, with their TNMSE over "
+        "time.",
+    ),
+    "model_inspector": (
+        "ModelInspector",
+        "Pick an analog layer of a converted model and inspect its tile.",
+    ),
+}
+
+
+def _gallery_markdown() -> str:
+    images = sorted((DOCS / "img").glob("*.png"))
+    if not images:
+        return "\nNo screenshots yet: the browser test writes them to `docs/img/`.\n"
+    blocks = []
+    for img in images:
+        default = img.stem.replace("_", " ").capitalize()
+        title, caption = GALLERY.get(img.stem, (default, default))
+        blocks.append(
+            f"\n## {title}\n\n```{{figure}} img/{img.name}\n:alt: {title}\n:width: 100%\n\n"
+            f"{caption}\n```\n"
+        )
+    return "".join(blocks)
+
+
+def _fill_in_parts(app: Any, docname: str, source: list[str]) -> None:
+    if docname == "gallery":
+        source[0] = source[0].replace("<!-- screenshots -->", _gallery_markdown())
+        return
     if docname.startswith("api/") and docname != "api/index":
         modname = "anatile." + docname.split("/", 1)[1]
         if not _module_exists(modname):
@@ -128,6 +170,6 @@ class PublicSummary(SphinxDirective):
 
 
 def setup(app: Any) -> dict[str, Any]:
-    app.connect("source-read", _drop_missing_parts)
+    app.connect("source-read", _fill_in_parts)
     app.add_directive("anatile-summary", PublicSummary)
     return {"parallel_read_safe": True}
