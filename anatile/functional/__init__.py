@@ -1,0 +1,49 @@
+"""Pure tensor math of the tile: IO model, pulsed update, weight scaling, input range,
+read-out (no state; every random draw comes from an explicit ``torch.Generator``)."""
+
+from anatile.functional.indexed import conv2d_indices, gather_patches, scatter_patches
+from anatile.functional.input_range import (
+    clip_input,
+    input_range_data_init,
+    input_range_gradient,
+)
+from anatile.functional.io_model import (
+    MVMResult,
+    analog_mvm,
+    analog_mvm_with_stats,
+    noise_management_scale,
+)
+from anatile.functional.pulsed_update import (
+    DeviceParameters,
+    expected_pulses,
+    float_update,
+    pulse_coincidences,
+    pulsed_update,
+    sample_device_parameters,
+)
+from anatile.functional.readout import lstsq_weights, readout_inputs
+from anatile.functional.weight_scaling import learning_rate_scale, mapping_scales, scale_rows
+
+__all__ = [
+    "DeviceParameters",
+    "MVMResult",
+    "analog_mvm",
+    "analog_mvm_with_stats",
+    "clip_input",
+    "conv2d_indices",
+    "expected_pulses",
+    "float_update",
+    "gather_patches",
+    "input_range_data_init",
+    "input_range_gradient",
+    "learning_rate_scale",
+    "lstsq_weights",
+    "mapping_scales",
+    "noise_management_scale",
+    "pulse_coincidences",
+    "pulsed_update",
+    "readout_inputs",
+    "sample_device_parameters",
+    "scatter_patches",
+    "scale_rows",
+]

@@ -1,0 +1,14 @@
+"""Tiles: the analog core (crossbar) and the tile with its digital periphery."""
+
+from anatile.tiles.analog_core import AnalogCore
+from anatile.tiles.autograd import AnalogContext
+from anatile.tiles.events import ProgrammingReport, TileEvent
+from anatile.tiles.periphery import TileWithPeriphery
+
+__all__ = [
+    "AnalogContext",
+    "AnalogCore",
+    "ProgrammingReport",
+    "TileEvent",
+    "TileWithPeriphery",
+]

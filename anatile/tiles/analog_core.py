@@ -1,0 +1,163 @@
+"""The crossbar itself: weights in normalized conductance units and the device model.
+
+:class:`AnalogCore` knows nothing about scales, biases or input ranges: it stores the array
+weights (an analog bias column, when used, is simply the last column), the per-device
+parameters drawn once at construction, and performs the noisy forward and backward MVMs
+and the weight update through :mod:`anatile.functional`. Every random draw uses the
+generator its owner passes in.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from anatile.config.devices import ConstantStepDevice
+from anatile.config.parameters import IOParameters, PulseType
+from anatile.config.rpu_config import RPUConfig
+from anatile.functional.io_model import MVMResult, analog_mvm, analog_mvm_with_stats
+from anatile.functional.pulsed_update import (
+    DeviceParameters,
+    float_update,
+    pulsed_update,
+    sample_device_parameters,
+)
+
+__all__ = ["AnalogCore"]
+
+
+class AnalogCore(nn.Module):
+    """A crossbar array of resistive devices.
+
+    Args:
+        out_size: number of rows (outputs).
+        in_size: number of columns (inputs, including an analog bias column if any).
+        rpu_config: the (already validated) tile configuration; the core keeps a reference.
+        generator: random source for the device-to-device variations.
+
+    Attributes:
+        weight: buffer ``[out_size, in_size]`` in normalized conductance units.
+        dw_up, dw_down, w_max_device, w_min_device: per-device buffers of a
+            :class:`~anatile.config.ConstantStepDevice` with pulsed updates (else None).
+
+    Shape:
+        forward: ``[N, in_size]`` → ``[N, out_size]``; backward: ``[N, out_size]`` →
+        ``[N, in_size]``.
+    """
+
+    weight: Tensor
+    dw_up: Tensor | None
+    dw_down: Tensor | None
+    w_max_device: Tensor | None
+    w_min_device: Tensor | None
+
+    def __init__(
+        self,
+        out_size: int,
+        in_size: int,
+        rpu_config: RPUConfig,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.out_size = out_size
+        self.in_size = in_size
+        self.rpu_config = rpu_config
+        self.register_buffer("weight", torch.zeros(out_size, in_size))
+        params: DeviceParameters | None = None
+        if self.uses_pulses:
+            assert isinstance(rpu_config.device, ConstantStepDevice)
+            params = sample_device_parameters((out_size, in_size), rpu_config.device, generator)
+        self.register_buffer("dw_up", None if params is None else params.dw_up)
+        self.register_buffer("dw_down", None if params is None else params.dw_down)
+        self.register_buffer("w_max_device", None if params is None else params.w_max)
+        self.register_buffer("w_min_device", None if params is None else params.w_min)
+
+    @property
+    def uses_pulses(self) -> bool:
+        """Whether updates are stochastic pulses on a constant-step device (else exact)."""
+        return (
+            self.rpu_config.update.pulse_type == PulseType.STOCHASTIC_COMPRESSED
+            and isinstance(self.rpu_config.device, ConstantStepDevice)
+        )
+
+    @property
+    def device_parameters(self) -> DeviceParameters | None:
+        """The per-device parameters, or None for exact updates."""
+        if self.dw_up is None or self.dw_down is None or self.w_max_device is None \
+                or self.w_min_device is None:
+            return None
+        return DeviceParameters(self.dw_up, self.dw_down, self.w_max_device, self.w_min_device)
+
+    def get_weights(self) -> Tensor:
+        """Return a detached copy of the array weights ``[out_size, in_size]`` (same device)."""
+        return self.weight.detach().clone()
+
+    def set_weights(self, weight: Tensor) -> None:
+        """Write the array weights exactly (no scaling, no clipping).
+
+        Args:
+            weight: ``[out_size, in_size]`` tensor (copied).
+
+        Raises:
+            ValueError: on a wrong shape or non-finite values.
+        """
+        if tuple(weight.shape) != (self.out_size, self.in_size):
+            raise ValueError(f"weight: expected shape {(self.out_size, self.in_size)}, "
+                             f"got {tuple(weight.shape)}")
+        if not bool(torch.isfinite(weight).all()):
+            raise ValueError("weight: expected finite values (no NaN/inf)")
+        self.weight.copy_(weight.detach().to(self.weight.dtype))
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None,
+                io: IOParameters | None = None) -> Tensor:
+        """Noisy analog MVM ``x @ weight.T`` with the forward IO model.
+
+        Args:
+            x: ``[N, in_size]``.
+            generator: random source.
+            io: IO parameters (default ``rpu_config.forward``).
+
+        Returns:
+            ``[N, out_size]``.
+        """
+        return analog_mvm(x, self.weight, io or self.rpu_config.forward, generator)
+
+    def forward_with_stats(self, x: Tensor, generator: torch.Generator | None = None,
+                           io: IOParameters | None = None) -> MVMResult:
+        """Like :meth:`forward` but also returns the output clipping fraction."""
+        return analog_mvm_with_stats(x, self.weight, io or self.rpu_config.forward, generator)
+
+    def backward(self, d: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Noisy transposed MVM ``d @ weight`` with the backward IO model.
+
+        Args:
+            d: ``[N, out_size]``.
+            generator: random source.
+
+        Returns:
+            ``[N, in_size]``.
+        """
+        return analog_mvm(d, self.weight.T, self.rpu_config.backward, generator)
+
+    def update(self, x: Tensor, d: Tensor, learning_rate: float,
+               generator: torch.Generator | None = None) -> None:
+        """Update ``weight ≈ weight − lr · d.T @ x`` (pulsed or exact, per the config).
+
+        Args:
+            x: ``[N, in_size]``.
+            d: ``[N, out_size]``.
+            learning_rate: positive learning rate.
+            generator: random source.
+        """
+        params = self.device_parameters
+        if params is None:
+            float_update(self.weight, x.to(self.weight.dtype), d.to(self.weight.dtype),
+                         learning_rate)
+            return
+        device = self.rpu_config.device
+        assert isinstance(device, ConstantStepDevice)
+        pulsed_update(self.weight, x.to(self.weight.dtype), d.to(self.weight.dtype),
+                      learning_rate, params, device, self.rpu_config.update, generator)
+
+    def extra_repr(self) -> str:
+        return f"out_size={self.out_size}, in_size={self.in_size}, pulsed={self.uses_pulses}"

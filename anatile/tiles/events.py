@@ -1,0 +1,44 @@
+"""Events emitted by tiles and the programming report.
+
+Kinds (``TileEvent.kind``): ``"weights_set"``, ``"scales_changed"``,
+``"input_range_changed"``, ``"programming_progress"`` (data: ``iteration``, ``max_iter``,
+``error``), ``"programmed"`` (data: ``report``), ``"weights_read"`` (data: ``weight``,
+``bias``); inference tiles add ``"programmed_noise"`` and ``"drifted"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from anatile.events import Event
+
+__all__ = ["ProgrammingReport", "TileEvent"]
+
+
+@dataclass(frozen=True)
+class TileEvent(Event):
+    """Something changed on a tile.
+
+    Attributes:
+        source: the tile.
+        kind: what happened (see the module docstring).
+        data: details of the event (may be empty).
+    """
+
+    kind: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class ProgrammingReport(NamedTuple):
+    """Outcome of :meth:`TileWithPeriphery.program_weights` (``tile.last_programming``).
+
+    Attributes:
+        iterations: number of read-and-update iterations used.
+        error: final relative error ``mean|error| / max|target output|``.
+        converged: whether ``error < tolerance`` was reached before ``max_iter``.
+    """
+
+    iterations: int
+    error: float
+    converged: bool

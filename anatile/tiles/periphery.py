@@ -1,0 +1,1173 @@
+"""A tile with its digital periphery: scales, bias, input range, programming and read-out.
+
+:class:`TileWithPeriphery` is a concrete ``torch.nn.Module`` that *owns* its crossbar
+(:class:`~anatile.tiles.analog_core.AnalogCore`) and adds everything digital around it.
+Design decisions where the specification is silent are written down in ``docs/tile.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from anatile.config.parameters import BoundManagementType
+from anatile.config.rpu_config import RPUConfig
+from anatile.events import EventHub
+from anatile.exceptions import ConfigError, TileError
+from anatile.functional.indexed import gather_patches, scatter_patches
+from anatile.functional.input_range import input_range_data_init
+from anatile.functional.readout import lstsq_weights, readout_inputs
+from anatile.functional.weight_scaling import learning_rate_scale, mapping_scales
+from anatile.tiles.analog_core import AnalogCore
+from anatile.tiles.autograd import AnalogContext, AnalogFunction, InputRangeFunction
+from anatile.tiles.events import ProgrammingReport, TileEvent
+
+__all__ = ["TileWithPeriphery"]
+
+ProgressCallback = Callable[[int, int, float], Any]
+
+
+def _check_int(name: str, value: Any, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if value < lo:
+        raise ValueError(f"{name}: expected >= {lo}, got {value}")
+    return value
+
+
+def _check_float(name: str, value: Any, lo: float = 0.0, lo_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < lo or (lo_open and value == lo):
+        rel = ">" if lo_open else ">="
+        raise ValueError(f"{name}: expected a finite number {rel} {lo}, got {value}")
+    return value
+
+
+def _check_tensor(name: str, value: Any, shape: tuple[int, ...] | None = None) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {value.dtype}")
+    if shape is not None and tuple(value.shape) != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {tuple(value.shape)}")
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name}: expected finite values (no NaN/inf)")
+    return value
+
+
+class TileWithPeriphery(nn.Module):
+    """Analog tile with digital periphery (aihwkit's ``TileWithPeriphery`` API, composed).
+
+    Args:
+        out_size: number of outputs (rows of the weight matrix).
+        in_size: number of inputs (columns).
+        rpu_config: tile configuration (default ``RPUConfig()``); validated and deep-copied.
+        bias: whether the tile has a bias: digital (``rpu_config.mapping.digital_bias``,
+            default) or an analog bias column driven by 1.
+        in_trans: inputs are given transposed, ``[in_size, N]``.
+        out_trans: outputs are returned transposed, ``[out_size, N]``.
+        seed: seed of the tile's generator (default: drawn once from torch's default
+            generator).
+
+    Attributes:
+        analog_core: the crossbar (:class:`AnalogCore`).
+        generator: the ``torch.Generator`` of every random draw of this tile.
+        events: :class:`~anatile.events.EventHub` of :class:`TileEvent`.
+        reference_weight: normalized weights last written by :meth:`set_weights` or None.
+        bias: digital bias ``Parameter`` ``[out_size]`` or None.
+        learned_out_scales: trainable out scales or None.
+        input_range: trainable input range ``[1]`` or None.
+        last_programming: :class:`ProgrammingReport` of the last :meth:`program_weights`.
+
+    Shape:
+        forward: ``[..., in_size]`` → ``[..., out_size]`` (indexed: ``[N, C, *spatial]`` →
+        ``[N, out_size, *out_spatial]``).
+
+    Example:
+        >>> tile = TileWithPeriphery(3, 4, seed=0)
+        >>> tile.set_weights(torch.ones(3, 4) * 0.1)
+        >>> tile(torch.ones(2, 4)).shape
+        torch.Size([2, 3])
+    """
+
+    supports_indexed: bool = True
+
+    mapping_scales: Tensor
+    bias: nn.Parameter | None
+    learned_out_scales: nn.Parameter | None
+    input_range: nn.Parameter | None
+    reference_weight: Tensor | None
+    indices: Tensor | None
+    input_range_update_idx: Tensor
+
+    def __init__(
+        self,
+        out_size: int,
+        in_size: int,
+        rpu_config: RPUConfig | None = None,
+        bias: bool = False,
+        in_trans: bool = False,
+        out_trans: bool = False,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        out_size = _check_int("out_size", out_size, 1)
+        in_size = _check_int("in_size", in_size, 1)
+        for name, flag in (("bias", bias), ("in_trans", in_trans), ("out_trans", out_trans)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name}: expected a bool, got {type(flag).__name__}")
+        if rpu_config is None:
+            rpu_config = RPUConfig()
+        if not isinstance(rpu_config, RPUConfig):
+            raise TypeError(f"rpu_config: expected an RPUConfig, got {type(rpu_config).__name__}")
+        rpu_config.validate()
+        self.rpu_config = copy.deepcopy(rpu_config)
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)).item())
+        self.seed = _check_int("seed", seed, 0)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.out_size = out_size
+        self.in_size = in_size
+        self.in_trans = in_trans
+        self.out_trans = out_trans
+        self.digital_bias = bias and self.rpu_config.mapping.digital_bias
+        self.analog_bias = bias and not self.rpu_config.mapping.digital_bias
+        self.events = EventHub()
+        self.analog_core = AnalogCore(out_size, in_size + int(self.analog_bias), self.rpu_config,
+                                      self.generator)
+        self.register_buffer("reference_weight", None)
+        self.register_parameter(
+            "bias", nn.Parameter(torch.zeros(out_size)) if self.digital_bias else None)
+        self.analog_ctx = AnalogContext(torch.zeros(()))
+        self.analog_ctx.analog_tile = self
+        self.register_buffer("indices", None)
+        self.image_sizes: list[int] | None = None
+        self.last_programming: ProgrammingReport | None = None
+        self.last_unclipped_output_fraction: float | None = None
+        self._pending: list[tuple[Tensor, Tensor, bool]] = []
+        self._learning_rate = 0.01
+        self.init_mapping_scales()
+        self.init_learned_out_scales()
+        self.init_input_processing()
+        self.set_learning_rate(0.01)
+
+    # ------------------------------------------------------------------ randomness
+    def manual_seed(self, seed: int) -> TileWithPeriphery:
+        """Reseed the tile's generator (future draws only; device variations stay).
+
+        Args:
+            seed: non-negative int.
+
+        Returns:
+            self.
+        """
+        self.seed = _check_int("seed", seed, 0)
+        self.generator.manual_seed(self.seed)
+        return self
+
+    def _new_generator(self, device: torch.device) -> None:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(self.seed)
+        self.generator = generator
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the tile's buffers."""
+        return self.analog_core.weight.device
+
+    # ------------------------------------------------------------------ init helpers
+    def init_mapping_scales(self) -> None:
+        """Initialize the mapping scales to ones (``[out_size]`` column-wise, else ``[1]``)."""
+        size = self.out_size if self.rpu_config.mapping.weight_scaling_columnwise else 1
+        self.register_buffer("mapping_scales", torch.ones(size, device=self._device_or_cpu()))
+
+    def init_learned_out_scales(self) -> None:
+        """Create the trainable learned out scales (ones) when ``learn_out_scaling`` is set."""
+        mapping = self.rpu_config.mapping
+        if mapping.learn_out_scaling:
+            size = self.out_size if mapping.out_scaling_columnwise else 1
+            self.learned_out_scales = nn.Parameter(torch.ones(size,
+                                                              device=self._device_or_cpu()))
+        else:
+            self.register_parameter("learned_out_scales", None)
+
+    def init_input_processing(self) -> bool:
+        """Create the input range parameter when enabled.
+
+        Returns:
+            Whether input processing (the input range) is enabled.
+
+        Raises:
+            ConfigError: if ``manage_output_clipping`` is set while the forward pass uses
+                iterative bound management (outputs then never clip, so it is unsupported).
+        """
+        cfg = self.rpu_config.pre_post.input_range
+        self.register_buffer("input_range_update_idx", torch.zeros((), dtype=torch.int64))
+        if not cfg.enable:
+            self.register_parameter("input_range", None)
+            return False
+        if cfg.manage_output_clipping and (
+            self.rpu_config.forward.bound_management != BoundManagementType.NONE
+        ):
+            raise ConfigError("InputRangeParameter.manage_output_clipping: not supported with "
+                              "forward.bound_management ITERATIVE; set it to NONE")
+        self.input_range = nn.Parameter(
+            torch.full((1,), float(cfg.init_value), device=self._device_or_cpu()),
+            requires_grad=cfg.learn_input_range)
+        return True
+
+    def _device_or_cpu(self) -> torch.device:
+        core = self._modules.get("analog_core")
+        return core.weight.device if isinstance(core, AnalogCore) else torch.device("cpu")
+
+    def _emit(self, kind: str, **data: Any) -> bool:
+        return self.events.emit(TileEvent(source=self, kind=kind, data=data))
+
+    # ------------------------------------------------------------------ scales
+    def get_mapping_scales(self) -> Tensor:
+        """Get the scales used for the weight mapping.
+
+        Returns:
+            Copy of the mapping scales, ``[1]`` or ``[out_size]`` (always present; ones when
+            no weight scaling is used).
+        """
+        return self.mapping_scales.detach().clone()
+
+    def _validated_scales(self, name: str, value: Tensor | float | None) -> Tensor:
+        if value is None:
+            return torch.ones_like(self.mapping_scales)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = torch.tensor([float(value)])
+        value = _check_tensor(name, value)
+        value = value.detach().reshape(-1).to(self.mapping_scales.dtype).to(self.device)
+        if value.numel() not in (1, self.out_size):
+            raise ValueError(f"{name}: expected 1 or {self.out_size} elements, "
+                             f"got {value.numel()}")
+        if bool((value == 0).any()):
+            raise ValueError(f"{name}: expected non-zero scales")
+        return value.clone()
+
+    def set_mapping_scales(self, mapping_scales: Tensor | float | None) -> None:
+        """Set the scales used for the weight mapping.
+
+        Args:
+            mapping_scales: ``[1]`` or ``[out_size]`` tensor, a float, or None (ones).
+
+        Raises:
+            TypeError, ValueError: on a wrong type, size, non-finite or zero value.
+        """
+        scales = self._validated_scales("mapping_scales", mapping_scales)
+        lr = self.get_learning_rate()
+        self.mapping_scales = scales
+        self._learning_rate = lr * self._lr_scale()
+        self._emit("scales_changed")
+
+    def get_learned_out_scales(self) -> Tensor | None:
+        """Get the learned out scales.
+
+        Returns:
+            The trainable ``Parameter`` (``[1]`` or ``[out_size]``), or None if not learned.
+        """
+        return self.learned_out_scales
+
+    def set_learned_out_scales(self, alpha: Tensor | float) -> None:
+        """Set the learned out scales (no-op when out scaling is not learned).
+
+        Args:
+            alpha: float or tensor with 1 or ``out_size`` elements.
+
+        Raises:
+            TypeError, ValueError: on a wrong type, size or non-finite value.
+        """
+        if self.learned_out_scales is None:
+            return
+        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+            alpha = torch.tensor([float(alpha)])
+        value = _check_tensor("alpha", alpha).detach().reshape(-1)
+        target = self.learned_out_scales
+        if value.numel() == 1:
+            value = value.expand(target.numel())
+        if value.numel() != target.numel():
+            raise ValueError(f"alpha: expected 1 or {target.numel()} elements, "
+                             f"got {value.numel()}")
+        with torch.no_grad():
+            target.copy_(value)
+        self._emit("scales_changed")
+
+    def get_scales(self) -> Tensor | None:
+        """Get all scales: the mapping scales times the learned out scales (if any).
+
+        Returns:
+            A new tensor ``[1]`` or ``[out_size]`` (never None here, as mapping scales
+            always exist).
+        """
+        scales = self.mapping_scales.detach().clone()
+        if self.learned_out_scales is not None:
+            scales = scales * self.learned_out_scales.detach()
+        return scales
+
+    def set_scales(self, scales: Tensor | float) -> None:
+        """Set the mapping scales to ``scales`` and every other scale to 1.
+
+        Args:
+            scales: ``[1]`` or ``[out_size]`` tensor or float.
+
+        Raises:
+            TypeError, ValueError: on bad scales (nothing is changed then).
+        """
+        value = self._validated_scales("scales", scales)
+        lr = self.get_learning_rate()
+        self.mapping_scales = value
+        if self.learned_out_scales is not None:
+            with torch.no_grad():
+                self.learned_out_scales.fill_(1.0)
+        self._learning_rate = lr * self._lr_scale()
+        self._emit("scales_changed")
+
+    def apply_out_scaling(self, values: Tensor, tensor_view: tuple[int, ...] | None = None
+                          ) -> Tensor:
+        """Multiply the learned out scales onto ``values``.
+
+        Args:
+            values: output tensor.
+            tensor_view: view of the scales before multiplication (default: along the last
+                dimension, or the first when ``out_trans``).
+
+        Returns:
+            The scaled tensor (``values`` itself when no out scales are learned).
+        """
+        if self.learned_out_scales is None:
+            return values
+        if tensor_view is None:
+            tensor_view = self._out_view(values.ndim)
+        return values * self.learned_out_scales.view(tensor_view)
+
+    def _out_view(self, ndim: int, indexed: bool = False) -> tuple[int, ...]:
+        if indexed:
+            return (1, -1) + (1,) * (ndim - 2)
+        if self.out_trans:
+            return (-1,) + (1,) * (ndim - 1)
+        return (1,) * (ndim - 1) + (-1,)
+
+    def apply_weight_scaling(self, combined_weights: Tensor,
+                             weight_scaling_omega: float | None = None) -> Tensor:
+        """Compute and set the mapping scales of ``combined_weights``; return them scaled.
+
+        Layer-wise ``alpha = max|W| / omega`` or column-wise per output; zeros become 1;
+        ``omega == 0`` means no scaling. Sets the mapping scales (other scales to 1).
+
+        Args:
+            combined_weights: ``[out_size, in_size (+1 analog bias)]`` logical weights.
+            weight_scaling_omega: omega (default ``rpu_config.mapping.weight_scaling_omega``).
+
+        Returns:
+            ``combined_weights / alpha`` (normalized conductance units).
+
+        Raises:
+            TypeError, ValueError: on bad weights or omega.
+        """
+        weights = _check_tensor("combined_weights", combined_weights)
+        omega = self._omega(weight_scaling_omega)
+        alpha = mapping_scales(weights.detach().to(self.mapping_scales.dtype), omega,
+                               self.rpu_config.mapping.weight_scaling_columnwise)
+        self.set_scales(alpha)
+        return weights / alpha.reshape(-1, 1).to(weights.device)
+
+    def _omega(self, weight_scaling_omega: float | None) -> float:
+        if weight_scaling_omega is None:
+            return float(self.rpu_config.mapping.weight_scaling_omega)
+        return _check_float("weight_scaling_omega", weight_scaling_omega)
+
+    # ------------------------------------------------------------------ learning rate
+    def _lr_scale(self) -> float:
+        return learning_rate_scale(self.mapping_scales,
+                                   self.rpu_config.mapping.weight_scaling_lr_compensation)
+
+    def set_learning_rate(self, learning_rate: float | None) -> None:
+        """Set the tile learning rate (stored as ``lr · mapping_lr_scale``).
+
+        Args:
+            learning_rate: non-negative learning rate (descent direction); None: no change.
+
+        Raises:
+            TypeError, ValueError: on a non-number or a negative value.
+        """
+        if learning_rate is None:
+            return
+        lr = _check_float("learning_rate", learning_rate)
+        self._learning_rate = lr * self._lr_scale()
+
+    def get_learning_rate(self) -> float:
+        """Return the tile learning rate (the stored one divided by the mapping lr scale)."""
+        return self._learning_rate / self._lr_scale()
+
+    # ------------------------------------------------------------------ input range
+    def set_input_range(self, value: Tensor | float) -> None:
+        """Set the input range (and stop its initialization from data).
+
+        Args:
+            value: positive float or 1-element tensor.
+
+        Raises:
+            ConfigError: if the input range is not enabled.
+            TypeError, ValueError: on a non-positive or non-finite value.
+        """
+        if self.input_range is None:
+            raise ConfigError("input_range: not enabled (rpu_config.pre_post.input_range."
+                              "enable is False)")
+        if isinstance(value, Tensor):
+            if value.numel() != 1:
+                raise ValueError(f"value: expected one element, got {value.numel()}")
+            value = float(value.detach().reshape(()).item())
+        number = _check_float("value", value, lo=0.0, lo_open=True)
+        with torch.no_grad():
+            self.input_range.fill_(number)
+        self.input_range_update_idx.fill_(self.rpu_config.pre_post.input_range.init_from_data)
+        self._emit("input_range_changed", value=number)
+
+    def apply_input_range(self, values: Tensor, update_from_data: bool = False) -> Tensor:
+        """Clip the inputs at ``±r`` (straight-through gradient for ``r``).
+
+        Args:
+            values: the inputs.
+            update_from_data: update ``r`` as the running mean of ``init_std_alpha·std(x)``
+                while fewer than ``init_from_data`` batches were seen.
+
+        Returns:
+            The clipped inputs (``values`` itself when the input range is off).
+        """
+        if self.input_range is None:
+            return values
+        cfg = self.rpu_config.pre_post.input_range
+        count = int(self.input_range_update_idx.item())
+        if update_from_data and count < cfg.init_from_data:
+            new = input_range_data_init(self.input_range.detach(), values, count,
+                                        cfg.init_std_alpha)
+            with torch.no_grad():
+                self.input_range.copy_(new.clamp(min=1e-8))
+            self.input_range_update_idx.add_(1)
+            self._emit("input_range_changed", value=float(new.item()))
+        return InputRangeFunction.apply(values, self.input_range, self)
+
+    # ------------------------------------------------------------------ pre/post hooks
+    def pre_forward(self, x_input: Tensor, dim: int, is_test: bool = False,
+                    ctx: Any = None) -> Tensor:
+        """Divide the (clipped) inputs by the input range ``r`` (no-op without one).
+
+        Args:
+            x_input: inputs of the analog MVM.
+            dim: the ``x_size`` dimension.
+            is_test: eval mode.
+            ctx: autograd context (unused).
+
+        Returns:
+            Tensor of the same shape.
+        """
+        if self.input_range is None:
+            return x_input
+        return x_input / self.input_range.detach()
+
+    def post_forward(self, x_output: Tensor, dim: int, is_test: bool = False,
+                     ctx: Any = None) -> Tensor:
+        """Multiply the analog output by the input range and the mapping scales.
+
+        Args:
+            x_output: output of the analog MVM.
+            dim: the ``d_size`` (output) dimension.
+            is_test: eval mode.
+            ctx: autograd context (unused).
+
+        Returns:
+            Tensor of the same shape.
+        """
+        scales = self.mapping_scales
+        if self.input_range is not None:
+            scales = scales * self.input_range.detach()
+        return x_output * _along(scales, dim, x_output.ndim)
+
+    def pre_backward(self, d_input: Tensor, dim: int, ctx: Any = None) -> Tensor:
+        """Multiply the output gradient by the mapping scales (along ``dim``).
+
+        The mapping scales act per output, so they are applied before the transposed MVM
+        (the seed places this in :meth:`post_backward`; for layer-wise scales both agree).
+
+        Args:
+            d_input: gradient w.r.t. the tile output.
+            dim: the ``d_size`` dimension.
+            ctx: autograd context (unused).
+
+        Returns:
+            Tensor of the same shape.
+        """
+        return d_input * _along(self.mapping_scales, dim, d_input.ndim)
+
+    def post_backward(self, d_output: Tensor, dim: int, ctx: Any = None) -> Tensor:
+        """Hook after the transposed MVM (identity; scales are applied in pre_backward).
+
+        Args:
+            d_output: output of the transposed MVM.
+            dim: the ``x_size`` dimension.
+            ctx: autograd context (unused).
+
+        Returns:
+            ``d_output``.
+        """
+        return d_output
+
+    def pre_update(self, x_input: Tensor, x_dim: int, d_input: Tensor, d_dim: int
+                   ) -> tuple[Tensor, Tensor]:
+        """Map ``(x, d)`` to array units: ``x / r`` and ``d · r / mapping_scales``.
+
+        With this, an update with learning rate ``lr`` changes the logical weights by
+        ``−lr · dᵀx`` (as floating-point SGD would).
+
+        Args:
+            x_input: forward inputs (clipped by the input range).
+            x_dim: the ``x_size`` dimension of ``x_input``.
+            d_input: gradients w.r.t. the tile output.
+            d_dim: the ``d_size`` dimension of ``d_input``.
+
+        Returns:
+            The preprocessed ``(x, d)``.
+        """
+        scales = self.mapping_scales.reciprocal()
+        if self.input_range is not None:
+            r = self.input_range.detach()
+            x_input = x_input / r
+            scales = scales * r
+        return x_input, d_input * _along(scales, d_dim, d_input.ndim)
+
+    # ------------------------------------------------------------------ shapes
+    def _rows(self, x: Tensor, size: int, trans: bool, name: str) -> tuple[Tensor, Any]:
+        """Bring a (possibly transposed) tensor to ``[M, size]``; return how to undo it."""
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+        if trans:
+            if x.ndim != 2 or x.shape[0] != size:
+                raise ValueError(f"{name}: expected shape [{size}, N] (transposed), "
+                                 f"got {tuple(x.shape)}")
+            return x.T, None
+        if x.ndim < 1 or x.shape[-1] != size:
+            raise ValueError(f"{name}: expected shape [..., {size}], got {tuple(x.shape)}")
+        return x.reshape(-1, size), x.shape[:-1]
+
+    @staticmethod
+    def _unrows(y: Tensor, lead: Any, trans: bool) -> Tensor:
+        if trans:
+            return y.T
+        return y.reshape(*lead, y.shape[-1])
+
+    def _with_bias_column(self, x: Tensor) -> Tensor:
+        if not self.analog_bias:
+            return x
+        return torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
+
+    # ------------------------------------------------------------------ passes
+    def joint_forward(self, x_input: Tensor, is_test: bool = False, ctx: Any = None) -> Tensor:
+        """Forward pass: :meth:`pre_forward`, the analog MVM, :meth:`post_forward`.
+
+        Applies the mapping scales, not the learned out scales nor the digital bias (those
+        are applied by :meth:`forward`).
+
+        Args:
+            x_input: ``[N, in_size]`` (``[in_size, N]`` when ``in_trans``).
+            is_test: eval mode.
+            ctx: autograd context (unused).
+
+        Returns:
+            ``[N, out_size]`` (``[out_size, N]`` when ``out_trans``).
+
+        Raises:
+            TypeError, ValueError: on a wrong dtype or shape.
+        """
+        x, lead = self._rows(x_input, self.in_size, self.in_trans, "x_input")
+        x = self.pre_forward(x.to(self.analog_core.weight.dtype), -1, is_test, ctx)
+        x = self._with_bias_column(x)
+        cfg = self.rpu_config.pre_post.input_range
+        if self.input_range is not None and cfg.manage_output_clipping:
+            result = self.analog_core.forward_with_stats(x, self.generator)
+            self.last_unclipped_output_fraction = 1.0 - float(result.clipped_fraction)
+            y = result.out
+        else:
+            y = self.analog_core.forward(x, self.generator)
+        y = self.post_forward(y, -1, is_test, ctx)
+        return self._unrows(y, lead, self.out_trans)
+
+    def backward(self, d_input: Tensor, ctx: Any = None) -> Tensor:
+        """Backward pass through the transposed array (backward IO model).
+
+        Args:
+            d_input: ``[N, out_size]`` (``[out_size, N]`` when ``out_trans``).
+            ctx: autograd context (unused).
+
+        Returns:
+            ``[N, in_size]`` (``[in_size, N]`` when ``in_trans``).
+
+        Raises:
+            TypeError, ValueError: on a wrong dtype or shape.
+        """
+        d, lead = self._rows(d_input, self.out_size, self.out_trans, "d_input")
+        d = self.pre_backward(d.to(self.analog_core.weight.dtype), -1, ctx)
+        dx = self.analog_core.backward(d, self.generator)
+        if self.analog_bias:
+            dx = dx[:, :-1]
+        dx = self.post_backward(dx, -1, ctx)
+        return self._unrows(dx, lead, self.in_trans)
+
+    def update(self, x_input: Tensor, d_input: Tensor) -> None:
+        """Update the array weights ``≈ −lr · dᵀx`` (pulsed or exact per the config).
+
+        Args:
+            x_input: ``[..., in_size]`` (``[in_size, N]`` when ``in_trans``).
+            d_input: ``[..., out_size]`` (``[out_size, N]`` when ``out_trans``).
+
+        Raises:
+            TypeError, ValueError: on wrong dtypes or shapes, or mismatched batch sizes.
+        """
+        x, _ = self._rows(x_input, self.in_size, self.in_trans, "x_input")
+        d, _ = self._rows(d_input, self.out_size, self.out_trans, "d_input")
+        if x.shape[0] != d.shape[0]:
+            raise ValueError(f"x_input, d_input: batch sizes differ ({x.shape[0]} vs "
+                             f"{d.shape[0]})")
+        x, d = self.pre_update(x, -1, d, -1)
+        self.analog_core.update(self._with_bias_column(x), d, self._learning_rate,
+                                self.generator)
+
+    def forward(self, x_input: Tensor) -> Tensor:
+        """Full forward pass with autograd: input range, analog MVM, out scales, bias.
+
+        The backward pass uses the tile's analog backward; the pair ``(x, d)`` is recorded
+        for the analog optimizer, which calls :meth:`update`. When the tile is indexed
+        (:meth:`set_indexed`), the input is an image batch.
+
+        Args:
+            x_input: ``[..., in_size]`` (``[in_size, N]`` with ``in_trans``), or
+                ``[N, C, *spatial]`` when indexed.
+
+        Returns:
+            ``[..., out_size]`` (``[out_size, N]`` with ``out_trans``), or
+            ``[N, out_size, *out_spatial]`` when indexed.
+        """
+        self.analog_ctx.analog_tile = self
+        indexed = self.is_indexed()
+        x = self.apply_input_range(x_input, update_from_data=self.training)
+        needs_graph = torch.is_grad_enabled() and (x.requires_grad
+                                                   or self.analog_ctx.requires_grad)
+        if needs_graph:
+            y = AnalogFunction.apply(self.analog_ctx, x, self, indexed)
+        elif indexed:
+            y = self.joint_forward_indexed(x, is_test=not self.training)
+        else:
+            y = self.joint_forward(x, is_test=not self.training)
+        view = self._out_view(y.ndim, indexed)
+        y = self.apply_out_scaling(y, view)
+        if self.bias is not None:
+            y = y + self.bias.view(view)
+        return y
+
+    # ------------------------------------------------------------------ optimizer glue
+    def record_update(self, x: Tensor, d: Tensor, indexed: bool) -> None:
+        """Remember one ``(x, d)`` pair for :meth:`apply_pending_updates`."""
+        self._pending.append((x, d, indexed))
+
+    def clear_pending_updates(self) -> None:
+        """Forget recorded ``(x, d)`` pairs."""
+        self._pending = []
+
+    def apply_pending_updates(self) -> None:
+        """Apply and clear the updates recorded by backward passes (called by the optimizer)."""
+        pending, self._pending = self._pending, []
+        for x, d, indexed in pending:
+            if indexed:
+                self.update_indexed(x, d)
+            else:
+                self.update(x, d)
+
+    # ------------------------------------------------------------------ weights
+    def set_weights(
+        self,
+        weight: Tensor,
+        bias: Tensor | None = None,
+        apply_weight_scaling: bool = True,
+        realistic: bool = False,
+        weight_scaling_omega: float | None = None,
+    ) -> None:
+        """Set the tile weights (and bias).
+
+        With ``apply_weight_scaling`` the mapping scales are computed from the weights
+        (see :meth:`apply_weight_scaling`) and the array holds ``W / alpha``; otherwise the
+        weights are written as they are (normalized units) and the scales stay.
+
+        Args:
+            weight: ``[out_size, in_size]`` logical weights.
+            bias: ``[out_size]`` bias (digital or analog column); None keeps the current
+                bias; ignored when the tile has no bias.
+            apply_weight_scaling: compute and set the mapping scales.
+            realistic: program the weights with :meth:`program_weights` afterwards.
+            weight_scaling_omega: omega (default from the mapping parameters).
+
+        Raises:
+            TypeError, ValueError: on bad arguments; the tile is then left unchanged.
+        """
+        weight = _check_tensor("weight", weight, (self.out_size, self.in_size))
+        has_bias = self.digital_bias or self.analog_bias
+        if bias is not None and has_bias:
+            bias = _check_tensor("bias", bias, (self.out_size,))
+        omega = self._omega(weight_scaling_omega)
+        dtype, device = self.analog_core.weight.dtype, self.device
+        combined = weight.detach().to(dtype=dtype, device=device)
+        if self.analog_bias:
+            col = (bias.detach().to(dtype=dtype, device=device) if bias is not None
+                   else self._logical_analog_bias())
+            combined = torch.cat([combined, col.reshape(-1, 1)], dim=1)
+        if apply_weight_scaling:
+            columnwise = self.rpu_config.mapping.weight_scaling_columnwise
+            alpha = mapping_scales(combined, omega, columnwise)
+            array = combined / alpha.reshape(-1, 1)
+            self.set_scales(alpha)
+        else:
+            array = combined
+        self.analog_core.set_weights(array)
+        self.reference_weight = array.clone()
+        if self.digital_bias and bias is not None and self.bias is not None:
+            with torch.no_grad():
+                self.bias.copy_(bias.detach().to(self.bias.dtype))
+        self._emit("weights_set")
+        if realistic:
+            self.program_weights()
+
+    def _logical_analog_bias(self) -> Tensor:
+        scales = self.get_scales()
+        assert scales is not None
+        return self.analog_core.weight[:, -1] * scales.to(self.device)
+
+    def get_weights(self, apply_weight_scaling: bool = True, realistic: bool = False
+                    ) -> tuple[Tensor, Tensor | None]:
+        """Get the tile weights (and bias) as CPU detached copies.
+
+        Args:
+            apply_weight_scaling: return logical weights (all scales applied); False: the
+                normalized conductance-unit weights on the array.
+            realistic: read the weights with :meth:`read_weights` instead of copying them.
+
+        Returns:
+            ``(weight [out_size, in_size], bias [out_size] or None)``. A digital bias is
+            returned as it is; an analog bias column is scaled like the weights.
+        """
+        if realistic:
+            return self.read_weights(apply_weight_scaling=apply_weight_scaling)
+        array = self.analog_core.weight.detach()
+        if apply_weight_scaling:
+            scales = self.get_scales()
+            assert scales is not None
+            array = array * scales.reshape(-1, 1)
+        return self._split(array)
+
+    def _split(self, combined: Tensor) -> tuple[Tensor, Tensor | None]:
+        combined = combined.detach().to("cpu", copy=True)
+        if self.analog_bias:
+            return combined[:, :-1].contiguous(), combined[:, -1].contiguous()
+        bias = self.bias.detach().to("cpu", copy=True) if self.bias is not None else None
+        return combined, bias
+
+    def remap_weights(self, weight_scaling_omega: float | None = 1.0) -> None:
+        """Get the logical weights and set them again with weight scaling ``omega``.
+
+        Args:
+            weight_scaling_omega: omega (None: the mapping parameters' value).
+        """
+        weight, bias = self.get_weights(apply_weight_scaling=True)
+        self.set_weights(weight, bias, apply_weight_scaling=True,
+                         weight_scaling_omega=weight_scaling_omega)
+
+    def _logical_eval_forward(self, x: Tensor) -> Tensor:
+        """Eval-mode forward of ``[N, in_size]`` rows (no transposition), without bias."""
+        with torch.no_grad():
+            if self.input_range is not None:
+                x = torch.minimum(torch.maximum(x, -self.input_range), self.input_range)
+                x = x / self.input_range
+            x = self._with_bias_column(x)
+            y = self.analog_core.forward(x, self.generator)
+            scales = self.mapping_scales
+            if self.input_range is not None:
+                scales = scales * self.input_range
+            if self.learned_out_scales is not None:
+                scales = scales * self.learned_out_scales
+            return y * scales.reshape(1, -1)
+
+    def read_weights(
+        self,
+        apply_weight_scaling: bool = False,
+        x_values: Tensor | None = None,
+        over_sampling: int = 10,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Estimate the weights from eval forward passes by least squares.
+
+        Drives ``over_sampling · in_size`` standard-normal inputs (or ``x_values``) through
+        the eval forward pass with all IO non-idealities, subtracts the digital bias and
+        solves ``torch.linalg.lstsq``.
+
+        Args:
+            apply_weight_scaling: return the logical weights (scales applied); False
+                divides the scales out (normalized conductance units).
+            x_values: ``[N, in_size]`` inputs (not transposed); default random normal.
+            over_sampling: number of random inputs per input dimension.
+
+        Returns:
+            ``(weight [out_size, in_size], bias or None)`` on CPU.
+
+        Raises:
+            TypeError, ValueError: on bad ``x_values`` / ``over_sampling``.
+        """
+        if x_values is None:
+            n = _check_int("over_sampling", over_sampling, 1) * self.in_size
+            x = readout_inputs(n, self.in_size, self.generator, self.analog_core.weight.dtype,
+                               self.device)
+        else:
+            x = _check_tensor("x_values", x_values)
+            if x.ndim != 2 or x.shape[1] != self.in_size:
+                raise ValueError(f"x_values: expected shape [N, {self.in_size}], "
+                                 f"got {tuple(x.shape)}")
+            x = x.detach().to(dtype=self.analog_core.weight.dtype, device=self.device)
+        y = self._logical_eval_forward(x)
+        weight, bias = lstsq_weights(x, y, with_bias=self.analog_bias)
+        if not apply_weight_scaling:
+            scales = self.get_scales()
+            assert scales is not None
+            weight = weight / scales.reshape(-1, 1)
+            if bias is not None:
+                bias = bias / scales.reshape(-1)
+        weight = weight.to("cpu")
+        if bias is not None:
+            bias = bias.to("cpu")
+        elif self.bias is not None:
+            bias = self.bias.detach().to("cpu", copy=True)
+        self._emit("weights_read", weight=weight, bias=bias)
+        return weight, bias
+
+    def program_weights(
+        self,
+        from_reference: bool = True,
+        x_values: Tensor | None = None,
+        learning_rate: float = 0.1,
+        max_iter: int = 10000,
+        tolerance: float | None = 0.01,
+        w_init: float | Tensor = 0.01,
+        *,
+        callback: ProgressCallback | None = None,
+    ) -> None:
+        """Program the target weights with closed-loop read-and-update iterations.
+
+        Target: the reference weights (last :meth:`set_weights`) when ``from_reference``
+        and one exists, else the current weights. Starting from ``w_init``, repeat: eval
+        MVM of ``x_values`` (default the identity), error against the target outputs,
+        pulsed update with ``learning_rate`` - until ``mean|error| / max|target output|``
+        is below ``tolerance`` or ``max_iter`` updates were done. The outcome is stored in
+        :attr:`last_programming` and emitted as a ``"programmed"`` event; each iteration
+        emits ``"programming_progress"`` and calls ``callback(iteration, max_iter, error)``
+        (a callback or subscriber returning True, or raising StopIteration, stops early).
+
+        Args:
+            from_reference: program the reference weights (else the current weights).
+            x_values: ``[N, in_size]`` inputs (or ``[N, in_size + 1]`` including the analog
+                bias input); default the identity.
+            learning_rate: update learning rate (> 0).
+            max_iter: maximal number of updates (>= 1).
+            tolerance: relative error to reach; None runs all ``max_iter`` updates.
+            w_init: start weights: uniform in ``[−w_init, w_init]`` or a tensor
+                ``[out_size, in_size (+1)]`` in normalized conductance units.
+            callback: progress callback.
+
+        Raises:
+            TypeError, ValueError: on bad arguments (nothing is changed then).
+        """
+        core = self.analog_core
+        n_cols = core.in_size
+        dtype, device = core.weight.dtype, self.device
+        lr = _check_float("learning_rate", learning_rate, lo=0.0, lo_open=True)
+        max_iter = _check_int("max_iter", max_iter, 1)
+        tol = None if tolerance is None else _check_float("tolerance", tolerance)
+        if x_values is None:
+            x = torch.eye(n_cols, dtype=dtype, device=device)
+        else:
+            x = _check_tensor("x_values", x_values)
+            if x.ndim != 2 or x.shape[1] not in (self.in_size, n_cols):
+                raise ValueError(f"x_values: expected shape [N, {self.in_size}] or "
+                                 f"[N, {n_cols}], got {tuple(x.shape)}")
+            x = x.detach().to(dtype=dtype, device=device)
+            if x.shape[1] != n_cols:
+                x = self._with_bias_column(x)
+        if isinstance(w_init, Tensor):
+            start = _check_tensor("w_init", w_init, (core.out_size, n_cols)).detach()
+            start = start.to(dtype=dtype, device=device).clone()
+        else:
+            amp = _check_float("w_init", w_init)
+            start = torch.rand(core.out_size, n_cols, generator=self.generator, dtype=dtype,
+                               device=device).mul_(2.0 * amp).sub_(amp)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
+        if from_reference and self.reference_weight is not None:
+            target = self.reference_weight.detach().clone()
+        else:
+            target = core.weight.detach().clone()
+        target_out = x @ target.T
+        denom = float(target_out.abs().max())
+        denom = denom if denom > 0 else 1.0
+        core.set_weights(start)
+
+        def measure() -> tuple[Tensor, float]:
+            with torch.no_grad():
+                err = core.forward(x, self.generator) - target_out
+            return err, float(err.abs().mean()) / denom
+
+        iterations, converged = 0, False
+        err, rel = measure()
+        while True:
+            stop = self._emit("programming_progress", iteration=iterations,
+                              max_iter=max_iter, error=rel)
+            if callback is not None:
+                try:
+                    stop = (callback(iterations, max_iter, rel) is True) or stop
+                except StopIteration:
+                    stop = True
+            if tol is not None and rel < tol:
+                converged = True
+                break
+            if stop or iterations >= max_iter:
+                break
+            with torch.no_grad():
+                core.update(x, err, lr, self.generator)
+            iterations += 1
+            err, rel = measure()
+        self.last_programming = ProgrammingReport(iterations, rel, converged)
+        self._emit("programmed", report=self.last_programming)
+
+    # ------------------------------------------------------------------ indexed
+    def is_indexed(self) -> bool:
+        """Whether an index matrix for convolutions has been set."""
+        return self.indices is not None
+
+    def set_indexed(self, indices: Tensor, image_sizes: Sequence[int]) -> None:
+        """Set the index matrix for convolutions and switch to the indexed passes.
+
+        Args:
+            indices: ``[in_size, L]`` integer im2col index matrix: 1-based positions in the
+                flattened image ``[C·spatial]``, 0 for padding.
+            image_sizes: ``[C, L_in, L_out]`` (1D), ``[C, H, W, H_out, W_out]`` (2D) or
+                ``[C, D, H, W, D_out, H_out, W_out]`` (3D).
+
+        Raises:
+            ValueError: on image sizes of another length or inconsistent indices.
+            TypeError: on non-integer indices or sizes.
+            TileError: if the tile uses transposed inputs or outputs.
+        """
+        if self.in_trans or self.out_trans:
+            raise TileError("set_indexed: not supported for tiles with in_trans/out_trans")
+        if isinstance(image_sizes, (str, bytes)) or not isinstance(image_sizes, Sequence):
+            raise TypeError("image_sizes: expected a list of ints")
+        sizes = [int(_check_int("image_sizes", s, 1)) for s in image_sizes]
+        if len(sizes) not in (3, 5, 7):
+            raise ValueError(f"image_sizes: expected 3, 5 or 7 sizes (1D/2D/3D), "
+                             f"got {len(sizes)}")
+        if not isinstance(indices, Tensor):
+            raise TypeError(f"indices: expected a torch.Tensor, got {type(indices).__name__}")
+        if indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
+            raise TypeError(f"indices: expected an integer tensor, got dtype {indices.dtype}")
+        n_spatial = (len(sizes) - 1) // 2
+        n_out = math.prod(sizes[1 + n_spatial:])
+        n_in = math.prod(sizes[:1 + n_spatial])
+        if tuple(indices.shape) != (self.in_size, n_out):
+            raise ValueError(f"indices: expected shape {(self.in_size, n_out)}, "
+                             f"got {tuple(indices.shape)}")
+        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) > n_in):
+            raise ValueError(f"indices: expected values in [0, {n_in}]")
+        self.indices = indices.detach().to(dtype=torch.int64, device=self.device).clone()
+        self.image_sizes = sizes
+
+    def _index_state(self) -> tuple[Tensor, list[int], int]:
+        if self.indices is None or self.image_sizes is None:
+            raise TileError("indexed pass: call set_indexed first")
+        n_spatial = (len(self.image_sizes) - 1) // 2
+        if n_spatial not in (1, 2, 3):
+            raise TileError(f"image_sizes: invalid length {len(self.image_sizes)}")
+        return self.indices, self.image_sizes, n_spatial
+
+    def _check_image(self, x: Tensor, name: str, channels: int, spatial: list[int]) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+        if x.ndim != 2 + len(spatial) or list(x.shape[1:]) != [channels, *spatial]:
+            raise ValueError(f"{name}: expected shape [N, {channels}, "
+                             f"{', '.join(map(str, spatial))}], got {tuple(x.shape)}")
+
+    def joint_forward_indexed(self, x_input: Tensor, is_test: bool = False,
+                              ctx: Any = None) -> Tensor:
+        """Forward pass of a convolution (im2col gather, :meth:`joint_forward`, reshape).
+
+        Args:
+            x_input: ``[N, C, *spatial_in]`` images.
+            is_test: eval mode.
+            ctx: autograd context (unused).
+
+        Returns:
+            ``[N, out_size, *spatial_out]``.
+
+        Raises:
+            TileError: if :meth:`set_indexed` was not called.
+            TypeError, ValueError: on a wrong input.
+        """
+        indices, sizes, n_sp = self._index_state()
+        self._check_image(x_input, "x_input", sizes[0], sizes[1:1 + n_sp])
+        n = x_input.shape[0]
+        rows = gather_patches(x_input.to(self.analog_core.weight.dtype), indices)
+        y = self.joint_forward(rows, is_test, ctx)
+        out_sp = sizes[1 + n_sp:]
+        return y.reshape(n, -1, self.out_size).transpose(1, 2).reshape(n, self.out_size, *out_sp)
+
+    def _d_rows(self, d_input: Tensor) -> Tensor:
+        _, sizes, n_sp = self._index_state()
+        self._check_image(d_input, "d_input", self.out_size, sizes[1 + n_sp:])
+        n = d_input.shape[0]
+        return d_input.reshape(n, self.out_size, -1).transpose(1, 2).reshape(-1, self.out_size)
+
+    def backward_indexed(self, d_input: Tensor, ctx: Any = None) -> Tensor:
+        """Backward pass of a convolution (transposed MVM, col2im scatter-add).
+
+        Args:
+            d_input: ``[N, out_size, *spatial_out]``.
+            ctx: autograd context (unused).
+
+        Returns:
+            ``[N, C, *spatial_in]``.
+
+        Raises:
+            TileError: if :meth:`set_indexed` was not called.
+            TypeError, ValueError: on a wrong input.
+        """
+        indices, sizes, n_sp = self._index_state()
+        dx = self.backward(self._d_rows(d_input), ctx)
+        return scatter_patches(dx, indices, tuple(sizes[:1 + n_sp]))
+
+    def update_indexed(self, x_input: Tensor, d_input: Tensor) -> None:
+        """Update pass of a convolution (all patches of the batch in one update).
+
+        Args:
+            x_input: ``[N, C, *spatial_in]``.
+            d_input: ``[N, out_size, *spatial_out]``.
+
+        Raises:
+            TileError: if :meth:`set_indexed` was not called.
+            TypeError, ValueError: on wrong inputs.
+        """
+        indices, sizes, n_sp = self._index_state()
+        self._check_image(x_input, "x_input", sizes[0], sizes[1:1 + n_sp])
+        d_rows = self._d_rows(d_input)
+        rows = gather_patches(x_input.to(self.analog_core.weight.dtype), indices)
+        self.update(rows, d_rows)
+
+    # ------------------------------------------------------------------ devices
+    def cpu(self) -> TileWithPeriphery:
+        """Move all buffers (and the generator, re-seeded with ``seed``) to the CPU.
+
+        Returns:
+            self.
+        """
+        return super().cpu()
+
+    def cuda(self, device: torch.device | str | int | None = None) -> TileWithPeriphery:
+        """Move all buffers (and the generator, re-seeded with ``seed``) to CUDA.
+
+        Args:
+            device: CUDA device.
+
+        Returns:
+            self.
+        """
+        return super().cuda(torch.device("cuda", device) if isinstance(device, int)
+                            else None if device is None else torch.device(device))
+
+    def _apply(self, fn: Any, recurse: bool = True) -> TileWithPeriphery:
+        super()._apply(fn, recurse)
+        if self.generator.device != self.device:
+            self._new_generator(self.device)
+        if self.indices is not None:
+            self.indices = self.indices.to(torch.int64)
+        return self
+
+    # ------------------------------------------------------------------ persistence
+    def get_extra_state(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "generator_state": self.generator.get_state(),
+            "generator_device": str(self.generator.device),
+            "learning_rate": self._learning_rate,
+            "image_sizes": self.image_sizes,
+        }
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.seed = int(state["seed"])
+        self._learning_rate = float(state["learning_rate"])
+        self.image_sizes = state.get("image_sizes")
+        if state.get("generator_device") == str(self.generator.device):
+            self.generator.set_state(state["generator_state"])
+        else:
+            self._new_generator(self.device)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
+                              **kwargs: Any) -> None:
+        # Optional buffers and size-adaptive scales: make the local slots match the saved
+        # ones, so that a state dict of a tile in another state loads.
+        for name in ("reference_weight", "indices"):
+            key = prefix + name
+            if key in state_dict and getattr(self, name) is None:
+                setattr(self, name, torch.empty_like(state_dict[key], device=self.device))
+            elif key not in state_dict and getattr(self, name) is not None:
+                setattr(self, name, None)
+        key = prefix + "mapping_scales"
+        if key in state_dict and state_dict[key].shape != self.mapping_scales.shape:
+            self.mapping_scales = torch.empty_like(state_dict[key], device=self.device)
+        key = prefix + "learned_out_scales"
+        if key in state_dict and self.learned_out_scales is not None \
+                and state_dict[key].shape != self.learned_out_scales.shape:
+            self.learned_out_scales.data = torch.empty_like(state_dict[key], device=self.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        generator = state.pop("generator")
+        state["_generator_state"] = (str(generator.device), generator.get_state())
+        state["_pending"] = []
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        device, gen_state = state.pop("_generator_state")
+        super().__setstate__(state)
+        generator = torch.Generator(device=device)
+        generator.set_state(gen_state)
+        self.generator = generator
+        self.analog_ctx.analog_tile = self
+
+    def extra_repr(self) -> str:
+        return (f"out_size={self.out_size}, in_size={self.in_size}, "
+                f"digital_bias={self.digital_bias}, analog_bias={self.analog_bias}, "
+                f"seed={self.seed}")
+
+
+def _along(scales: Tensor, dim: int, ndim: int) -> Tensor:
+    """View 1- or n-element ``scales`` so they broadcast along dimension ``dim``."""
+    if scales.numel() == 1:
+        return scales.reshape(())
+    shape = [1] * ndim
+    shape[dim] = -1
+    return scales.view(shape)
