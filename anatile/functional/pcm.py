@@ -196,9 +196,7 @@ def sample_pcm_drift_nu(
     return (mu + sigma * _randn_like(mu, generator)).abs() * drift_scale
 
 
-def pcm_drift_factor(
-    nu: Tensor, t_inference: float | Tensor, t_0: float = 20.0
-) -> Tensor:
+def pcm_drift_factor(nu: Tensor, t_inference: float | Tensor, t_0: float = 20.0) -> Tensor:
     """Multiplicative drift ``((t + t_0) / t_0)^(−ν)`` (1 at ``t = 0``).
 
     Shape:
@@ -206,8 +204,8 @@ def pcm_drift_factor(
     """
     _check_positive("t_0", t_0)
     nu = _floating(nu)
-    ratio = (torch.as_tensor(t_inference, dtype=nu.dtype, device=nu.device) + t_0) / t_0
-    return torch.pow(ratio, -nu)
+    t = torch.as_tensor(t_inference, dtype=nu.dtype, device=nu.device)
+    return torch.exp(nu * -torch.log1p(t / t_0))  # one exp per element instead of a pow
 
 
 def pcm_read_noise_qs(g_prog: Tensor, g_max: float | Tensor) -> Tensor:

@@ -96,6 +96,18 @@ class BaseConductanceConverter(InitFieldsMixin):
         """Number of devices (conductance tensors) per weight."""
         raise NotImplementedError
 
+    @property
+    def device_names(self) -> list[str]:
+        """A short label per device, in the order of the conductance list (for plots)."""
+        if self.n_devices == 1:
+            return ["g"]
+        pairs = self.n_devices // 2
+        names = []
+        for k in range(pairs):
+            suffix = "" if pairs == 1 else f"[{k}]"
+            names += [f"g+{suffix}", f"g-{suffix}"]
+        return names
+
     def convert_to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
         """Map weights to conductances.
 

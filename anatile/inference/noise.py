@@ -64,17 +64,18 @@ class ProgrammedState:
     """What programming left on the devices of one weight matrix.
 
     Attributes:
-        g_target: target conductance of each device (µS), one tensor per device.
-        g_prog: programmed conductance of each device (µS), after programming noise.
+        g_target: target conductances (µS), ``[n_devices, *weights.shape]`` (device first,
+            in the converter's order).
+        g_prog: programmed conductances (µS) after programming noise, same shape.
         nu: drift exponent of each device, sampled once at programming.
         params: the converter's parameters for the way back to weights.
         weights: the programmed weights (normalized units), i.e. at ``t = 0`` without read
             noise.
     """
 
-    g_target: list[Tensor]
-    g_prog: list[Tensor]
-    nu: list[Tensor]
+    g_target: Tensor
+    g_prog: Tensor
+    nu: Tensor
     params: dict[str, Any]
     weights: Tensor
 
@@ -85,12 +86,12 @@ class DriftedState:
 
     Attributes:
         t_inference: seconds after programming.
-        g_drift: drifted, read-noisy conductance of each device (µS).
+        g_drift: drifted, read-noisy conductances (µS), ``[n_devices, *weights.shape]``.
         weights: the corresponding weights (normalized units).
     """
 
     t_inference: float
-    g_drift: list[Tensor]
+    g_drift: Tensor
     weights: Tensor
 
 
@@ -149,7 +150,7 @@ class BaseNoiseModel(InitFieldsMixin):
             ``weights``: ``(*)``; the outputs: ``(*)`` each.
         """
         state = self.program(weights, generator)
-        return state.weights, state.nu
+        return state.weights, list(state.nu.unbind(0))
 
     @torch.no_grad()
     def apply_drift_noise(
@@ -215,10 +216,12 @@ class BaseNoiseModel(InitFieldsMixin):
         Raises:
             TypeError, ValueError: from the converter on bad ``weights``.
         """
-        g_target, params = self.g_converter.convert_to_conductances(weights)
-        g_prog = [self.apply_programming_noise_to_conductance(g, generator) for g in g_target]
-        nu = [self.generate_drift_coefficients(g, generator) for g in g_target]
-        w_prog = self.g_converter.convert_back_to_weights(g_prog, params)
+        targets, params = self.g_converter.convert_to_conductances(weights)
+        # one stacked tensor: every draw is one tensor op over all devices
+        g_target = torch.stack(targets)
+        g_prog = self.apply_programming_noise_to_conductance(g_target, generator)
+        nu = self.generate_drift_coefficients(g_target, generator)
+        w_prog = self.g_converter.convert_back_to_weights(list(g_prog.unbind(0)), params)
         return ProgrammedState(g_target, g_prog, nu, params, w_prog)
 
     @torch.no_grad()
@@ -242,11 +245,10 @@ class BaseNoiseModel(InitFieldsMixin):
         Raises:
             ValueError: if ``t_inference`` is negative or not finite.
         """
-        g_drift = [
-            self.apply_drift_noise_to_conductance(g, nu, t_inference, generator)
-            for g, nu in zip(state.g_prog, state.nu, strict=True)
-        ]
-        w = self.g_converter.convert_back_to_weights(g_drift, state.params)
+        g_drift = self.apply_drift_noise_to_conductance(
+            state.g_prog, state.nu, t_inference, generator
+        )
+        w = self.g_converter.convert_back_to_weights(list(g_drift.unbind(0)), state.params)
         return DriftedState(float(t_inference), g_drift, w)
 
 

@@ -79,12 +79,12 @@ def test_drift_with_fixed_nu_matches_closed_form() -> None:
     model = PCMLikeNoiseModel(prog_noise_scale=0.0, read_noise_scale=0.0)
     w = torch.randn(4, 7, generator=gen(9), dtype=torch.float64)
     state = model.program(w, gen(10))
-    state.nu = [torch.full_like(g, 0.06) for g in state.g_prog]
+    state.nu = torch.full_like(state.g_prog, 0.06)
     for t in (1.0, 3600.0, 3.15e7):
         want = w * ((t + 20.0) / 20.0) ** -0.06
         torch.testing.assert_close(model.read(state, t).weights, want)
         # aihwkit-style entry point, same physics
-        torch.testing.assert_close(model.apply_drift_noise(w, state.nu, t), want)
+        torch.testing.assert_close(model.apply_drift_noise(w, list(state.nu), t), want)
 
 
 def test_drift_shrinks_weights_on_average() -> None:

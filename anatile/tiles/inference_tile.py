@@ -1,0 +1,364 @@
+"""Inference tile: a tile with periphery whose weights live on PCM devices that drift.
+
+Life cycle (as in aihwkit): ``set_weights`` (the reference), :meth:`InferenceTile.program_weights`
+(programming noise and the drift exponents ν are drawn **once**, from the reference),
+then any number of :meth:`InferenceTile.drift_weights` calls, each reading the devices at
+``t_inference`` seconds after programming (drift plus fresh 1/f read noise) starting from
+the same programmed state, so a sweep over t shows one chip ageing. Drift compensation
+sets ``alpha``, which multiplies the eval-mode output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from anatile.config.rpu_config import InferenceRPUConfig
+from anatile.inference.compensation import PerColumnDriftCompensation
+from anatile.inference.noise import BaseNoiseModel, ProgrammedState
+from anatile.tiles.periphery import TileWithPeriphery
+
+__all__ = ["DeviceSlice", "InferenceDeviceState", "InferenceTile"]
+
+_STATE_BUFFERS = ("g_target", "g_programmed", "drift_nu", "g_drifted")
+
+
+@dataclass(frozen=True)
+class DeviceSlice:
+    """One device of every cross-point (e.g. the ``g+`` of the first pair), CPU copies.
+
+    Attributes:
+        name: label from the converter (``"g+"``, ``"g-[1]"``, ``"g"``...).
+        target: target conductances ``[out_size, in_size (+1)]`` (µS).
+        programmed: conductances after programming noise (µS).
+        drifted: conductances read at the last ``drift_weights`` time (µS), or None.
+        nu: drift exponents.
+    """
+
+    name: str
+    target: Tensor
+    programmed: Tensor
+    drifted: Tensor | None
+    nu: Tensor
+
+
+@dataclass(frozen=True)
+class InferenceDeviceState:
+    """Snapshot of an inference tile's devices for views (:meth:`InferenceTile.device_state`).
+
+    Attributes:
+        programmed: whether :meth:`InferenceTile.program_weights` has run.
+        t_inference: time of the last drift (s), or None.
+        alpha: drift compensation factor(s) (``[1]`` global or ``[out_size]``).
+        g_max: maximal conductance of the converter (µS).
+        g_min: minimal conductance of the converter (µS).
+        devices: one :class:`DeviceSlice` per device (empty before programming).
+        reference_weight: the target weights (normalized units) or None.
+        programmed_weight: the weights right after programming, or None.
+        current_weight: the weights now on the array (drifted, if drifted).
+    """
+
+    programmed: bool
+    t_inference: float | None
+    alpha: Tensor
+    g_max: float
+    g_min: float
+    devices: list[DeviceSlice]
+    reference_weight: Tensor | None
+    programmed_weight: Tensor | None
+    current_weight: Tensor
+
+
+def _cpu(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.detach().to("cpu", copy=True)
+
+
+class InferenceTile(TileWithPeriphery):
+    """Tile with PCM programming noise, drift, read noise and drift compensation.
+
+    Args:
+        out_size: number of outputs.
+        in_size: number of inputs.
+        rpu_config: an :class:`~anatile.config.InferenceRPUConfig` (default one).
+        bias, in_trans, out_trans, seed: as :class:`TileWithPeriphery`.
+
+    Attributes:
+        alpha: drift compensation factor(s), buffer ``[1]`` (global) or ``[out_size]``
+            (per column); multiplies the output in eval mode.
+        drift_baseline: the readout of the compensation taken right after programming.
+        g_target, g_programmed, drift_nu, g_drifted: buffers
+            ``[n_devices, out_size, in_size (+1)]`` (None until programmed / drifted).
+        t_inference: seconds of the last :meth:`drift_weights`, or None.
+
+    Events:
+        ``"programmed_noise"`` (data: ``weights``, the programmed normalized weights) and
+        ``"drifted"`` (data: ``t_inference``, ``alpha``).
+
+    Raises:
+        TypeError: if ``rpu_config`` is not an ``InferenceRPUConfig``.
+
+    Example:
+        >>> tile = InferenceTile(3, 4, seed=0)
+        >>> tile.set_weights(torch.randn(3, 4))
+        >>> tile.program_weights()
+        >>> for t in (1.0, 3600.0, 86400.0):
+        ...     tile.drift_weights(t)
+        >>> float(tile.alpha) > 1.0
+        True
+    """
+
+    rpu_config: InferenceRPUConfig
+    alpha: Tensor
+    drift_baseline: Tensor
+    g_target: Tensor | None
+    g_programmed: Tensor | None
+    drift_nu: Tensor | None
+    g_drifted: Tensor | None
+
+    def __init__(
+        self,
+        out_size: int,
+        in_size: int,
+        rpu_config: InferenceRPUConfig | None = None,
+        bias: bool = False,
+        in_trans: bool = False,
+        out_trans: bool = False,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        if rpu_config is None:
+            rpu_config = InferenceRPUConfig()
+        if not isinstance(rpu_config, InferenceRPUConfig):
+            raise TypeError(
+                f"rpu_config: expected an InferenceRPUConfig, got {type(rpu_config).__name__}"
+            )
+        super().__init__(out_size, in_size, rpu_config, bias, in_trans, out_trans, seed=seed)
+        n_alpha = (
+            self.out_size
+            if isinstance(self.rpu_config.drift_compensation, PerColumnDriftCompensation)
+            else 1
+        )
+        self.register_buffer("alpha", torch.ones(n_alpha))
+        self.register_buffer("drift_baseline", torch.ones(n_alpha))
+        for name in _STATE_BUFFERS:
+            self.register_buffer(name, None)
+        self.register_buffer("programmed_weight", None)
+        self.conversion_params: dict[str, Any] = {}
+        self.programmed_noise_model: BaseNoiseModel | None = None
+        self.t_inference: float | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def noise_model(self) -> BaseNoiseModel:
+        """The noise model of the last programming, else the one of the config."""
+        return self.programmed_noise_model or self.rpu_config.noise_model
+
+    def is_programmed(self) -> bool:
+        """Whether :meth:`program_weights` has been called."""
+        return self.g_programmed is not None
+
+    def _programmed_state(self) -> ProgrammedState:
+        assert self.g_target is not None and self.g_programmed is not None
+        assert self.drift_nu is not None and self.programmed_weight is not None
+        return ProgrammedState(
+            self.g_target,
+            self.g_programmed,
+            self.drift_nu,
+            self.conversion_params,
+            self.programmed_weight,
+        )
+
+    def _readout(self, generator: torch.Generator) -> Tensor:
+        comp = self.rpu_config.drift_compensation
+        assert comp is not None
+        core = self.analog_core
+        x = comp.get_readout_tensor(core.in_size, core.weight.dtype, core.weight.device)
+        with torch.no_grad():
+            return core.forward(x, generator)
+
+    # ------------------------------------------------------------------ programming
+    def program_weights(  # type: ignore[override]  # aihwkit's inference signature
+        self,
+        from_reference: bool = True,
+        noise_model: BaseNoiseModel | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        """Program the weights onto PCM devices: programming noise and ν, drawn once.
+
+        The target is the reference weights (last :meth:`set_weights`) when
+        ``from_reference`` and one exists, else the current array weights. The converter
+        maps them to conductances, programming noise is added and one drift exponent per
+        device is drawn from its target conductance. The array then holds the programmed
+        weights, ``alpha`` is reset to 1 and the drift-compensation baseline is read.
+
+        Args:
+            from_reference: program the reference weights (else the current ones).
+            noise_model: overrides ``rpu_config.noise_model`` (kept for later drifts).
+            generator: random source (default the tile's ``generator``).
+
+        Raises:
+            TypeError: if ``noise_model`` is not a noise model.
+        """
+        if noise_model is not None and not isinstance(noise_model, BaseNoiseModel):
+            raise TypeError(
+                f"noise_model: expected a noise model such as PCMLikeNoiseModel, "
+                f"got {type(noise_model).__name__}"
+            )
+        model = noise_model or self.rpu_config.noise_model
+        gen = self.generator if generator is None else generator
+        core = self.analog_core
+        if from_reference and self.reference_weight is not None:
+            target = self.reference_weight.detach().clone()
+        else:
+            target = core.weight.detach().clone()
+        state = model.program(target, gen)
+        weights = state.weights.to(core.weight.dtype)
+        core.set_weights(weights)  # validates before any other state changes
+        self.g_target = state.g_target
+        self.g_programmed = state.g_prog
+        self.drift_nu = state.nu
+        self.g_drifted = None
+        self.programmed_weight = weights.clone()
+        self.conversion_params = dict(state.params)
+        self.programmed_noise_model = noise_model
+        self.t_inference = None
+        self.alpha.fill_(1.0)
+        comp = self.rpu_config.drift_compensation
+        if comp is not None:
+            baseline = comp.init_baseline(self._readout(gen))
+            self.drift_baseline.copy_(baseline.expand_as(self.drift_baseline))
+        self._emit("programmed_noise", weights=weights)
+
+    def drift_weights(
+        self, t_inference: float = 0.0, *, generator: torch.Generator | None = None
+    ) -> None:
+        """Drift the programmed devices to ``t_inference`` and update ``alpha``.
+
+        Each call starts from the programmed state (programming it first if needed), so
+        calls with increasing or decreasing times describe the same devices. Fresh read
+        noise is drawn each call.
+
+        Args:
+            t_inference: seconds since programming (finite, ≥ 0).
+            generator: random source (default the tile's ``generator``).
+
+        Raises:
+            ValueError: if ``t_inference`` is negative or not finite (nothing changes).
+        """
+        if isinstance(t_inference, bool) or not isinstance(t_inference, (int, float)):
+            raise ValueError(f"t_inference: expected a number of seconds, got {t_inference!r}")
+        if not math.isfinite(t_inference) or t_inference < 0:
+            raise ValueError(f"t_inference: expected a finite time >= 0 s, got {t_inference!r}")
+        gen = self.generator if generator is None else generator
+        if not self.is_programmed():
+            self.program_weights(generator=gen)
+        drifted = self.noise_model.read(self._programmed_state(), float(t_inference), gen)
+        self.analog_core.set_weights(drifted.weights.to(self.analog_core.weight.dtype))
+        self.g_drifted = drifted.g_drift
+        self.t_inference = float(t_inference)
+        comp = self.rpu_config.drift_compensation
+        if comp is not None:
+            alpha = comp.apply(self._readout(gen), self.drift_baseline)
+            self.alpha.copy_(alpha.expand_as(self.alpha))
+        self._emit("drifted", t_inference=self.t_inference, alpha=self.alpha.detach().clone())
+
+    def post_forward(
+        self, x_output: Tensor, dim: int, is_test: bool = False, ctx: Any = None
+    ) -> Tensor:
+        """Periphery scales, then (in eval mode) the drift compensation ``alpha``.
+
+        Args:
+            x_output: output of the analog MVM.
+            dim: the output dimension.
+            is_test: eval mode.
+            ctx: autograd context (unused).
+
+        Returns:
+            Tensor of the same shape.
+        """
+        y = super().post_forward(x_output, dim, is_test, ctx)
+        if not is_test or self.rpu_config.drift_compensation is None:
+            return y
+        if self.alpha.numel() == 1:
+            return y * self.alpha.reshape(())
+        shape = [1] * y.ndim
+        shape[dim] = -1
+        return y * self.alpha.reshape(shape)
+
+    def device_state(self) -> InferenceDeviceState:
+        """Snapshot of targets, programmed and drifted conductances and ν (CPU copies).
+
+        Returns:
+            :class:`InferenceDeviceState`; ``devices`` is empty before programming.
+        """
+        converter = self.noise_model.g_converter
+        devices: list[DeviceSlice] = []
+        if self.is_programmed():
+            assert self.g_target is not None and self.g_programmed is not None
+            assert self.drift_nu is not None
+            for k, name in enumerate(converter.device_names):
+                drifted = None if self.g_drifted is None else _cpu(self.g_drifted[k])
+                devices.append(
+                    DeviceSlice(
+                        name,
+                        self.g_target[k].detach().to("cpu", copy=True),
+                        self.g_programmed[k].detach().to("cpu", copy=True),
+                        drifted,
+                        self.drift_nu[k].detach().to("cpu", copy=True),
+                    )
+                )
+        current = self.analog_core.get_weights().to("cpu")
+        return InferenceDeviceState(
+            programmed=self.is_programmed(),
+            t_inference=self.t_inference,
+            alpha=self.alpha.detach().to("cpu", copy=True),
+            g_max=converter.g_max,
+            g_min=converter.g_min,
+            devices=devices,
+            reference_weight=_cpu(self.reference_weight),
+            programmed_weight=_cpu(self.programmed_weight),
+            current_weight=current,
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def _apply(self, fn: Any, recurse: bool = True) -> InferenceTile:
+        super()._apply(fn, recurse)
+        self.conversion_params = {
+            k: fn(v) if isinstance(v, Tensor) else v for k, v in self.conversion_params.items()
+        }
+        return self
+
+    def get_extra_state(self) -> dict[str, Any]:
+        state = super().get_extra_state()
+        state["conversion_params"] = self.conversion_params
+        state["t_inference"] = self.t_inference
+        state["programmed_noise_model"] = self.programmed_noise_model
+        return state
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        super().set_extra_state(state)
+        self.conversion_params = dict(state.get("conversion_params", {}))
+        self.t_inference = state.get("t_inference")
+        self.programmed_noise_model = state.get("programmed_noise_model")
+
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        for name in (*_STATE_BUFFERS, "programmed_weight"):
+            key = prefix + name
+            if key in state_dict and getattr(self, name) is None:
+                setattr(self, name, torch.empty_like(state_dict[key], device=self.device))
+            elif key not in state_dict and getattr(self, name) is not None:
+                setattr(self, name, None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        state = "programmed" if self.is_programmed() else "not programmed"
+        if self.t_inference is not None:
+            state += f", t_inference={self.t_inference:g}s"
+        return f"{super().extra_repr()}, {state}"
