@@ -16,6 +16,7 @@ from anatile.inference.converter import (
     SingleDeviceConductanceConverter,
     SinglePairConductanceConverter,
 )
+from anatile.inference.evaluation import AccuracyOverTime, accuracy_over_time
 from anatile.inference.noise import (
     BaseNoiseModel,
     CustomDriftPCMLikeNoiseModel,
@@ -25,6 +26,7 @@ from anatile.inference.noise import (
 )
 
 __all__ = [
+    "AccuracyOverTime",
     "BaseConductanceConverter",
     "BaseDriftCompensation",
     "BaseNoiseModel",
@@ -39,4 +41,5 @@ __all__ = [
     "ProgrammedState",
     "SingleDeviceConductanceConverter",
     "SinglePairConductanceConverter",
+    "accuracy_over_time",
 ]

@@ -87,6 +87,23 @@ class InitFieldsMixin:
         except (TypeError, ValueError) as err:
             raise ConfigError(f"{cls.__name__}: {err}") from err
 
+    def replace(self: T, **changes: Any) -> T:
+        """A copy with some constructor arguments changed (like ``dataclasses.replace``).
+
+        Raises:
+            TypeError: on an argument name the constructor does not take.
+            ValueError: on a value the constructor rejects.
+        """
+        unknown = sorted(set(changes) - set(self._init_fields))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}.replace: unknown argument(s) {unknown}; expected some "
+                f"of {sorted(self._init_fields)}"
+            )
+        kwargs = {name: getattr(self, name) for name in self._init_fields}
+        kwargs.update(changes)
+        return type(self)(**kwargs)
+
     def validate(self) -> None:
         """Hook called by the owning :class:`~anatile.config.InferenceRPUConfig`; the
         constructor already checked every argument, so there is nothing left to do."""
