@@ -19,14 +19,17 @@ The model (Gokmen & Vlasov 2016, as in analog training simulators):
   pulses of one batch are applied together, then clipped (the order of pulses within a
   batch is not simulated).
 
-Counting coincidences: the trains are drawn as 0/±1 tensors ``[batch·BL, size]`` and the
-signed and unsigned coincidence counts are two GEMMs over the ``batch·BL`` dimension, exact
-for this model. Random bits come from 16-bit uniform integers (four per ``int64`` draw), so
-probabilities are resolved to 2⁻¹⁶.
+Counting coincidences: the trains are drawn as 0/1 int8 tensors (``[batch·BL, in]`` and
+``[out, batch·BL]``) and the unsigned and signed (times ``sign(x)``, ``sign(d)``)
+coincidence counts are two exact integer GEMMs over the ``batch·BL`` dimension
+(``torch._int_mm`` on CPU, a float GEMM elsewhere), exact for this model. Random bits
+come from 16-bit uniform integers (four per ``int64`` draw), so probabilities are
+resolved to 2⁻¹⁶.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -111,22 +114,31 @@ def float_update(weight: Tensor, x: Tensor, d: Tensor, learning_rate: float) -> 
     weight.addmm_(d.T, x, alpha=-learning_rate)
 
 
-def _bit_trains(prob: Tensor, bl: int, row_bl: Tensor | None,
-                generator: torch.Generator | None) -> Tensor:
-    """Bernoulli trains ``[N·BL, size]`` (0/1 floats) with per-row probabilities ``prob``."""
-    n, size = prob.shape
-    count = n * bl * size
+def _uniform16(shape: tuple[int, ...], generator: torch.Generator | None,
+               device: torch.device) -> Tensor:
+    """Uniform integers in ``[-32768, 32767]`` (int16), four per 64-bit random draw."""
+    count = math.prod(shape)
     words = (count + 3) // 4
     raw = torch.randint(-(2**62), 2**62, (words,), generator=generator, dtype=torch.int64,
-                        device=prob.device)
-    uniform = raw.view(torch.int16)[:count].view(n, bl, size)
-    # int16 is in [-32768, 32767]; a pulse when (u + 32768) < p·65536.
-    threshold = (prob * 65536.0 - 32768.0).unsqueeze(1)
-    if row_bl is not None:
-        slot = torch.arange(bl, device=prob.device).view(1, bl, 1)
-        threshold = torch.where(slot < row_bl.view(n, 1, 1), threshold,
-                                torch.full_like(threshold, -40000.0))
-    return (uniform < threshold).view(n * bl, size).to(prob.dtype)
+                        device=device)
+    return raw.view(torch.int16)[:count].view(shape)
+
+
+def _threshold(prob: Tensor) -> Tensor:
+    # A slot pulses when (u + 32768) < p·65536, i.e. u < p·65536 − 32768 (u int16). The
+    # threshold stays int16 (no promotion of the big random tensor): p = 0 gives −32768
+    # (never), p = 1 gives 32767 (a miss with probability 2⁻¹⁶).
+    return (prob * 65536.0 - 32768.0).round_().clamp_(-32768, 32767).to(torch.int16)
+
+
+def _count(a: Tensor, b: Tensor) -> Tensor:
+    """Exact ``a @ b`` of 0/±1 int8 matrices as float (int8 GEMM when available)."""
+    if a.device.type == "cpu":
+        try:
+            return torch._int_mm(a, b).to(torch.float32)
+        except (RuntimeError, AttributeError):  # pragma: no cover - older torch builds
+            pass
+    return a.to(torch.float32) @ b.to(torch.float32)
 
 
 def pulse_coincidences(
@@ -151,6 +163,7 @@ def pulse_coincidences(
         ``(n_up, n_down)``, each ``[out, in]`` (float counts): pulses that increase the
         weight (``x·d < 0``) and pulses that decrease it (``x·d > 0``).
     """
+    n = x.shape[0]
     bl = update.desired_bl
     x_max = x.abs().amax(dim=1)
     d_max = d.abs().amax(dim=1)
@@ -159,6 +172,7 @@ def pulse_coincidences(
     if update.update_bl_management:
         need = torch.ceil(learning_rate * x_max * d_max / dw_min).clamp_(1, bl)
         bl = int(need.max().item()) if bool(active.any()) else 1
+        need.clamp_(max=bl)
         row_bl = need.to(torch.int64)
         bl_f = need
     else:
@@ -170,18 +184,27 @@ def pulse_coincidences(
         b = torch.sqrt(base / ratio.clamp(min=1e-30))
     else:
         a = b = torch.sqrt(base)
-    px = (x.abs() * a.unsqueeze(1)).clamp_(max=1.0)
-    pd = (d.abs() * b.unsqueeze(1)).clamp_(max=1.0)
-    tx = _bit_trains(px, bl, row_bl, generator)
-    td = _bit_trains(pd, bl, row_bl, generator)
-    total = td.T @ tx
-    n = x.shape[0]
-    tx_signed = (tx.view(n, bl, -1) * torch.sign(x).unsqueeze(1)).view(n * bl, -1)
-    td_signed = (td.view(n, bl, -1) * torch.sign(d).unsqueeze(1)).view(n * bl, -1)
-    signed = td_signed.T @ tx_signed
+    a = torch.where(active, a, torch.zeros_like(a))
+    px = (x.abs() * a.unsqueeze(1)).clamp_(max=1.0)  # [N, in]
+    pd = (d.abs() * b.unsqueeze(1)).clamp_(max=1.0)  # [N, out]
+    thr_x = _threshold(px).unsqueeze(1)  # [N, 1, in]
+    thr_d = _threshold(pd).T.unsqueeze(2)  # [out, N, 1]
+    if row_bl is not None:
+        off = torch.arange(bl, device=x.device).view(1, bl) >= row_bl.view(n, 1)  # [N, BL]
+        thr_x = thr_x.expand(n, bl, -1).masked_fill(off.unsqueeze(2), -32768)
+        thr_d = thr_d.expand(-1, n, bl).masked_fill(off.unsqueeze(0), -32768)
+    n_in, n_out = x.shape[1], d.shape[1]
+    # Trains: x as [N, BL, in] (rows of the GEMM's K), d as [out, N, BL] (K contiguous).
+    tx = (_uniform16((n, bl, n_in), generator, x.device) < thr_x).view(torch.int8)
+    td = (_uniform16((n_out, n, bl), generator, x.device) < thr_d).view(torch.int8)
+    k = n * bl
+    total = _count(td.reshape(n_out, k), tx.reshape(k, n_in))
+    sx = torch.sign(x).to(torch.int8).unsqueeze(1)
+    sd = torch.sign(d).T.to(torch.int8).unsqueeze(2)
+    signed = _count((td * sd).reshape(n_out, k), (tx * sx).reshape(k, n_in))
     n_down = (total + signed).mul_(0.5)
     n_up = total.sub_(signed).mul_(0.5)
-    return n_up.round_(), n_down.round_()
+    return n_up.to(x.dtype), n_down.to(x.dtype)
 
 
 def pulsed_update(
