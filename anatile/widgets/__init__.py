@@ -1,0 +1,12 @@
+"""Live Jupyter views over anatile objects (ipywidgets + matplotlib).
+
+Thin views: each widget subscribes to its model's events, stores what they carry and redraws
+in place, throttled; the physics stays in the library. Every widget shows callback errors in
+its own log area and has a static fallback (``_repr_png_`` and ``save(path)``).
+"""
+
+from anatile.widgets.conductance_map import ConductanceMapView
+from anatile.widgets.tile_inspector import TileInspector
+from anatile.widgets.wpo_monitor import WPOMonitor
+
+__all__ = ["ConductanceMapView", "TileInspector", "WPOMonitor"]

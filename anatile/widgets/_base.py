@@ -1,0 +1,314 @@
+"""Shared machinery of the anatile widgets: throttled redraws, a visible error log, figure
+panels rendered to PNG, and the static fallback (``_repr_png_`` / ``save``).
+
+Why PNG images and not an ipympl canvas: a ``widgets.Image`` holding PNG bytes renders the
+same in JupyterLab, in a headless browser, in ``nbclient`` (the bytes are in the saved widget
+state) and in static exports, needs no extra frontend extension, and a redraw is one Agg
+render plus one image trait update (≈60 ms for the 512×512 inspector panels). An ipympl
+canvas needs its labextension and a live comm round trip for every frame and shows nothing
+after ``nbclient``/``nbconvert``.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import ipywidgets as widgets
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["AnatileWidget", "FigurePanel", "Throttle"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: default minimum time between two redraws of one panel (bursts are coalesced).
+DEFAULT_MIN_INTERVAL_S = 0.1
+
+
+class Throttle:
+    """Coalesce bursts of redraw requests into at most one call per ``min_interval`` seconds.
+
+    ``request()`` never runs the callback on the caller's thread: the first request arms a
+    timer thread that fires after the remaining quiet time, so an emitter (a programming loop,
+    the optimizer) never pays for a render. All requests that arrive before the timer fires
+    are served by that one call (the trailing edge always runs, so the last state is drawn).
+    ``flush()`` runs the callback now, on the caller's thread, and cancels the pending timer.
+
+    Args:
+        fn: the redraw callable (no arguments).
+        min_interval: minimum seconds between two calls.
+        max_duty: at most this fraction of wall time is spent in ``fn``: after a call that
+            took ``d`` seconds the next waits at least ``d · (1/max_duty − 1)``. Keeps a slow
+            render from eating into a computation it is watching (1.0 disables it).
+        on_error: receives any exception raised by ``fn`` (it is never re-raised in the
+            timer thread, where it would be lost).
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[], None],
+        min_interval: float = DEFAULT_MIN_INTERVAL_S,
+        on_error: Callable[[BaseException], None] | None = None,
+        max_duty: float = 1.0,
+    ) -> None:
+        if min_interval < 0:
+            raise ValueError(f"min_interval: expected >= 0, got {min_interval}")
+        if not 0 < max_duty <= 1:
+            raise ValueError(f"max_duty: expected a fraction in (0, 1], got {max_duty}")
+        self._fn = fn
+        self.min_interval = float(min_interval)
+        self.max_duty = float(max_duty)
+        self._gap = self.min_interval
+        self._on_error = on_error
+        self._lock = threading.Lock()
+        self._run_lock = threading.Lock()  # one call of fn at a time, whichever thread
+        self._timer: threading.Timer | None = None
+        self._last = -float("inf")
+        self.calls = 0
+        self.requests = 0
+
+    @property
+    def pending(self) -> bool:
+        """Whether a trailing-edge call is scheduled."""
+        return self._timer is not None
+
+    def request(self) -> None:
+        """Ask for a call; it happens on a timer thread within ``min_interval`` seconds."""
+        with self._lock:
+            self.requests += 1
+            if self._timer is not None:
+                return
+            delay = max(0.0, self._last + self._gap - time.monotonic())
+            self._timer = threading.Timer(delay, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+        self._run()
+
+    def flush(self) -> None:
+        """Call now (on this thread), cancelling any scheduled call."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        self._run()
+
+    def cancel(self) -> None:
+        """Drop a scheduled call (used when the widget closes)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _run(self) -> None:
+        with self._run_lock:
+            start = time.monotonic()
+            try:
+                self._fn()
+            except Exception as exc:  # noqa: BLE001 - reported to the widget's log
+                if self._on_error is None:
+                    raise
+                self._on_error(exc)
+            finally:
+                self.calls += 1
+                end = time.monotonic()
+                with self._lock:
+                    self._last = end
+                    busy = (end - start) * (1.0 / self.max_duty - 1.0)
+                    self._gap = max(self.min_interval, busy)
+
+
+class FigurePanel:
+    """A matplotlib figure (Agg canvas, no pyplot state) shown as PNG in a ``widgets.Image``.
+
+    Build the artists once, then update them in place (``set_data``/``set_offsets``/
+    ``set_array``) and call :meth:`render`.
+    """
+
+    def __init__(
+        self,
+        figsize: tuple[float, float],
+        update: Callable[[], None] | None = None,
+        dpi: int = 80,
+    ) -> None:
+        self.figure = Figure(figsize=figsize, dpi=dpi)
+        self.update = update  # moves the model's state into the artists before a render
+        FigureCanvasAgg(self.figure)
+        self.dpi = dpi
+        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.render_s = 0.0  # wall time of the last render, for the benchmark
+        self._lock = threading.Lock()
+
+    def png(self) -> bytes:
+        """Render the figure to PNG bytes (thread-safe)."""
+        buf = io.BytesIO()
+        with self._lock:
+            self.figure.savefig(buf, format="png", dpi=self.dpi)
+        return buf.getvalue()
+
+    def render(self) -> None:
+        """Render the figure and push the PNG to the image widget."""
+        start = time.perf_counter()
+        data = self.png()
+        self.image.value = data
+        self.render_s = time.perf_counter() - start
+
+
+def _stack_pngs(images: list[bytes]) -> bytes:
+    """Stack PNG images vertically on white (the static fallback of a multi-panel widget)."""
+    from PIL import Image  # matplotlib depends on Pillow
+
+    decoded = [Image.open(io.BytesIO(b)).convert("RGB") for b in images if b]
+    if not decoded:
+        return b""
+    width = max(im.width for im in decoded)
+    out = Image.new("RGB", (width, sum(im.height for im in decoded)), "white")
+    y = 0
+    for im in decoded:
+        out.paste(im, (0, y))
+        y += im.height
+    buf = io.BytesIO()
+    out.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class AnatileWidget(widgets.VBox):
+    """Base of the anatile widgets: a VBox with figure panels, a status line and an error log.
+
+    Subclasses create named panels with :meth:`_panel` (each with an ``update`` function that
+    moves stored state into its artists), wrap every callback with :meth:`_guarded` (so
+    exceptions land in :attr:`log_area` instead of the kernel log), mark panels stale with
+    :meth:`_invalidate` (redraws are throttled and coalesced; only stale panels render) and
+    build ``children`` themselves, ending with :attr:`log_area`.
+
+    Attributes:
+        log_area: ``widgets.Output`` where callback exceptions are shown (never cleared).
+        errors: the formatted tracebacks shown in :attr:`log_area`, oldest first.
+    """
+
+    def __init__(
+        self,
+        min_interval: float = DEFAULT_MIN_INTERVAL_S,
+        max_duty: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.errors: list[str] = []
+        self.log_area = widgets.Output(
+            layout=widgets.Layout(max_height="160px", overflow="auto", border="1px solid #ddd")
+        )
+        self._error_label = widgets.HTML("")
+        self._panels: dict[str, FigurePanel] = {}
+        self._dirty: set[str] = set()
+        self._dirty_lock = threading.Lock()
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._redraw = Throttle(self._draw, min_interval, self._report, max_duty)
+
+    # ------------------------------------------------------------------ errors
+    def _report(self, exc: BaseException) -> None:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.errors.append(text)
+        self.log_area.append_stderr(text)
+        self._error_label.value = (
+            f"<span style='color:#b00'>{len(self.errors)} error(s) — see the log below</span>"
+        )
+
+    def _guarded(self, fn: F) -> F:
+        """Wrap a callback so that an exception is shown in the log area, not lost."""
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - shown to the user
+                self._report(exc)
+                return None
+
+        wrapper.__name__ = getattr(fn, "__name__", "callback")
+        wrapper.__doc__ = fn.__doc__
+        return wrapper  # type: ignore[return-value]
+
+    @contextmanager
+    def _busy(self, *controls: widgets.Widget) -> Iterator[None]:
+        """Disable ``controls`` while an action runs."""
+        for c in controls:
+            c.disabled = True
+        try:
+            yield
+        finally:
+            for c in controls:
+                c.disabled = False
+
+    # ----------------------------------------------------------------- drawing
+    def _panel(
+        self,
+        name: str,
+        figsize: tuple[float, float],
+        update: Callable[[], None] | None = None,
+        dpi: int = 80,
+    ) -> FigurePanel:
+        panel = FigurePanel(figsize, update, dpi)
+        self._panels[name] = panel
+        return panel
+
+    def _invalidate(self, *names: str) -> None:
+        """Mark panels stale (all when none named) and ask for a throttled redraw."""
+        with self._dirty_lock:
+            self._dirty.update(names or self._panels)
+        self._redraw.request()
+
+    def _draw(self) -> None:
+        with self._dirty_lock:
+            names = [n for n in self._panels if n in self._dirty]
+            self._dirty.clear()
+        for name in names:
+            panel = self._panels[name]
+            try:
+                if panel.update is not None:
+                    panel.update()
+                panel.render()
+            except Exception as exc:  # noqa: BLE001 - one broken panel must not hide others
+                self._report(exc)
+
+    def refresh(self, *names: str) -> None:
+        """Redraw the named (default: stale) panels now instead of within the interval."""
+        with self._dirty_lock:
+            self._dirty.update(names)
+        self._redraw.flush()
+
+    def _subscribe(self, hub: Any, callback: Callable[[Any], Any]) -> None:
+        sub = hub.subscribe(callback)
+        self._unsubscribe.append(sub.cancel)
+
+    # --------------------------------------------------------- static fallback
+    def _repr_png_(self) -> bytes:
+        """The widget's figures as one PNG (for nbconvert and documentation builds)."""
+        return _stack_pngs([p.png() for p in self._panels.values()])
+
+    def save(self, path: str | Path) -> Path:
+        """Write the widget's figures as one PNG file; returns the path."""
+        path = Path(path)
+        path.write_bytes(self._repr_png_())
+        return path
+
+    def _closers(self) -> list[Callable[[], None]]:
+        """What :meth:`close` calls: unsubscribe, drop pending redraws (subclasses extend)."""
+        return [*self._unsubscribe, self._redraw.cancel]
+
+    def close(self) -> None:
+        """Unsubscribe from the model's events, drop pending redraws and close the view."""
+        # ipywidgets' __del__ calls close() even when __init__ raised (bad arguments)
+        if self.__dict__.get("_redraw") is not None:
+            for cancel in self._closers():
+                cancel()
+            self._unsubscribe.clear()
+        super().close()

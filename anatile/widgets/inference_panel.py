@@ -1,0 +1,160 @@
+"""The InferenceTile part of the TileInspector: conductance histograms per device and a
+log-scale ``t_inference`` slider driving ``tile.drift_weights``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from torch import Tensor
+
+from anatile.tiles import InferenceTile, TileEvent, TileWithPeriphery
+from anatile.widgets._plots import device_style, few_ticks, format_readouts
+
+if TYPE_CHECKING:
+    from anatile.widgets.tile_inspector import TileInspector
+
+__all__ = ["InferencePanel", "is_inference_tile"]
+
+N_BINS = 50
+#: slider range in log10(seconds): 1 s … 10⁹ s (≈ 32 years)
+LOG_T_MIN, LOG_T_MAX = 0.0, 9.0
+
+
+def is_inference_tile(tile: TileWithPeriphery) -> bool:
+    """Whether the inspector should show the inference panel for ``tile``."""
+    return isinstance(tile, InferenceTile)
+
+
+def compensated_weights(weight: Tensor, alpha: Tensor) -> Tensor:
+    """The weights the eval forward pass effectively applies: ``alpha`` (global ``[1]`` or
+    per output ``[out_size]``) times the array weights, as ``InferenceTile.post_forward``
+    scales the output."""
+    return weight * alpha.reshape(-1, 1).to(weight.dtype)
+
+
+class InferencePanel:
+    """Conductance histograms (programmed and drifted, per device) and the drift slider.
+
+    Moving the slider calls ``tile.drift_weights(t)``; the ``"drifted"`` event updates the
+    alpha readout, the weight error of the drift-compensated weights against the target and
+    the inspector's weights panel (target vs compensated weights at ``t``).
+    """
+
+    def __init__(self, inspector: TileInspector) -> None:
+        self.inspector = inspector
+        self.tile: InferenceTile = inspector.tile  # type: ignore[assignment]
+        #: alpha and error readouts of the last drift (None before the first drift).
+        self.alpha: Tensor | None = None
+        self.t_inference: float | None = None
+        self.drift_stats: dict[str, float] = {}
+        n_dev = self.tile.noise_model.g_converter.n_devices
+        self.panel = inspector._panel("conductance", (min(3.0 * n_dev, 12.0) + 0.5, 2.6),
+                                      self._update)
+        axes = self.panel.figure.subplots(1, n_dev, squeeze=False, sharey=True)[0]
+        self._axes = list(axes)
+        edges = np.linspace(0.0, 1.0, N_BINS + 1)
+        self._prog_hist = []
+        self._drift_hist = []
+        for i, ax in enumerate(self._axes):
+            color = device_style(i, n_dev)["color"]
+            self._prog_hist.append(ax.stairs(np.zeros(N_BINS), edges, fill=True, alpha=0.35,
+                                             color=color, label="programmed"))
+            self._drift_hist.append(ax.stairs(np.zeros(N_BINS), edges, color="k",
+                                              linewidth=1.0, label="drifted"))
+            ax.set_xlabel("conductance (µS)")
+            ax.set_ylim(0.8, 10.0)
+            ax.set_yscale("log")  # the devices parked at g_min would flatten everything else
+        self._axes[0].set_ylabel("devices")
+        self._axes[0].legend(fontsize=7, loc="upper right")
+        few_ticks(self.panel.figure, 3)
+        self.panel.figure.tight_layout()
+
+        self.t_slider = widgets.FloatLogSlider(
+            value=1.0, base=10, min=LOG_T_MIN, max=LOG_T_MAX, step=0.25,
+            description="t_inference (s)", readout_format=".3g", continuous_update=False,
+            style={"description_width": "initial"}, layout=widgets.Layout(width="480px"),
+        )
+        self.t_slider.observe(inspector._guarded(self._on_slider), names="value")
+        self.readout = widgets.HTML(format_readouts({"alpha": "–", "weight error": "–"}))
+        self.children: list[widgets.Widget] = [
+            widgets.HTML("<b>conductances per device</b> (programmed, drifted)"),
+            self.panel.image,
+            widgets.HBox([self.t_slider, self.readout]),
+        ]
+        # an inference tile is programmed with its noise model: no closed-loop controls
+        inspector.program_box.children = (inspector.program_box.children[1],)
+        inspector._invalidate("conductance")
+
+    # ---------------------------------------------------------------- actions
+    def program(self) -> None:
+        """Program the tile with its noise model (the inspector's Program button)."""
+        self.tile.program_weights()
+        self.drift(float(self.t_slider.value))
+
+    def drift(self, t_inference: float) -> None:
+        """Drift the tile to ``t_inference`` seconds (what the slider does)."""
+        self.tile.drift_weights(float(t_inference))
+
+    def _on_slider(self, change: dict[str, Any]) -> None:
+        self.drift(float(change["new"]))
+
+    def on_tile_event(self, event: TileEvent) -> None:
+        if event.kind == "programmed_noise":
+            self.inspector.progress.max = 1
+            self.inspector.progress.value = 1
+            self.inspector.progress.bar_style = "success"
+            self.inspector.progress_label.value = "programmed with the noise model"
+            self.inspector._invalidate("conductance")
+        elif event.kind == "drifted":
+            self._on_drifted(float(event.data["t_inference"]), event.data["alpha"])
+
+    def _on_drifted(self, t_inference: float, alpha: Tensor) -> None:
+        insp = self.inspector
+        state = self.tile.device_state()
+        effective = compensated_weights(state.current_weight[:, : self.tile.in_size], alpha)
+        self.alpha = alpha.detach().to("cpu", copy=True)
+        self.t_inference = t_inference
+        insp.show_weights(effective, label=f"compensated (t = {t_inference:.3g} s)",
+                          defer=True)
+        self.drift_stats = dict(insp.stats)
+        a = self.alpha.reshape(-1)
+        alpha_txt = (f"{float(a[0]):.4f}" if a.numel() == 1
+                     else f"{float(a.min()):.4f} … {float(a.max()):.4f}")
+        self.readout.value = format_readouts({
+            "t": f"{t_inference:.3g} s",
+            "alpha": alpha_txt,
+            "weight error": f"{self.drift_stats['relative_error']:.3%}",
+            "RMSE": f"{self.drift_stats['rmse']:.4g}",
+        })
+        insp._invalidate("conductance", "weights")
+
+    # ---------------------------------------------------------------- drawing
+    def _update(self) -> None:
+        state = self.tile.device_state()
+        hi = float(state.g_max) * 1.05
+        lo = min(0.0, float(state.g_min))
+        edges = np.linspace(lo, hi, N_BINS + 1)
+        top = 1.0
+        for i, ax in enumerate(self._axes):
+            if i < len(state.devices):
+                dev = state.devices[i]
+                prog = np.histogram(_np(dev.programmed), bins=edges)[0].astype(float)
+                drifted = (np.zeros(N_BINS) if dev.drifted is None
+                           else np.histogram(_np(dev.drifted), bins=edges)[0].astype(float))
+                ax.set_title(dev.name, fontsize=9)
+            else:
+                prog = drifted = np.zeros(N_BINS)
+                ax.set_title("not programmed", fontsize=9)
+            self._prog_hist[i].set_data(prog, edges)
+            self._drift_hist[i].set_data(drifted, edges)
+            top = max(top, float(prog.max()), float(drifted.max()))
+            ax.set_xlim(lo, hi)
+        self._axes[0].set_ylim(0.8, top * 1.5)
+
+
+def _np(t: Tensor) -> np.ndarray:
+    arr = t.detach().to("cpu", torch.float64).numpy().reshape(-1)
+    return arr[np.isfinite(arr)]

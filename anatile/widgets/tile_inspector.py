@@ -1,0 +1,385 @@
+"""TileInspector: scales, target vs read weights, programming and reading of one tile."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from torch import Tensor
+
+from anatile.tiles import TileEvent, TileWithPeriphery
+from anatile.widgets._base import DEFAULT_MIN_INTERVAL_S, AnatileWidget, Throttle
+from anatile.widgets._plots import (
+    error_summary,
+    few_ticks,
+    format_readouts,
+    histogram,
+    subsample_indices,
+)
+
+__all__ = ["TileInspector"]
+
+#: at most this many points in the target-vs-read scatter (a fixed-seed subsample).
+MAX_SCATTER_POINTS = 4096
+
+
+def _to_numpy(t: Tensor | None) -> np.ndarray:
+    if t is None:
+        return np.zeros(0)
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+class TileInspector(AnatileWidget):
+    """Inspect a tile: its scales, programmed vs read weights, and program / read it.
+
+    Panels:
+
+    * **scales** — mapping scales and learned out scales per output, digital bias per output;
+      input range and bias mode as readouts;
+    * **weights** — target vs read weights (scatter of a fixed subsample with ``y = x``), the
+      error histogram and the ``|error|`` heatmap, with RMSE / max / relative error readouts.
+      Weights are compared in *normalized conductance units* (what the array holds): the
+      target is ``tile.reference_weight`` (what :meth:`~TileWithPeriphery.program_weights`
+      aims for) or, without one, the current array weights; "read" is the last
+      ``read_weights(apply_weight_scaling=False)`` done from this widget;
+    * **program** — learning rate, max_iter, tolerance, *Program* button and a progress bar
+      fed by the tile's ``"programming_progress"`` events; after programming the tile is
+      read back;
+    * **read** — over_sampling and a *Read* button.
+
+    For an :class:`~anatile.tiles.InferenceTile` it adds conductance histograms per device
+    and a log-scale ``t_inference`` slider that calls ``tile.drift_weights(t)`` and shows
+    the drift compensation alpha and the weight error (see :mod:`.inference_panel`).
+
+    The widget subscribes to ``tile.events``; redraws are throttled (``min_interval``) and
+    happen off the emitting thread. Callback errors show in :attr:`log_area`.
+
+    Args:
+        tile: a :class:`~anatile.tiles.TileWithPeriphery` (or subclass).
+        min_interval: minimum seconds between two redraws.
+        max_scatter_points: size of the scatter subsample.
+
+    Raises:
+        TypeError: if ``tile`` is not a ``TileWithPeriphery``.
+
+    Example:
+        >>> tile = TileWithPeriphery(64, 64, seed=0)
+        >>> tile.set_weights(torch.randn(64, 64) * 0.1)
+        >>> inspector = TileInspector(tile)
+        >>> inspector.read_button.click()
+        >>> sorted(inspector.stats)
+        ['max_error', 'relative_error', 'rmse']
+    """
+
+    def __init__(
+        self,
+        tile: TileWithPeriphery,
+        min_interval: float = DEFAULT_MIN_INTERVAL_S,
+        max_scatter_points: int = MAX_SCATTER_POINTS,
+    ) -> None:
+        if not isinstance(tile, TileWithPeriphery):
+            raise TypeError(f"tile: expected a TileWithPeriphery, got {type(tile).__name__}")
+        super().__init__(min_interval=min_interval)
+        self._progress_throttle = Throttle(self._show_progress, min_interval, self._report)
+        self.tile = tile
+        self.target: Tensor = self._current_target()
+        #: weights of the last read from this widget (normalized units), or None.
+        self.read_weight: Tensor | None = None
+        #: RMSE, max |error| and relative error of the last read vs the target.
+        self.stats: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._progress: dict[str, Any] = {"iteration": 0, "max_iter": 1, "error": float("nan")}
+        self._programming_done = False
+        self._scatter_idx = subsample_indices(self.target.numel(), max_scatter_points)
+
+        self._build_scales_panel()
+        self._build_weights_panel()
+        self._build_controls()
+        self._subscribe(tile.events, self._guarded(self._on_tile_event))
+        self.extra: Any = None
+        self.children = [
+            widgets.HTML(f"<b>{type(tile).__name__}</b> {tile.out_size}×{tile.in_size}"),
+            self.scales_readout,
+            self.scales_panel.image,
+            self.weights_readout,
+            self.weights_panel.image,
+            self.program_box,
+            self.read_box,
+            self._error_label,
+            self.log_area,
+        ]
+        self._attach_inference_panel()
+        self.refresh("scales", "weights")
+
+    # -------------------------------------------------------------- model -> state
+    def _current_target(self) -> Tensor:
+        tile = self.tile
+        ref = tile.reference_weight
+        if ref is None:
+            ref = tile.get_weights(apply_weight_scaling=False)[0]
+        return ref.detach()[:, : tile.in_size].to("cpu", torch.float64).clone()
+
+    def _on_tile_event(self, event: TileEvent) -> None:
+        kind = event.kind
+        if kind == "programming_progress":
+            with self._lock:
+                self._progress = dict(event.data)
+                if event.data.get("iteration") == 0:
+                    self._programming_done = False
+            self._progress_throttle.request()
+        elif kind == "programmed":
+            self._progress_throttle.flush()
+            self._show_done(event.data["report"])
+        elif kind == "weights_set":
+            self.target = self._current_target()
+            if self._scatter_idx.size != min(self.target.numel(), self._scatter_idx.size):
+                self._scatter_idx = subsample_indices(self.target.numel(), MAX_SCATTER_POINTS)
+            self._invalidate("weights", "scales")
+        elif kind in ("scales_changed", "input_range_changed"):
+            self._invalidate("scales")
+        if self.extra is not None:
+            self.extra.on_tile_event(event)
+
+    def _attach_inference_panel(self) -> None:
+        from anatile.widgets.inference_panel import InferencePanel, is_inference_tile
+
+        if is_inference_tile(self.tile):
+            self.extra = InferencePanel(self)
+            children = list(self.children)
+            children[-2:-2] = self.extra.children
+            self.children = children
+
+    # -------------------------------------------------------------- actions
+    def read(self) -> Tensor:
+        """Read the tile with ``over_sampling`` from the slider and show the result.
+
+        Returns:
+            The read weights (normalized conductance units, ``[out_size, in_size]``).
+        """
+        with self._busy(self.read_button, self.program_button):
+            weight, _ = self.tile.read_weights(
+                apply_weight_scaling=False, over_sampling=int(self.over_sampling.value)
+            )
+        self.show_weights(weight)
+        return weight
+
+    def show_weights(self, weight: Tensor, label: str = "read", defer: bool = False) -> None:
+        """Compare ``weight`` (normalized units) to the target and redraw.
+
+        Args:
+            weight: ``[out_size, in_size]`` weights to compare with :attr:`target`.
+            label: what they are (shown in the scatter's title).
+            defer: redraw within the throttle interval instead of now.
+        """
+        weight = weight.detach().to("cpu", torch.float64)
+        with self._lock:
+            self.read_weight = weight
+            self._read_label = label
+            self.stats = error_summary(self.target, weight)
+        if defer:
+            self._invalidate("weights")
+        else:
+            self.refresh("weights")
+
+    def program(self) -> None:
+        """Program the tile, then read it back.
+
+        A training tile is programmed in closed loop with the learning rate / max_iter /
+        tolerance of the controls; an inference tile with its noise model, then drifted to
+        the slider's time.
+        """
+        self.progress.value = 0
+        self.progress.bar_style = "info"
+        if self.extra is not None:
+            with self._busy(self.read_button, self.program_button):
+                self.extra.program()
+            return
+        with self._busy(self.read_button, self.program_button):
+            self.tile.program_weights(
+                learning_rate=float(self.learning_rate.value),
+                max_iter=int(self.max_iter.value),
+                tolerance=float(self.tolerance.value),
+            )
+        self.read()
+
+    # -------------------------------------------------------------- widgets
+    def _build_controls(self) -> None:
+        self.learning_rate = widgets.FloatLogSlider(
+            value=0.1, base=10, min=-4, max=0, step=0.1, description="learning rate",
+            readout_format=".2g", style={"description_width": "initial"},
+        )
+        self.max_iter = widgets.BoundedIntText(
+            value=1000, min=1, max=1_000_000, description="max_iter",
+            layout=widgets.Layout(width="170px"),
+        )
+        self.tolerance = widgets.BoundedFloatText(
+            value=0.01, min=0.0, max=1.0, step=0.001, description="tolerance",
+            layout=widgets.Layout(width="170px"),
+        )
+        self.program_button = widgets.Button(description="Program", icon="upload",
+                                             button_style="primary")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress")
+        self.progress_label = widgets.HTML("")
+        self.program_button.on_click(self._guarded(lambda _b: self.program()))
+        self.program_box = widgets.VBox([
+            widgets.HBox([self.learning_rate, self.max_iter, self.tolerance]),
+            widgets.HBox([self.program_button, self.progress, self.progress_label]),
+        ])
+        self.over_sampling = widgets.IntSlider(value=10, min=1, max=50,
+                                               description="over_sampling",
+                                               style={"description_width": "initial"})
+        self.read_button = widgets.Button(description="Read", icon="search")
+        self.read_button.on_click(self._guarded(lambda _b: self.read()))
+        self.read_box = widgets.HBox([self.over_sampling, self.read_button])
+
+    def _show_progress(self) -> None:
+        with self._lock:
+            if self._programming_done:  # a late timer must not rewind a finished bar
+                return
+            p = dict(self._progress)
+        self.progress.max = max(1, int(p["max_iter"]))
+        self.progress.value = min(int(p["iteration"]), self.progress.max)
+        self.progress_label.value = (
+            f"iteration {p['iteration']} / {p['max_iter']}, error {p['error']:.3g}"
+        )
+
+    def _show_done(self, report: Any) -> None:
+        # the bar ends full either way; its colour says whether the tolerance was reached
+        with self._lock:
+            self._programming_done = True
+        self.progress.value = self.progress.max
+        self.progress.bar_style = "success" if report.converged else "warning"
+        self.progress_label.value = (
+            f"{'converged' if report.converged else 'not converged'} after "
+            f"{report.iterations} iterations, error {report.error:.3g}"
+        )
+
+    # -------------------------------------------------------------- scales panel
+    def _build_scales_panel(self) -> None:
+        self.scales_readout = widgets.HTML()
+        self.scales_panel = self._panel("scales", (10.0, 2.2), self._update_scales)
+        ax_s, ax_b = self.scales_panel.figure.subplots(1, 2)
+        n = self.tile.out_size
+        x = np.arange(n)
+        (self._map_line,) = ax_s.plot(x, np.ones(n), drawstyle="steps-mid", label="mapping")
+        (self._learned_line,) = ax_s.plot(x, np.full(n, np.nan), drawstyle="steps-mid",
+                                          label="learned out")
+        ax_s.set_xlabel("output")
+        ax_s.set_title("scales per output", fontsize=9)
+        ax_s.legend(fontsize=7, loc="upper right")
+        (self._bias_line,) = ax_b.plot(x, np.full(n, np.nan), drawstyle="steps-mid",
+                                       color="#2ca02c")
+        ax_b.set_xlabel("output")
+        ax_b.set_title("digital bias", fontsize=9)
+        self._scale_axes = (ax_s, ax_b)
+        few_ticks(self.scales_panel.figure)
+        self.scales_panel.figure.tight_layout()
+
+    def _update_scales(self) -> None:
+        tile = self.tile
+        n = tile.out_size
+        mapping = _to_numpy(tile.get_mapping_scales())
+        self._map_line.set_ydata(np.broadcast_to(mapping, (n,)))
+        learned_t = tile.get_learned_out_scales()
+        learned = (np.full(n, np.nan) if learned_t is None
+                   else np.broadcast_to(_to_numpy(learned_t), (n,)))
+        self._learned_line.set_ydata(learned)
+        bias = np.full(n, np.nan)
+        if tile.digital_bias and tile.bias is not None:
+            bias = _to_numpy(tile.bias)
+            self._scale_axes[1].set_title("digital bias", fontsize=9)
+        else:
+            self._scale_axes[1].set_title("digital bias: none", fontsize=9)
+        self._bias_line.set_ydata(bias)
+        for ax in self._scale_axes:
+            ax.relim()
+            ax.autoscale_view()
+        ir = tile.input_range
+        bias_mode = ("digital" if tile.digital_bias else "analog column" if tile.analog_bias
+                     else "none")
+        self.scales_readout.value = format_readouts({
+            "mapping scales": f"{mapping.min():.4g} … {mapping.max():.4g} ({mapping.size})",
+            "learned out scales": "off" if learned_t is None else
+            f"{np.nanmin(learned):.4g} … {np.nanmax(learned):.4g}",
+            "input range": "off" if ir is None else f"{float(ir.detach().reshape(-1)[0]):.4g}",
+            "bias": bias_mode,
+        })
+
+    # -------------------------------------------------------------- weights panel
+    def _build_weights_panel(self) -> None:
+        self.weights_readout = widgets.HTML()
+        self.weights_panel = self._panel("weights", (11.0, 3.3), self._update_weights)
+        fig = self.weights_panel.figure
+        ax_sc, ax_h, ax_m = fig.subplots(1, 3)
+        self._scatter = ax_sc.scatter([], [], s=3, alpha=0.5, linewidths=0)
+        (self._diag,) = ax_sc.plot([], [], color="k", linewidth=0.8, label="y = x")
+        ax_sc.set_xlabel("target (norm. units)")
+        ax_sc.set_ylabel("read (norm. units)")
+        ax_sc.legend(fontsize=7, loc="upper left")
+        self._hist = ax_h.stairs(np.zeros(60), np.linspace(-1, 1, 61), fill=True, alpha=0.7)
+        ax_h.set_xlabel("read − target")
+        ax_h.set_title("error histogram", fontsize=9)
+        shape = tuple(self.target.shape)
+        self._heat = ax_m.imshow(np.zeros(shape), aspect="auto", cmap="magma",
+                                 interpolation="nearest", vmin=0.0, vmax=1.0)
+        ax_m.set_title("|error|", fontsize=9)
+        ax_m.set_xlabel("input")
+        ax_m.set_ylabel("output")
+        fig.colorbar(self._heat, ax=ax_m, fraction=0.05)
+        self._weight_axes = (ax_sc, ax_h, ax_m)
+        self._read_label = "read"
+        few_ticks(fig)
+        fig.tight_layout()
+
+    def scatter_offsets(self) -> np.ndarray:
+        """The (target, read) points drawn in the scatter, ``[k, 2]``."""
+        return np.asarray(self._scatter.get_offsets(), dtype=np.float64)
+
+    def scatter_indices(self) -> np.ndarray:
+        """Flat indices of the weights shown in the scatter."""
+        return self._scatter_idx
+
+    def _update_weights(self) -> None:
+        with self._lock:
+            target = self.target.numpy()
+            read = None if self.read_weight is None else self.read_weight.numpy()
+            stats = dict(self.stats)
+            label = self._read_label
+        ax_sc, ax_h, ax_m = self._weight_axes
+        idx = self._scatter_idx
+        lim = float(np.abs(target).max()) if target.size else 1.0
+        lim = lim if lim > 0 else 1.0
+        if read is None:
+            self._scatter.set_offsets(np.zeros((0, 2)))
+            self.weights_readout.value = format_readouts({"RMSE": "–", "max error": "–",
+                                                          "relative error": "–"})
+            ax_sc.set_title("press Read or Program", fontsize=9)
+        else:
+            flat_t, flat_r = target.reshape(-1), read.reshape(-1)
+            self._scatter.set_offsets(np.c_[flat_t[idx], flat_r[idx]])
+            err = read - target
+            counts, edges = histogram(err.reshape(-1))
+            self._hist.set_data(counts, edges)
+            ax_h.set_xlim(edges[0], edges[-1])
+            ax_h.set_ylim(0, max(1.0, counts.max() * 1.05))
+            abs_err = np.abs(err)
+            self._heat.set_data(abs_err)
+            self._heat.set_clim(0.0, max(float(abs_err.max()), 1e-12))
+            lim = max(lim, float(np.abs(flat_r[idx]).max()) if idx.size else lim)
+            ax_sc.set_title(f"target vs {label} ({idx.size} of {flat_t.size} weights)",
+                            fontsize=9)
+            self.weights_readout.value = format_readouts({
+                "RMSE": f"{stats['rmse']:.4g}",
+                "max error": f"{stats['max_error']:.4g}",
+                "relative error": f"{stats['relative_error']:.3%}",
+            })
+        lim *= 1.05
+        self._diag.set_data([-lim, lim], [-lim, lim])
+        ax_sc.set_xlim(-lim, lim)
+        ax_sc.set_ylim(-lim, lim)
+
+    def _closers(self) -> list[Any]:
+        return [self._progress_throttle.cancel, *super()._closers()]
