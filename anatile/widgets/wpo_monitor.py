@@ -1,0 +1,272 @@
+"""WPOMonitor: a live view of a Weight Programming Optimizer run, with Start/Stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.patches import Polygon
+
+from anatile.inference import CustomPairConductanceConverter
+from anatile.widgets._base import AnatileWidget
+from anatile.widgets._plots import conductance_curves, device_style, format_readouts
+
+__all__ = ["WPOMonitor"]
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "–"
+    seconds = max(0.0, float(seconds))
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
+
+
+class WPOMonitor(AnatileWidget):
+    """Live view of a :class:`~anatile.wpo.WeightProgrammingOptimizer` run.
+
+    Shows the loss per generation (best, the population's 10–90 % band, the baseline's loss
+    and the stop target at 0), the g(w) curves of every device and the f factors of the
+    current best strategy, the generation counter, elapsed time and ETA. **Start** runs the
+    optimizer in a background thread, so the notebook stays usable; **Stop** ends the run at
+    the next generation with the best strategy so far. Events come from
+    ``optimizer.events``; nothing is computed here.
+
+    Args:
+        optimizer: a ``WeightProgrammingOptimizer``.
+        min_interval: minimum seconds between two redraws.
+        max_duty: at most this fraction of the wall time goes to redrawing (keeps the
+            monitor's overhead on the optimizer small).
+
+    Attributes:
+        history: one ``GenerationFinished`` event per finished generation, in order.
+        baseline: the ``BaselineMeasured`` event, once the baseline is known.
+
+    Example:
+        >>> monitor = WPOMonitor(optimizer)   # doctest: +SKIP
+        >>> monitor.start()                   # doctest: +SKIP
+        >>> monitor.wait(); monitor.result    # doctest: +SKIP
+        CustomPairConductanceConverter(...)
+    """
+
+    def __init__(self, optimizer: Any, min_interval: float = 0.25, max_duty: float = 0.1) -> None:
+        super().__init__(min_interval=min_interval, max_duty=max_duty)
+        self.optimizer = optimizer
+        self.history: list[Any] = []
+        self.baseline: Any = None
+        self.finished: Any = None
+        self._band: list[tuple[float, float]] = []
+        self._stop_requested = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started_at: float | None = None
+
+        self.loss_panel = self._panel("loss", (5.6, 3.2), self._update_loss)
+        ax = self.loss_panel.figure.subplots()
+        ax.set_xlabel("generation")
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+        self._loss_ax = ax
+        self._band_patch = Polygon(np.zeros((0, 2)), closed=True, alpha=0.25, color="#1f77b4",
+                                   label="population 10–90 %", linewidth=0)
+        ax.add_patch(self._band_patch)
+        (self._best_line,) = ax.plot([], [], color="#1f77b4", marker=".", label="best")
+        self._baseline_line = ax.axhline(np.nan, color="#7f7f7f", linestyle="--",
+                                         label="baseline")
+        self._target_line = ax.axhline(0.0, color="#2ca02c", linestyle=":",
+                                       label="target (stop)")
+        ax.legend(fontsize=8, loc="upper right")
+        self.loss_panel.figure.tight_layout()
+
+        self.g_panel = self._panel("g", (5.0, 3.2), self._update_g)
+        self._g_ax = self.g_panel.figure.subplots()
+        self._g_ax.set_xlabel("weight / max|W|")
+        self._g_ax.set_ylabel("conductance (µS)")
+        self._g_ax.set_title("best strategy: waiting for the first generation", fontsize=9)
+        self._g_ax.grid(alpha=0.3)
+        self._g_lines: list[Any] = []
+        self.g_panel.figure.tight_layout()
+
+        self.start_button = widgets.Button(description="Start", icon="play",
+                                           button_style="success")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True,
+                                          button_style="danger")
+        self.start_button.on_click(self._guarded(lambda _b: self.start()))
+        self.stop_button.on_click(self._guarded(lambda _b: self.stop()))
+        self.status = widgets.HTML()
+        self._set_status("idle")
+        self._subscribe(optimizer.events, self._on_event)
+        self.children = [
+            widgets.HBox([self.start_button, self.stop_button, self.status]),
+            widgets.HBox([self.loss_panel.image, self.g_panel.image]),
+            self._error_label,
+            self.log_area,
+        ]
+        self.refresh("loss", "g")
+
+    # -------------------------------------------------------------- control
+    @property
+    def running(self) -> bool:
+        """Whether a run started by this monitor is in progress."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, background: bool = True) -> threading.Thread | None:
+        """Run the optimizer (in a daemon thread unless ``background=False``).
+
+        Returns:
+            The thread, or None when run in the foreground.
+
+        Raises:
+            RuntimeError: if a run is already in progress.
+        """
+        if self.running:
+            raise RuntimeError("the optimizer is already running")
+        self._stop_requested.clear()
+        self.history.clear()
+        self._band.clear()
+        self.baseline = None
+        self.finished = None
+        self._started_at = time.monotonic()
+        self.start_button.disabled = True
+        self.stop_button.disabled = False
+        self._set_status("starting")
+        if not background:
+            self._run()
+            return None
+        self._thread = threading.Thread(target=self._run, name="anatile-wpo", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        """Ask the run to stop at the next event (within one generation)."""
+        self._stop_requested.set()
+        self._set_status("stopping")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends; returns False on timeout."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def result(self) -> CustomPairConductanceConverter | None:
+        """The optimized converter once a run has finished (None before)."""
+        res = getattr(self.optimizer, "result", None)
+        return None if res is None else res.converter
+
+    def _run(self) -> None:
+        try:
+            self.optimizer.run_optimizer()
+        except Exception as exc:  # noqa: BLE001 - shown in the log area
+            self._report(exc)
+        finally:
+            self.start_button.disabled = False
+            self.stop_button.disabled = True
+            self._set_status("stopped" if self._stop_requested.is_set() else "finished")
+            self.refresh("loss", "g")
+
+    # --------------------------------------------------------------- events
+    def _on_event(self, event: Any) -> bool:
+        try:
+            self._record(event)
+        except Exception as exc:  # noqa: BLE001 - shown in the log area
+            self._report(exc)
+        return self._stop_requested.is_set()
+
+    def _record(self, event: Any) -> None:
+        from anatile.wpo import events as ev
+
+        if isinstance(event, ev.BaselineMeasured):
+            self.baseline = event
+            self._invalidate("loss")
+        elif isinstance(event, ev.GenerationFinished):
+            losses = np.asarray(event.population_losses, dtype=np.float64).reshape(-1)
+            finite = losses[np.isfinite(losses)]
+            lo, hi = (np.percentile(finite, [10, 90]) if finite.size else (np.nan, np.nan))
+            self._band.append((float(lo), float(hi)))
+            self.history.append(event)
+            self._invalidate("loss", "g")
+        elif isinstance(event, ev.OptimizerFinished):
+            self.finished = event
+            self._invalidate("loss", "g")
+
+    # -------------------------------------------------------------- drawing
+    def _set_status(self, state: str) -> None:
+        last = self.history[-1] if self.history else None
+        maxiter = getattr(self.optimizer, "maxiter", None)
+        gen = "–" if last is None else f"{last.generation}" + (f" / {maxiter}" if maxiter else "")
+        items = {
+            "state": state,
+            "generation": gen,
+            "elapsed": _fmt_s(None if last is None else last.elapsed_s),
+            "ETA": _fmt_s(None if last is None else last.eta_s),
+            "best loss": "–" if last is None else f"{last.best_loss:.4g}",
+            "best TNMSE": "–" if last is None else f"{last.best_tnmse:.4g}",
+        }
+        if self.baseline is not None:
+            items["baseline TNMSE"] = f"{self.baseline.baseline_tnmse:.4g}"
+        self.status.value = format_readouts(items)
+
+    def _update_loss(self) -> None:
+        events = list(self.history)
+        band = np.asarray(self._band[: len(events)], dtype=np.float64).reshape(-1, 2)
+        gens = np.asarray([e.generation for e in events], dtype=np.float64)
+        best = np.asarray([e.best_loss for e in events], dtype=np.float64)
+        self._best_line.set_data(gens, best)
+        if len(gens):
+            self._band_patch.set_xy(np.concatenate([np.c_[gens, band[:, 1]],
+                                                    np.c_[gens[::-1], band[::-1, 0]]]))
+        else:
+            self._band_patch.set_xy(np.zeros((0, 2)))
+        margin = getattr(self.optimizer, "loss_margin", None)
+        if self.baseline is not None and margin is not None:
+            # the baseline strategy's own loss: (b − b)/b + margin
+            self._baseline_line.set_ydata([margin, margin])
+        ax = self._loss_ax
+        values = np.concatenate([best, band.reshape(-1), [0.0]])
+        if margin is not None:
+            values = np.append(values, margin)
+        values = values[np.isfinite(values)]
+        lo, hi = float(values.min()), float(values.max())
+        pad = 0.05 * (hi - lo) if hi > lo else 0.1
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_xlim(0, max(1.0, float(gens.max()) if len(gens) else 1.0))
+        self._set_status(self._state_word())
+
+    def _state_word(self) -> str:
+        if self.running:
+            return "stopping" if self._stop_requested.is_set() else "running"
+        if self.finished is not None:
+            return "stopped" if self._stop_requested.is_set() else "finished"
+        return "idle"
+
+    def _update_g(self) -> None:
+        if not self.history:
+            return
+        last = self.history[-1]
+        conv = CustomPairConductanceConverter(
+            list(last.best_f_lst), [list(row) for row in last.best_g_lst],
+            invertibility_test=False,
+        )
+        w, gs = conductance_curves(conv)
+        if len(self._g_lines) != len(gs):
+            for line in self._g_lines:
+                line.remove()
+            self._g_lines = [
+                self._g_ax.plot(w, g, label=lab, **device_style(i, len(gs)))[0]
+                for i, (lab, g) in enumerate(zip(conv.device_names, gs, strict=True))
+            ]
+            self._g_ax.legend(fontsize=7, loc="upper center")
+        else:
+            for line, g in zip(self._g_lines, gs, strict=True):
+                line.set_data(w, g)
+        self._g_ax.relim()
+        self._g_ax.autoscale_view()
+        f_txt = ", ".join(f"{f:.3g}" for f in last.best_f_lst)
+        self._g_ax.set_title(f"best strategy (gen {last.generation}), f = [{f_txt}]", fontsize=9)
