@@ -6,7 +6,8 @@ its own log area and has a static fallback (``_repr_png_`` and ``save(path)``).
 """
 
 from anatile.widgets.conductance_map import ConductanceMapView
+from anatile.widgets.model_inspector import ModelInspector
 from anatile.widgets.tile_inspector import TileInspector
 from anatile.widgets.wpo_monitor import WPOMonitor
 
-__all__ = ["ConductanceMapView", "TileInspector", "WPOMonitor"]
+__all__ = ["ConductanceMapView", "ModelInspector", "TileInspector", "WPOMonitor"]
