@@ -1,0 +1,253 @@
+"""WPO losses: the per-candidate reference path (a test tile per candidate) and the batched
+whole-population objective.
+
+Both compute the time-averaged normalized mean squared error
+
+``TNMSE = Σ_t Σ_ij (10·(alpha_t·W_eff,t − W)_ij / max|W|)² / (n_weights·len(t_steps))``
+
+where every time step re-programs the devices (fresh programming noise and drift
+exponents), drifts them to ``t`` (drift and read noise) and applies drift compensation
+``alpha_t``; the optimizer minimizes ``(TNMSE − baseline) / baseline + loss_margin``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import math
+import pickle
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from anatile.inference import CustomPairConductanceConverter
+from anatile.tiles import InferenceTile
+from anatile.wpo.batched import ERROR_AMPLIFICATION, BatchedTNMSE
+from anatile.wpo.encoding import SearchSpace, decode_batch, denormalize
+
+__all__ = [
+    "BatchedObjective",
+    "LossContext",
+    "loss_fxn",
+    "loss_rpu_config",
+    "loss_weights",
+    "relative_loss",
+]
+
+
+def relative_loss(tnmse: float, loss_baseline: float, loss_margin: float) -> float:
+    """``(tnmse − baseline) / baseline + margin`` (negative once the margin is beaten)."""
+    return (tnmse - loss_baseline) / loss_baseline + loss_margin
+
+
+@dataclass(frozen=True)
+class LossContext:
+    """Everything the per-candidate loss needs; picklable, so worker processes get it.
+
+    Attributes:
+        space: the search space (decodes a hypercube point).
+        rpu_config: the optimizer's copy of the inference configuration (output scaling
+            and mapping off); each evaluation works on its own deep copy.
+        t_steps: inference times (s).
+        test_weights: the test weights, tile layout ``(out_features, in_features)``.
+        max_abs_weight_unitless: ``max|test_weights|``.
+        loss_baseline: baseline TNMSE (``inf`` until measured).
+        loss_margin: margin by which the baseline is to be beaten.
+        get_baseline: return the TNMSE itself instead of the relative loss.
+        seed: base seed of the test tiles' generators.
+    """
+
+    space: SearchSpace
+    rpu_config: Any
+    t_steps: tuple[float, ...]
+    test_weights: Tensor
+    max_abs_weight_unitless: float
+    loss_baseline: float = math.inf
+    loss_margin: float = 0.125
+    get_baseline: bool = False
+    seed: int = 100
+
+    @classmethod
+    def from_mapping(cls, d: LossContext | Mapping[str, Any]) -> LossContext:
+        """Accept a :class:`LossContext` or a mapping with its field names.
+
+        Raises:
+            KeyError: if a required key is missing.
+        """
+        if isinstance(d, LossContext):
+            return d
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in d.items() if k in names}
+        values["space"] = SearchSpace.from_mapping(d["space"] if "space" in d else d)
+        values["t_steps"] = tuple(float(t) for t in values["t_steps"])
+        values["max_abs_weight_unitless"] = float(values["max_abs_weight_unitless"])
+        return cls(**values)
+
+
+def _unpack(args: Sequence[Any]) -> LossContext:
+    if not args:
+        raise TypeError("loss_fxn: expected the loss context as the first extra argument")
+    d = args[0]
+    if isinstance(d, (bytes, bytearray)):
+        d = pickle.loads(d)  # noqa: S301 - produced by the optimizer itself
+    return LossContext.from_mapping(d)
+
+
+def _seed_for(x: np.ndarray, seed: int) -> int:
+    digest = hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64).tobytes()
+                            + int(seed).to_bytes(8, "little")).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def loss_fxn(x: np.ndarray | Sequence[float], *args: Any) -> float:
+    """Loss of one hypercube point through a freshly built test tile (reference path).
+
+    A top-level function so that scipy's ``workers`` (a process pool or an executor's
+    ``map``) can ship it; its noise seed derives from ``x`` and the context's seed, so a
+    candidate's loss does not depend on which worker evaluates it.
+
+    Args:
+        x: hypercube point, shape ``(D,)``.
+        args: the :class:`LossContext` (or a mapping with its fields, or its pickle).
+
+    Returns:
+        ``(TNMSE − baseline) / baseline + loss_margin`` (the TNMSE itself when the context
+        says ``get_baseline``).
+
+    Raises:
+        TypeError: without a context.
+    """
+    ctx = _unpack(args)
+    xa = np.asarray(x, dtype=np.float64).reshape(-1)
+    f_lst, g_lst = denormalize(xa, ctx.space)
+    converter = CustomPairConductanceConverter(
+        list(f_lst), [list(g) for g in g_lst], g_max=ctx.space.g_max, g_min=ctx.space.g_min,
+        invertibility_test=False,
+    )
+    rpu_config = copy.deepcopy(ctx.rpu_config)
+    rpu_config.noise_model.g_converter = converter
+    return loss_rpu_config(dataclasses.replace(ctx, rpu_config=rpu_config,
+                                               seed=_seed_for(xa, ctx.seed)))
+
+
+def loss_rpu_config(d: LossContext | Mapping[str, Any]) -> float:
+    """TNMSE (or relative loss) of the converter in ``d.rpu_config`` on a new test tile.
+
+    Builds an :class:`~anatile.tiles.InferenceTile` of the test-layer size with a deep copy
+    of the configuration and a generator seeded with ``d.seed``, then runs
+    :func:`loss_weights`.
+
+    Args:
+        d: the :class:`LossContext` (or a mapping with its fields).
+
+    Returns:
+        The TNMSE if ``d.get_baseline`` else the relative loss.
+    """
+    ctx = LossContext.from_mapping(d)
+    out_features, in_features = ctx.test_weights.shape
+    tile = InferenceTile(int(out_features), int(in_features),
+                         rpu_config=copy.deepcopy(ctx.rpu_config), seed=int(ctx.seed))
+    tile.eval()
+    return loss_weights(tile, list(ctx.t_steps), ctx.test_weights, ctx.max_abs_weight_unitless,
+                        ctx.loss_baseline, ctx.loss_margin, get_baseline=ctx.get_baseline)
+
+
+@torch.no_grad()
+def loss_weights(
+    model: nn.Module,
+    t_steps: Sequence[float],
+    test_weights: Tensor,
+    max_abs_weight_unitless: float,
+    loss_baseline: float,
+    loss_margin: float,
+    get_baseline: bool = False,
+) -> float:
+    """TNMSE of the test weights on the inference tile of ``model``.
+
+    For every time step the tile is re-programmed (fresh programming noise and drift
+    exponents), drifted to ``t`` and read: ``W_eff = alpha · W_read`` with the tile's drift
+    compensation ``alpha`` (one value, or one per output row of the weight matrix).
+
+    Args:
+        model: an :class:`~anatile.tiles.InferenceTile` or a module holding exactly one
+            (e.g. an analog layer converted with an ``InferenceRPUConfig``).
+        t_steps: inference times (s).
+        test_weights: target weights in tile layout ``(out_features, in_features)``.
+        max_abs_weight_unitless: normalization ``max|W|``.
+        loss_baseline: baseline TNMSE.
+        loss_margin: margin to beat the baseline by.
+        get_baseline: return the TNMSE instead of the relative loss.
+
+    Returns:
+        The TNMSE (``inf`` if not finite) or ``(TNMSE − baseline)/baseline + margin``.
+
+    Raises:
+        TypeError: if ``model`` holds no or several inference tiles.
+    """
+    tiles = [m for m in model.modules() if isinstance(m, InferenceTile)]
+    if len(tiles) != 1:
+        raise TypeError(f"model: expected exactly one InferenceTile, found {len(tiles)}")
+    tile = tiles[0]
+    target = test_weights.detach().to(tile.device, torch.float32)
+    tile.set_weights(target.clone())
+    total = 0.0
+    scale = ERROR_AMPLIFICATION / float(max_abs_weight_unitless)
+    for t in t_steps:
+        tile.program_weights()  # fresh programming noise and drift exponents
+        tile.drift_weights(float(t))  # drift + read noise + drift compensation alpha
+        read = tile.get_weights()[0].to(torch.float64)
+        alpha = tile.alpha.detach().to("cpu", torch.float64)
+        eff = read * (alpha.reshape(()) if alpha.numel() == 1 else alpha[:, None])
+        total += float((((eff - target.cpu().to(torch.float64)) * scale) ** 2).sum())
+    tnmse = total / (target.numel() * len(t_steps))
+    if not math.isfinite(tnmse):
+        tnmse = math.inf
+    return tnmse if get_baseline else relative_loss(tnmse, loss_baseline, loss_margin)
+
+
+class BatchedObjective:
+    """The whole-population loss for ``differential_evolution(..., vectorized=True)``.
+
+    Args:
+        space: the search space.
+        engine: the batched TNMSE evaluator.
+        generator: random source of the noise draws (on the engine's device).
+        loss_baseline: baseline TNMSE.
+        loss_margin: margin to beat the baseline by.
+
+    Attributes:
+        n_calls: number of calls so far.
+        n_candidates: candidates evaluated so far.
+    """
+
+    def __init__(self, space: SearchSpace, engine: BatchedTNMSE, generator: torch.Generator,
+                 loss_baseline: float, loss_margin: float) -> None:
+        self.space = space
+        self.engine = engine
+        self.generator = generator
+        self.loss_baseline = loss_baseline
+        self.loss_margin = loss_margin
+        self.n_calls = 0
+        self.n_candidates = 0
+
+    def tnmse(self, x: np.ndarray, generator: torch.Generator | None = None) -> np.ndarray:
+        """TNMSE of candidates ``x`` shaped ``(S, D)`` (float64 numpy ``(S,)``)."""
+        f, g_table = decode_batch(np.atleast_2d(x), self.space)
+        out = self.engine(f, g_table, self.generator if generator is None else generator)
+        self.n_calls += 1
+        self.n_candidates += int(f.shape[0])
+        return out.cpu().numpy()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray | float:
+        """Relative losses; ``x`` is ``(D, S)`` as scipy's vectorized mode sends it, or
+        ``(D,)`` for a single point (then a float is returned)."""
+        xa = np.asarray(x, dtype=np.float64)
+        single = xa.ndim == 1
+        pts = xa[None, :] if single else xa.T
+        losses = (self.tnmse(pts) - self.loss_baseline) / self.loss_baseline + self.loss_margin
+        return float(losses[0]) if single else losses
