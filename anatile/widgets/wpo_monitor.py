@@ -11,6 +11,8 @@ import numpy as np
 from matplotlib.patches import Polygon
 
 from anatile.inference import CustomPairConductanceConverter
+from anatile.wpo import events as ev
+from anatile.wpo.loss import relative_loss
 from anatile.widgets._base import AnatileWidget
 from anatile.widgets._plots import conductance_curves, device_style, format_readouts
 
@@ -59,6 +61,7 @@ class WPOMonitor(AnatileWidget):
         super().__init__(min_interval=min_interval, max_duty=max_duty)
         self.optimizer = optimizer
         self.history: list[Any] = []
+        self.started: Any = None
         self.baseline: Any = None
         self.finished: Any = None
         self._band: list[tuple[float, float]] = []
@@ -70,6 +73,8 @@ class WPOMonitor(AnatileWidget):
         ax = self.loss_panel.figure.subplots()
         ax.set_xlabel("generation")
         ax.set_ylabel("loss")
+        # early populations span orders of magnitude; keep 0 (the stop target) linear
+        ax.set_yscale("symlog", linthresh=0.1)
         ax.grid(alpha=0.3)
         self._loss_ax = ax
         self._band_patch = Polygon(np.zeros((0, 2)), closed=True, alpha=0.25, color="#1f77b4",
@@ -129,6 +134,7 @@ class WPOMonitor(AnatileWidget):
         self._stop_requested.clear()
         self.history.clear()
         self._band.clear()
+        self.started = None
         self.baseline = None
         self.finished = None
         self._started_at = time.monotonic()
@@ -143,8 +149,9 @@ class WPOMonitor(AnatileWidget):
         return self._thread
 
     def stop(self) -> None:
-        """Ask the run to stop at the next event (within one generation)."""
+        """Ask the run to stop after the current generation (with the best so far)."""
         self._stop_requested.set()
+        self.optimizer.request_stop()
         self._set_status("stopping")
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -157,7 +164,7 @@ class WPOMonitor(AnatileWidget):
     @property
     def result(self) -> CustomPairConductanceConverter | None:
         """The optimized converter once a run has finished (None before)."""
-        res = getattr(self.optimizer, "result", None)
+        res = self.optimizer.result
         return None if res is None else res.converter
 
     def _run(self) -> None:
@@ -180,9 +187,9 @@ class WPOMonitor(AnatileWidget):
         return self._stop_requested.is_set()
 
     def _record(self, event: Any) -> None:
-        from anatile.wpo import events as ev
-
-        if isinstance(event, ev.BaselineMeasured):
+        if isinstance(event, ev.OptimizerStarted):
+            self.started = event
+        elif isinstance(event, ev.BaselineMeasured):
             self.baseline = event
             self._invalidate("loss")
         elif isinstance(event, ev.GenerationFinished):
@@ -199,8 +206,8 @@ class WPOMonitor(AnatileWidget):
     # -------------------------------------------------------------- drawing
     def _set_status(self, state: str) -> None:
         last = self.history[-1] if self.history else None
-        maxiter = getattr(self.optimizer, "maxiter", None)
-        gen = "–" if last is None else f"{last.generation}" + (f" / {maxiter}" if maxiter else "")
+        maxiter = self.optimizer.options.maxiter
+        gen = "–" if last is None else f"{last.generation} / {maxiter}"
         items = {
             "state": state,
             "generation": gen,
@@ -224,14 +231,13 @@ class WPOMonitor(AnatileWidget):
                                                     np.c_[gens[::-1], band[::-1, 0]]]))
         else:
             self._band_patch.set_xy(np.zeros((0, 2)))
-        margin = getattr(self.optimizer, "loss_margin", None)
-        if self.baseline is not None and margin is not None:
-            # the baseline strategy's own loss: (b − b)/b + margin
-            self._baseline_line.set_ydata([margin, margin])
         ax = self._loss_ax
         values = np.concatenate([best, band.reshape(-1), [0.0]])
-        if margin is not None:
-            values = np.append(values, margin)
+        if self.baseline is not None:
+            b = self.baseline.baseline_tnmse
+            level = relative_loss(b, b, self.optimizer.options.loss_margin)
+            self._baseline_line.set_ydata([level, level])
+            values = np.append(values, level)
         values = values[np.isfinite(values)]
         lo, hi = float(values.min()), float(values.max())
         pad = 0.05 * (hi - lo) if hi > lo else 0.1

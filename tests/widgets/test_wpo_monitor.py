@@ -1,0 +1,115 @@
+"""WPOMonitor: history per generation, Start/Stop, background runs, errors in the log."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from anatile.config import InferenceRPUConfig
+from anatile.inference import CustomPairConductanceConverter, DualPairConductanceConverter
+from anatile.widgets import WPOMonitor
+from anatile.widgets._plots import conductance_curves
+from anatile.wpo import GenerationFinished, WeightProgrammingOptimizer
+
+
+def _optimizer(maxiter: int = 4, **kwargs: object) -> WeightProgrammingOptimizer:
+    weights = torch.randn(2000, generator=torch.Generator().manual_seed(0)) * 0.1
+    opts = dict(popsize=4, maxiter=maxiter, baseline_iterations=2, polish=False,
+                test_in_features=64, test_out_features=4, callback=None, atol=0.0, seed=3)
+    opts.update(kwargs)
+    return WeightProgrammingOptimizer(weights, [None, None], InferenceRPUConfig(),
+                                      [1.0, 3600.0], DualPairConductanceConverter([1.0, 1.0]),
+                                      **opts)
+
+
+def test_history_grows_one_point_per_generation() -> None:
+    opt = _optimizer(maxiter=4)
+    sizes: list[int] = []
+    monitor = WPOMonitor(opt)
+    # a subscriber after the monitor's sees the history as it is after each generation
+    opt.events.subscribe(
+        lambda e: sizes.append(len(monitor.history)) if isinstance(e, GenerationFinished) else None
+    )
+    monitor.start(background=False)
+
+    assert monitor.errors == []
+    assert sizes == [1, 2, 3, 4]
+    assert [e.generation for e in monitor.history] == [1, 2, 3, 4]
+    assert opt.result is not None and len(opt.result.history) == 4
+    assert isinstance(monitor.result, CustomPairConductanceConverter)
+    assert monitor.result is opt.result.converter
+    assert monitor.baseline is not None
+    monitor.refresh()
+    np.testing.assert_array_equal(monitor._best_line.get_xdata(), [1, 2, 3, 4])
+    np.testing.assert_allclose(monitor._best_line.get_ydata(),
+                               [e.best_loss for e in monitor.history])
+    # the g(w) panel shows the last generation's best strategy
+    last = monitor.history[-1]
+    conv = CustomPairConductanceConverter(last.best_f_lst, last.best_g_lst,
+                                          invertibility_test=False)
+    _, gs = conductance_curves(conv)
+    for line, g in zip(monitor._g_lines, gs, strict=True):
+        np.testing.assert_allclose(line.get_ydata(), g)
+    assert "4 / 4" in monitor.status.value and "finished" in monitor.status.value
+    assert not monitor.start_button.disabled and monitor.stop_button.disabled
+
+
+def test_stop_button_ends_the_run_within_one_generation() -> None:
+    opt = _optimizer(maxiter=200)
+    monitor = WPOMonitor(opt)
+    monitor.start_button.click()  # runs in a background thread
+    assert monitor.running and monitor.start_button.disabled
+    deadline = time.monotonic() + 120
+    while len(monitor.history) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(monitor.history) >= 2
+    at_click = len(monitor.history)
+    monitor.stop_button.click()
+    assert monitor.wait(120)
+    assert monitor.errors == []
+    assert len(monitor.history) <= at_click + 1
+    assert opt.result is not None and opt.result.stopped_by_user
+    assert isinstance(monitor.result, CustomPairConductanceConverter)
+    assert not monitor.running and not monitor.start_button.disabled
+
+
+def test_start_while_running_is_refused_in_the_log() -> None:
+    opt = _optimizer(maxiter=200)
+    monitor = WPOMonitor(opt)
+    monitor.start()
+    try:
+        with pytest.raises(RuntimeError, match="already running"):
+            monitor.start()
+        monitor.start_button.click()  # the button path lands in the log instead
+        assert any("already running" in e for e in monitor.errors)
+    finally:
+        monitor.stop()
+        assert monitor.wait(120)
+
+
+def test_optimizer_failure_is_shown_in_the_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    opt = _optimizer()
+
+    def broken() -> None:
+        raise ValueError("search space exploded")
+
+    monkeypatch.setattr(opt, "run_optimizer", broken)
+    monitor = WPOMonitor(opt)
+    monitor.start_button.click()
+    assert monitor.wait(30)
+    assert len(monitor.errors) == 1 and "search space exploded" in monitor.errors[0]
+    assert any("search space exploded" in o["text"] for o in monitor.log_area.outputs)
+    assert not monitor.start_button.disabled
+
+
+def test_a_broken_event_is_logged_and_does_not_stop_the_run() -> None:
+    monitor = WPOMonitor(_optimizer())
+    bad = GenerationFinished(source=None, generation=1, best_loss=0.5,
+                             population_losses="not numbers",  # type: ignore[arg-type]
+                             best_f_lst=[1.0], best_g_lst=[[0.0]], best_tnmse=1.0,
+                             elapsed_s=0.0, eta_s=0.0)
+    assert monitor._on_event(bad) is False
+    assert len(monitor.errors) == 1
