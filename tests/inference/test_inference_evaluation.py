@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from torch import nn
@@ -16,6 +18,7 @@ from anatile.inference import (
 from anatile.inference.evaluation import accuracy_over_time
 
 
+@functools.cache
 def blobs(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     """A linearly separable 4-class problem and a trained linear classifier."""
     gen = torch.Generator().manual_seed(seed)
@@ -25,7 +28,7 @@ def blobs(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
+    for _ in range(80):
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()

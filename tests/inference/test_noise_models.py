@@ -216,3 +216,15 @@ def test_repr_is_readable() -> None:
     assert text.startswith("PCMLikeNoiseModel(") and "drift_scale=0.5" in text
     assert "SinglePairConductanceConverter(g_max=25.0" in text
     assert repr(GlobalDriftCompensation()) == "GlobalDriftCompensation()"
+
+
+def test_replace_returns_modified_copy() -> None:
+    model = PCMLikeNoiseModel(drift_scale=0.5)
+    other = model.replace(
+        g_converter=DualPairConductanceConverter([1.0, 2.0], g_max=30.0), g_max=None
+    )
+    assert other.drift_scale == 0.5 and other.g_max == 30.0 and model.g_max == 25.0
+    with pytest.raises(TypeError, match="colour"):
+        model.replace(colour="red")
+    with pytest.raises(ValueError, match="drift_scale"):
+        model.replace(drift_scale=-1.0)
