@@ -11,10 +11,10 @@ import numpy as np
 from matplotlib.patches import Polygon
 
 from anatile.inference import CustomPairConductanceConverter
-from anatile.wpo import events as ev
-from anatile.wpo.loss import relative_loss
 from anatile.widgets._base import AnatileWidget
 from anatile.widgets._plots import conductance_curves, device_style, format_readouts
+from anatile.wpo import events as ev
+from anatile.wpo.loss import relative_loss
 
 __all__ = ["WPOMonitor"]
 
