@@ -11,7 +11,9 @@ The model (Gokmen & Vlasov 2016, as in analog training simulators):
 * ``A = B = sqrt(lr / (dw_min · BL))`` so that ``E[Δw] = -lr · d · x``; with update
   management ``A_b = sqrt(lr/(dw_min·BL)·max|d_b|/max|x_b|)`` and ``B_b`` the reciprocal
   balance, so both trains use their probability range equally; with BL management each
-  row uses ``BL_b = clamp(ceil(lr·max|x_b|·max|d_b| / dw_min), 1, desired_bl)`` slots.
+  row uses ``BL_b = clamp(ceil(lr·max|x_b|·max|d_b| / dw_min), 1, desired_bl)`` slots
+  (without update management ``max(max|x_b|, max|d_b|)²`` replaces the product, the
+  shortest train that keeps both probabilities ≤ 1).
   Probabilities above 1 are clipped (the update is then truncated, as on hardware);
 * each step of device ``(i, j)`` is ``dw_ij·(1 ± up_down_ij)·(1 + dw_min_std·ξ)``; the
   ``n`` steps of one update are summed in distribution: ``n·dw + dw·dw_min_std·√n·ξ``;
@@ -119,8 +121,9 @@ def _uniform16(shape: tuple[int, ...], generator: torch.Generator | None,
     """Uniform integers in ``[-32768, 32767]`` (int16), four per 64-bit random draw."""
     count = math.prod(shape)
     words = (count + 3) // 4
-    raw = torch.randint(-(2**62), 2**62, (words,), generator=generator, dtype=torch.int64,
-                        device=device)
+    # The full 64-bit range (``from=-2**63, to=None``): every 16-bit slice is uniform.
+    raw = torch.empty(words, dtype=torch.int64, device=device)
+    raw.random_(-(2**63), None, generator=generator)
     return raw.view(torch.int16)[:count].view(shape)
 
 
@@ -170,7 +173,11 @@ def pulse_coincidences(
     active = (x_max > 0) & (d_max > 0)
     row_bl: Tensor | None = None
     if update.update_bl_management:
-        need = torch.ceil(learning_rate * x_max * d_max / dw_min).clamp_(1, bl)
+        # The shortest train with all probabilities ≤ 1: with update management
+        # A·max|x| = B·max|d| = sqrt(lr·max|x|·max|d| / (dw_min·BL)); without it
+        # A = B = sqrt(lr / (dw_min·BL)) must serve the larger of the two maxima.
+        peak = x_max * d_max if update.update_management else torch.maximum(x_max, d_max) ** 2
+        need = torch.ceil(learning_rate * peak / dw_min).clamp_(1, bl)
         bl = int(need.max().item()) if bool(active.any()) else 1
         need.clamp_(max=bl)
         row_bl = need.to(torch.int64)

@@ -881,7 +881,8 @@ class TileWithPeriphery(nn.Module):
             from_reference: program the reference weights (else the current weights).
             x_values: ``[N, in_size]`` inputs (or ``[N, in_size + 1]`` including the analog
                 bias input); default the identity.
-            learning_rate: update learning rate (> 0).
+            learning_rate: update learning rate (> 0), divided by the largest eigenvalue of
+                ``xᵀx`` (1 for the identity) so that it is independent of ``x_values``.
             max_iter: maximal number of updates (>= 1).
             tolerance: relative error to reach; None runs all ``max_iter`` updates.
             w_init: start weights: uniform in ``[−w_init, w_init]`` or a tensor
@@ -921,6 +922,11 @@ class TileWithPeriphery(nn.Module):
         else:
             target = core.weight.detach().clone()
         target_out = x @ target.T
+        # Normalize the step so that lr means the same for any x_values: the closed loop is
+        # gradient descent on |x Wᵀ − target|², whose curvature is λ_max(xᵀx) (1 for the
+        # identity, ~N for N random rows; without this, lr = 0.1 would diverge there).
+        curvature = float(torch.linalg.matrix_norm(x, ord=2)) ** 2
+        lr = lr / curvature if curvature > 0 else lr
         denom = float(target_out.abs().max())
         denom = denom if denom > 0 else 1.0
         core.set_weights(start)
