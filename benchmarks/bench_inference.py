@@ -70,7 +70,7 @@ def render(tile_ms: dict[str, list[float]], table_s: float) -> str:
     """Markdown of the results."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rows = [
-        "### Inference physics",
+        "## Inference physics",
         "",
         "512×512 `InferenceTile`, default `InferenceRPUConfig` (SinglePair, `PCMLikeNoiseModel`,",
         "global drift compensation with its identity readout through the forward IO model).",

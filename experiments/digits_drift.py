@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from anatile.inference import DualPairConductanceConverter, SinglePairConductanceConverter
-from anatile.inference.evaluation import DEFAULT_TIMES, AccuracyOverTime, accuracy_over_time
+from anatile.inference.evaluation import DEFAULT_TIME_SECONDS, AccuracyOverTime, accuracy_over_time
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "inference.md"
 START, END = "<!-- digits-table:start -->", "<!-- digits-table:end -->"
@@ -63,7 +63,7 @@ def run(reps: int = 10, seed: int = 0) -> tuple[list[tuple[str, AccuracyOverTime
         ("SinglePair (g_max 25 µS)", SinglePairConductanceConverter()),
         ("DualPair f = [1, 3] (g_max 25 µS)", DualPairConductanceConverter([1.0, 3.0])),
     ]
-    times = [s for _, s in DEFAULT_TIMES]
+    times = list(DEFAULT_TIME_SECONDS)
     tables = [
         (name, accuracy_over_time(model, conv, times, reps, seed, x_test=x_te, y_test=y_te))
         for name, conv in converters

@@ -31,7 +31,13 @@ from anatile.config.rpu_config import InferenceRPUConfig
 from anatile.inference.compensation import BaseDriftCompensation, GlobalDriftCompensation
 from anatile.inference.converter import BaseConductanceConverter
 
-__all__ = ["DEFAULT_TIMES", "AccuracyOverTime", "accuracy_over_time", "format_time"]
+__all__ = [
+    "DEFAULT_TIMES",
+    "DEFAULT_TIME_SECONDS",
+    "AccuracyOverTime",
+    "accuracy_over_time",
+    "format_time",
+]
 
 DEFAULT_TIMES: tuple[tuple[str, float], ...] = (
     ("1 s", 1.0),
@@ -41,6 +47,9 @@ DEFAULT_TIMES: tuple[tuple[str, float], ...] = (
     ("1 year", 365 * 86400.0),
 )
 """Inference times of the documented table: label and seconds."""
+
+DEFAULT_TIME_SECONDS: tuple[float, ...] = tuple(seconds for _, seconds in DEFAULT_TIMES)
+"""The seconds of :data:`DEFAULT_TIMES` (1 s, 1 h, 1 day, 30 days, 365 days)."""
 
 _TIME_LABELS = {seconds: label for label, seconds in DEFAULT_TIMES}
 
@@ -112,7 +121,7 @@ def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
 def accuracy_over_time(
     model: nn.Module,
     g_converter: BaseConductanceConverter | None = None,
-    t_inference: Sequence[float] = tuple(s for _, s in DEFAULT_TIMES),
+    t_inference: Sequence[float] = DEFAULT_TIME_SECONDS,
     repetitions: int = 10,
     seed: int = 0,
     *,
