@@ -181,6 +181,36 @@ class InferenceTile(TileWithPeriphery):
             return core.forward(x, generator)
 
     # ------------------------------------------------------------------ programming
+    def set_weights(
+        self,
+        weight: Tensor,
+        bias: Tensor | None = None,
+        apply_weight_scaling: bool = True,
+        realistic: bool = False,
+        weight_scaling_omega: float | None = None,
+    ) -> None:
+        """Set new reference weights; forgets the programmed state (``alpha`` back to 1).
+
+        As :meth:`TileWithPeriphery.set_weights`; with ``realistic=True`` the weights are
+        then programmed with the noise model (:meth:`program_weights`).
+
+        Raises:
+            TypeError, ValueError: on bad arguments; the tile is then left unchanged.
+        """
+        super().set_weights(weight, bias, apply_weight_scaling, False, weight_scaling_omega)
+        self._forget_programming()
+        if realistic:
+            self.program_weights()
+
+    def _forget_programming(self) -> None:
+        for name in (*_STATE_BUFFERS, "programmed_weight"):
+            setattr(self, name, None)
+        self.conversion_params = {}
+        self.programmed_noise_model = None
+        self.t_inference = None
+        self.alpha.fill_(1.0)
+        self.drift_baseline.fill_(1.0)
+
     def program_weights(  # type: ignore[override]  # aihwkit's inference signature
         self,
         from_reference: bool = True,

@@ -225,3 +225,17 @@ def test_persistence(how: str) -> None:
     tile.drift_weights(86400.0)
     torch.testing.assert_close(other.analog_core.weight, tile.analog_core.weight)
     assert "t_inference=86400s" in repr(other)
+
+
+def test_set_weights_forgets_programming() -> None:
+    tile, w = make_tile(config())
+    tile.drift_weights(86400.0)
+    assert float(tile.alpha) != 1.0
+    with pytest.raises(ValueError, match="weight"):
+        tile.set_weights(torch.ones(2, 2))  # wrong shape: nothing changes
+    assert tile.is_programmed() and tile.t_inference == 86400.0
+    tile.set_weights(w * 2)
+    assert not tile.is_programmed() and tile.t_inference is None
+    torch.testing.assert_close(tile.alpha, torch.ones(1))
+    tile.set_weights(w, realistic=True)
+    assert tile.is_programmed()
