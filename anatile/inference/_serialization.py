@@ -105,8 +105,22 @@ class InitFieldsMixin:
         return type(self)(**kwargs)
 
     def validate(self) -> None:
-        """Hook called by the owning :class:`~anatile.config.InferenceRPUConfig`; the
-        constructor already checked every argument, so there is nothing left to do."""
+        """Re-check the arguments (they may have been edited in place since construction).
+
+        Called by the owning :class:`~anatile.config.InferenceRPUConfig` whenever a tile is
+        built from it.
+
+        Raises:
+            ConfigError: naming the class and the offending argument.
+        """
+        for name in self._init_fields:
+            value = getattr(self, name)
+            if isinstance(value, InitFieldsMixin):
+                value.validate()
+        try:
+            self.replace()
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{type(self).__name__}: {err}") from err
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):

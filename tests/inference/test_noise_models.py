@@ -228,3 +228,14 @@ def test_replace_returns_modified_copy() -> None:
         model.replace(colour="red")
     with pytest.raises(ValueError, match="drift_scale"):
         model.replace(drift_scale=-1.0)
+
+
+def test_in_place_edits_are_validated_by_the_config() -> None:
+    cfg = InferenceRPUConfig()
+    cfg.noise_model.drift_scale = -1.0  # notebook-style tweak
+    with pytest.raises(ConfigError, match="drift_scale"):
+        cfg.validate()
+    cfg = InferenceRPUConfig()
+    cfg.noise_model.g_converter.g_min = 30.0
+    with pytest.raises(ConfigError, match="g_min"):
+        cfg.validate()
