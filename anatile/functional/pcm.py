@@ -64,6 +64,13 @@ def _check_positive(name: str, value: float | Tensor) -> None:
         raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
 
 
+def _scalar(value: float | Tensor) -> float | Tensor:
+    """A 0-dim tensor or a number as a Python float; other tensors unchanged."""
+    if isinstance(value, Tensor):
+        return float(value) if value.dim() == 0 else value
+    return float(value)
+
+
 def _randn_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
 
@@ -204,7 +211,10 @@ def pcm_drift_factor(nu: Tensor, t_inference: float | Tensor, t_0: float = 20.0)
     """
     _check_positive("t_0", t_0)
     nu = _floating(nu)
-    t = torch.as_tensor(t_inference, dtype=nu.dtype, device=nu.device)
+    t = _scalar(t_inference)
+    if isinstance(t, float):  # a Python float is far cheaper than a 0-dim tensor operand
+        return torch.exp(nu * -math.log1p(t / t_0))
+    t = t.to(dtype=nu.dtype, device=nu.device)
     return torch.exp(nu * -torch.log1p(t / t_0))  # one exp per element instead of a pow
 
 
@@ -285,12 +295,14 @@ def apply_pcm_drift_and_read_noise(
         raise ValueError(f"t_inference: expected finite values >= 0, got {t_inference!r}")
     g_prog = _floating(g_prog)
     g_drift = g_prog * pcm_drift_factor(nu.to(g_prog.dtype), t_inference, t_0)
-    time_factor = pcm_read_noise_time_factor(t_inference, t_0, t_read).to(
-        dtype=g_prog.dtype, device=g_prog.device
-    )
-    sigma = pcm_read_noise_qs(g_prog, g_max) * time_factor * read_noise_scale
-    sigma = sigma * g_drift.abs()
-    return (g_drift + sigma * _randn_like(g_drift, generator)).clamp(min=0.0)
+    amp = _scalar(pcm_read_noise_time_factor(t_inference, t_0, t_read))
+    if isinstance(amp, Tensor):
+        amp = amp.to(dtype=g_prog.dtype, device=g_prog.device)
+    scale = _scalar(read_noise_scale)
+    if isinstance(amp, Tensor) or isinstance(scale, Tensor) or amp * scale != 0.0:
+        sigma = pcm_read_noise_qs(g_prog, g_max) * (amp * scale)
+        g_drift = g_drift + sigma * g_drift.abs() * _randn_like(g_drift, generator)
+    return g_drift.clamp(min=0.0)
 
 
 def interpolate_custom_pair(weights: Tensor, w_grid: Tensor, g_table: Tensor) -> Tensor:

@@ -77,7 +77,15 @@ def _check_conductances(conductances: Any, n_devices: int) -> list[Tensor]:
 def _param(params: dict[str, Any], key: str) -> Any:
     if not isinstance(params, dict) or key not in params:
         raise ValueError(f"params: expected the dict returned by the conversion, missing {key!r}")
-    return params[key]
+    value = params[key]
+    # A Python float is much faster than a 0-dim tensor in elementwise ops on the CPU.
+    if isinstance(value, Tensor) and value.numel() == 1:
+        return float(value)
+    return value
+
+
+def _as_param(value: float, like: Tensor) -> Tensor:
+    return torch.tensor(value, dtype=like.dtype, device=like.device)
 
 
 class BaseConductanceConverter(InitFieldsMixin):
@@ -195,7 +203,7 @@ class NPairConductanceConverter(BaseConductanceConverter):
     def convert_to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
         weights = _check_weights(weights)
         g_span = self.g_max - self.g_min
-        abs_max = weights.abs().max().clamp(min=_ZERO_CLIP)
+        abs_max = max(float(weights.abs().max()), _ZERO_CLIP)
         scale_ratio = sum(self.f_lst) * g_span / abs_max
         w_us = weights * scale_ratio
         pos, neg = w_us.clamp(min=0.0), (-w_us).clamp(min=0.0)
@@ -205,7 +213,8 @@ class NPairConductanceConverter(BaseConductanceConverter):
             for part in (pos, neg):
                 conductances.append(((part - lower) / f).clamp(0.0, g_span) + self.g_min)
             lower += f * g_span
-        return conductances, {"scale_ratio": scale_ratio, "f_lst": list(self.f_lst)}
+        params = {"scale_ratio": _as_param(scale_ratio, weights), "f_lst": list(self.f_lst)}
+        return conductances, params
 
     @torch.no_grad()
     def convert_back_to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
@@ -355,7 +364,7 @@ class CustomPairConductanceConverter(BaseConductanceConverter):
     def convert_to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
         weights = _check_weights(weights)
         dtype, device = weights.dtype, weights.device
-        abs_max = weights.abs().max().clamp(min=_ZERO_CLIP)
+        abs_max = max(float(weights.abs().max()), _ZERO_CLIP)
         grid_us_max = float(self._grid_us.abs().max())
         scale_ratio = grid_us_max / abs_max
         n = len(self.g_lst[0])
@@ -363,7 +372,8 @@ class CustomPairConductanceConverter(BaseConductanceConverter):
         table = torch.tensor(self.g_lst, dtype=dtype, device=device)
         g = interpolate_custom_pair(weights.reshape(-1), w_grid, table)
         conductances = [g[k].reshape(weights.shape).to(dtype) for k in range(self.n_devices)]
-        return conductances, {"scale_ratio": scale_ratio, "f_lst": list(self.f_lst)}
+        params = {"scale_ratio": _as_param(scale_ratio, weights), "f_lst": list(self.f_lst)}
+        return conductances, params
 
     @torch.no_grad()
     def convert_back_to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
@@ -403,11 +413,12 @@ class SingleDeviceConductanceConverter(BaseConductanceConverter):
     @torch.no_grad()
     def convert_to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
         weights = _check_weights(weights)
-        w_min = weights.min()
-        span = (weights.max() - w_min).clamp(min=_ZERO_CLIP)
+        w_min = float(weights.min())
+        span = max(float(weights.max()) - w_min, _ZERO_CLIP)
         scale_ratio = (self.g_max - self.g_min) / span
         g = (weights - w_min) * scale_ratio + self.g_min
-        return [g], {"scale_ratio": scale_ratio, "min": w_min}
+        params = {"scale_ratio": _as_param(scale_ratio, weights), "min": _as_param(w_min, weights)}
+        return [g], params
 
     @torch.no_grad()
     def convert_back_to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
