@@ -31,7 +31,7 @@ from anatile.inference import (
     SinglePairConductanceConverter,
 )
 from anatile.wpo.batched import BatchedTNMSE, PCMPhysics, compensation_kind
-from anatile.wpo.encoding import SearchSpace, denormalize, generate_bounds
+from anatile.wpo.encoding import SearchSpace, decode_batch, denormalize, encode, generate_bounds
 from anatile.wpo.events import (
     BaselineMeasured,
     GenerationFinished,
@@ -94,6 +94,9 @@ class WPOResult:
         n_evaluations: candidate evaluations (baseline not included).
         message: scipy's termination message (plus the polish outcome).
         polished: whether the polish improved the strategy.
+        validated_tnmse: mean TNMSE of the returned strategy re-measured on fresh,
+            independent noise (``validation_iterations`` runs, batched path), free of the
+            selection bias of ``best_tnmse``; None when not measured.
     """
 
     converter: CustomPairConductanceConverter
@@ -111,6 +114,7 @@ class WPOResult:
     n_evaluations: int = 0
     message: str = ""
     polished: bool = False
+    validated_tnmse: float | None = None
 
 
 class WeightProgrammingOptimizer:
@@ -407,11 +411,15 @@ class WeightProgrammingOptimizer:
         self._history = []
         self._stopped_by_user = False
         self._search_start = self._elapsed()
+        init: str | np.ndarray = opts.init
+        x_base = self.baseline_point() if opts.seed_with_baseline else None
+        if x_base is not None:
+            init = self._initial_population(len(bounds), x_base)
         common: dict[str, Any] = dict(
             callback=self._on_generation, strategy=opts.strategy, maxiter=opts.maxiter,
             popsize=opts.popsize, tol=opts.tol, atol=opts.atol, mutation=opts.mutation,
             recombination=opts.recombination, rng=opts.seed, disp=False, polish=False,
-            init=opts.init,
+            init=init,
         )
         if opts.use_batched:
             objective = BatchedObjective(self.space, self.batched_engine(), self.generator,
@@ -438,6 +446,9 @@ class WeightProgrammingOptimizer:
         f_lst, g_lst = denormalize(x_best, self.space)
         converter = self._converter_from(f_lst, g_lst)
         success = bool(fun < 0.0)
+        validated = None
+        if opts.use_batched and opts.validation_iterations > 0:
+            validated = self.validate_point(x_best, opts.validation_iterations)
         self.best_loss = (fun - opts.loss_margin) * self.loss_baseline + self.loss_baseline
         self.result = WPOResult(
             converter=converter, success=success, best_tnmse=self.best_loss,
@@ -445,9 +456,72 @@ class WeightProgrammingOptimizer:
             elapsed_s=self._elapsed(), stopped_by_user=self._stopped_by_user, best_loss=fun,
             f_lst=list(f_lst), g_lst=[list(r) for r in g_lst], x=x_best,
             n_generations=int(res.nit), n_evaluations=n_eval, message=message,
-            polished=polished,
+            polished=polished, validated_tnmse=validated,
         )
         return converter, success
+
+    def validate_point(self, x: np.ndarray, repeats: int) -> float:
+        """Mean TNMSE of hypercube point ``x`` over ``repeats`` independent noise draws
+        (batched path; draws from the optimizer's generator)."""
+        engine = self.batched_engine()
+        shared = engine.common_random_numbers
+        engine.common_random_numbers = False
+        try:
+            f, g = decode_batch(np.repeat(np.asarray(x, dtype=np.float64)[None], repeats, 0),
+                                self.space)
+            return float(engine(f, g, self.generator).mean())
+        finally:
+            engine.common_random_numbers = shared
+
+    def baseline_point(self) -> np.ndarray | None:
+        """The baseline converter encoded as a hypercube point, or None if it has a
+        different number of pairs than ``f_lst``.
+
+        The baseline's conductances at the grid weights are taken as the strategy; fixed f
+        factors that differ and conductances outside the search space are clipped to the
+        nearest point.
+        """
+        conv = self.g_converter_baseline
+        f_base = list(getattr(conv, "f_lst", [1.0]))
+        if len(f_base) != len(self.f_lst):
+            return None
+        grid = self.weights_discretized_unitless.to(torch.float64)
+        gs, _ = conv.convert_to_conductances(grid)
+        g_lst = [[float(v) for v in g.reshape(-1)] for g in gs]
+        try:
+            return encode(f_base, g_lst, self.space)
+        except ValueError:  # pragma: no cover - shapes already checked
+            return None
+
+    def _initial_population(self, n_dims: int, x_base: np.ndarray) -> np.ndarray:
+        """The ``init`` sampling of scipy (Latin hypercube, Sobol', Halton or random) with
+        the baseline point as its first member."""
+        from scipy.stats import qmc
+
+        n = self.options.popsize * n_dims
+        rng = np.random.default_rng(self.options.seed)
+        kind = self.options.init
+        sampler: Any
+        if kind == "latinhypercube":
+            sampler = qmc.LatinHypercube(d=n_dims, rng=rng)
+        elif kind == "sobol":
+            sampler = qmc.Sobol(d=n_dims, rng=rng)
+        elif kind == "halton":
+            sampler = qmc.Halton(d=n_dims, rng=rng)
+        else:
+            sampler = None
+        if sampler is None:
+            pop = rng.random((n, n_dims))
+        elif kind == "sobol":
+            pop = sampler.random_base2(int(np.ceil(np.log2(max(n, 2)))))[:n]
+        else:
+            pop = sampler.random(n)
+        pop = np.array(pop, dtype=np.float64)
+        pop[0] = x_base
+        if n < 5:  # scipy needs at least 5 members for an explicit population
+            extra = rng.random((5 - n, n_dims))
+            pop = np.concatenate([pop, extra])
+        return pop
 
     def _polish(self, x0: np.ndarray, fun0: float,
                 bounds: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, float, bool]:

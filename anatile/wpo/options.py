@@ -73,7 +73,12 @@ class WPOOptions:
         polish: refine the best candidate with L-BFGS-B at the end (on a fixed-noise
             version of the loss, see ``docs/wpo.md``); skipped after a stop request.
         polish_maxiter: iteration limit of the polish.
+        validation_iterations: independent re-measurements of the final strategy
+            (batched path) reported as ``WPOResult.validated_tnmse``; 0 to skip.
         seed: seeds scipy's ``rng``, the test-weight sampling and the noise generator.
+        seed_with_baseline: put the baseline strategy (encoded into the hypercube, when it
+            has as many pairs as ``f_lst``) into the initial population, so the search
+            starts from the baseline instead of from random strategies only.
         workers: number of processes (-1: all CPUs) or a map-like callable
             (``executor.map``) for the per-candidate loss.
 
@@ -110,7 +115,9 @@ class WPOOptions:
     recombination: float = 0.3
     polish: bool = True
     polish_maxiter: int = 20
+    validation_iterations: int = 8
     seed: int = 100
+    seed_with_baseline: bool = True
     init: str = "latinhypercube"
     workers: int | Callable[..., Any] = 1
     vectorized: bool | None = None
@@ -198,6 +205,7 @@ class WPOOptions:
             _num(self, "mutation", lo=0.0, hi=2.0, hi_open=True)
         _num(self, "recombination", lo=0.0, hi=1.0)
         _int(self, "polish_maxiter", lo=0)
+        _int(self, "validation_iterations", lo=0)
         _int(self, "seed", lo=0)
         if self.init not in _INITS:
             raise ConfigError(f"WPOOptions.init: expected one of {_INITS}, got {self.init!r}")
@@ -212,7 +220,7 @@ class WPOOptions:
         if self.chunk_size is not None:
             _int(self, "chunk_size", lo=1)
         for name in ("use_max_kw", "disp", "polish", "common_random_numbers",
-                     "perfect_readout"):
+                     "perfect_readout", "seed_with_baseline"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"WPOOptions.{name}: expected a bool, "
                                   f"got {getattr(self, name)!r}")

@@ -1,0 +1,125 @@
+"""The two loss paths measure the same thing: batched whole-population vs a tile per candidate."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from anatile.config import InferenceRPUConfig
+from anatile.inference import PCMLikeNoiseModel, PerColumnDriftCompensation
+from anatile.tiles import InferenceTile
+from anatile.wpo import loss_fxn, loss_rpu_config, loss_weights
+
+
+def _mean_se(values) -> tuple[float, float]:
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))
+
+
+def _paths(wpo, x, n_tile=12, n_batch=48):
+    ctx = wpo.loss_context(get_baseline=True)
+    tile_vals = [loss_fxn(x, dataclasses.replace(ctx, seed=1000 + i)) for i in range(n_tile)]
+    engine = wpo.batched_engine()
+    engine.common_random_numbers = False  # independent repetitions
+    from anatile.wpo import decode_batch
+
+    f, g = decode_batch(np.repeat(x[None], n_batch, 0), wpo.space)
+    batch_vals = engine(f, g, torch.Generator().manual_seed(7)).numpy()
+    return _mean_se(tile_vals), _mean_se(batch_vals)
+
+
+def _assert_same_mean(a, b):
+    (m1, s1), (m2, s2) = a, b
+    assert abs(m1 - m2) <= 3.0 * math.hypot(s1, s2), (a, b)
+
+
+@pytest.mark.parametrize("compensation", ["global", "per_column"])
+def test_batched_and_per_candidate_paths_agree(make_wpo, compensation):
+    cfg = InferenceRPUConfig()
+    if compensation == "per_column":
+        cfg.drift_compensation = PerColumnDriftCompensation()
+    wpo = make_wpo(rpu_config=cfg)
+    x = np.random.default_rng(0).random(len(wpo.generate_hop_bounds()))
+    tile, batch = _paths(wpo, x)
+    assert tile[0] > 0
+    _assert_same_mean(tile, batch)
+
+
+def test_baseline_paths_agree(make_wpo):
+    batched = make_wpo(baseline_iterations=40)
+    reference = make_wpo(baseline_iterations=12, vectorized=False)
+    b1 = batched.get_loss_baseline()
+    b2 = reference.get_loss_baseline()
+    # spread of single evaluations, measured on the batched path
+    engine = batched.batched_engine()
+    targets, params = batched.g_converter_baseline.convert_to_conductances(
+        batched.test_weights.double())
+    from anatile.wpo.optimizer import _linear_coefficients
+
+    g = torch.stack([t.reshape(-1) for t in targets])
+    vals = engine.evaluate_targets(g, _linear_coefficients(batched.g_converter_baseline, params,
+                                                           g.shape[0]), 40).numpy()
+    sd = vals.std(ddof=1)
+    assert abs(b1 - b2) <= 3.0 * sd * math.sqrt(1 / 40 + 1 / 12 + 1 / 40)
+
+
+def test_zero_noise_gives_zero_tnmse_on_both_paths(make_wpo):
+    cfg = InferenceRPUConfig(noise_model=PCMLikeNoiseModel(
+        prog_noise_scale=0.0, read_noise_scale=0.0, drift_scale=0.0))
+    wpo = make_wpo(rpu_config=cfg)
+    x = np.random.default_rng(1).random(len(wpo.generate_hop_bounds()))
+    ctx = wpo.loss_context(get_baseline=True)
+    assert loss_fxn(x, ctx) == pytest.approx(0.0, abs=1e-8)
+    from anatile.wpo import decode_batch
+
+    f, g = decode_batch(np.stack([x, 1 - x]), wpo.space)
+    out = wpo.batched_engine()(f, g, torch.Generator().manual_seed(0))
+    assert float(out.abs().max()) == pytest.approx(0.0, abs=1e-8)
+    # noise on again: the error is clearly positive
+    noisy = make_wpo()
+    assert loss_fxn(x, noisy.loss_context(get_baseline=True)) > 1e-3
+
+
+def test_loss_fxn_accepts_a_pickled_context_and_is_seeded_by_x(make_wpo):
+    wpo = make_wpo()
+    x = np.random.default_rng(2).random(21)
+    ctx = wpo.loss_context(get_baseline=True)
+    a = loss_fxn(x, ctx)
+    assert loss_fxn(x, pickle.dumps(ctx)) == a
+    assert loss_fxn(np.clip(x + 1e-3, 0, 1), ctx) != a
+
+
+def test_loss_rpu_config_relative_loss(make_wpo):
+    wpo = make_wpo()
+    ctx = dataclasses.replace(wpo.loss_context(get_baseline=True),
+                              rpu_config=wpo.search_rpu_config)
+    tnmse = loss_rpu_config(ctx)
+    rel = loss_rpu_config(dataclasses.replace(ctx, get_baseline=False, loss_baseline=tnmse,
+                                              loss_margin=0.125))
+    assert rel == pytest.approx(0.125)
+
+
+def test_loss_weights_needs_one_inference_tile():
+    with pytest.raises(TypeError, match="exactly one InferenceTile"):
+        loss_weights(torch.nn.Linear(2, 2), [1.0], torch.ones(2, 2), 1.0, 1.0, 0.1)
+    tile = InferenceTile(2, 3, seed=0)
+    val = loss_weights(tile, [1.0, 10.0], torch.tensor([[0.1, -0.2, 0.3], [0.0, 0.2, -0.1]]),
+                       0.3, 1.0, 0.0, get_baseline=True)
+    assert 0.0 < val < 100.0
+
+
+def test_per_candidate_path_runs_with_a_map_like_executor(make_wpo):
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        wpo = make_wpo(popsize=1, maxiter=1, baseline_iterations=2, workers=pool.map,
+                       callback=None)
+        assert not wpo.options.use_batched
+        converter, success = wpo.run_optimizer()
+    assert isinstance(success, bool)
+    assert wpo.result is not None and wpo.result.n_evaluations >= 21
+    assert math.isfinite(wpo.result.best_tnmse)
