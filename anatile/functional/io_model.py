@@ -57,10 +57,10 @@ def noise_management_scale(x: Tensor, io: IOParameters) -> Tensor:
     """
     if io.noise_management == NoiseManagementType.NONE:
         return torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
-    scale = x.abs().amax(dim=1, keepdim=True)
+    low, high = torch.aminmax(x, dim=1, keepdim=True)
+    scale = torch.maximum(high, -low)
     if io.noise_management == NoiseManagementType.MAX:
-        signed = x.amax(dim=1, keepdim=True)
-        scale = torch.where(signed > 0, signed, scale)
+        scale = torch.where(high > 0, high, scale)
     return scale.masked_fill_(scale <= 0, 1.0)
 
 
@@ -70,14 +70,15 @@ def _quantized_pass(
     weight: Tensor,
     io: IOParameters,
     generator: torch.Generator | None,
+    unit: float,
 ) -> Tensor:
-    """One DAC → MVM → ADC pass on rows already divided by their scale via ``inv_scale``.
+    """One DAC → MVM → ADC pass on rows divided by their scale (via ``inv_scale``).
 
-    Returns the ADC output (clipped at ``±out_bound``) in analog output units.
+    Returns the ADC output in units of ``unit`` (the ADC step, or 1 without ADC
+    quantization), clipped at ``±out_bound / unit``. Working in integer DAC/ADC levels lets
+    every scale fold into one multiply and the output noise into the GEMM's accumulator.
     """
     inp_step = io.inp_res * io.inp_bound
-    # Fused: divide by the row scale and by the DAC step in one multiply, so that after
-    # rounding the tensor holds integer DAC levels; the step is folded into the output.
     if inp_step > 0:
         levels = x * (inv_scale / inp_step)
         if io.inp_sto_round:
@@ -87,34 +88,40 @@ def _quantized_pass(
             levels.round_()
         max_level = float(round(io.inp_bound / inp_step))
         levels.clamp_(-max_level, max_level)
-        out_mult = inp_step
+        in_mult = inp_step
     else:
         levels = x * inv_scale
         levels.clamp_(-io.inp_bound, io.inp_bound)
-        out_mult = 1.0
+        in_mult = 1.0
     if io.inp_noise > 0:
         levels.add_(torch.randn(levels.shape, generator=generator, dtype=x.dtype,
-                                device=x.device), alpha=io.inp_noise / out_mult)
-    y = levels @ weight.T
+                                device=x.device), alpha=io.inp_noise / in_mult)
+    alpha = in_mult / unit
+    if io.out_noise > 0:
+        y = torch.empty(x.shape[0], weight.shape[0], dtype=x.dtype, device=x.device)
+        y.normal_(0.0, io.out_noise / unit, generator=generator)
+        y.addmm_(levels, weight.T, alpha=alpha)
+    else:
+        y = levels @ weight.T
+        if alpha != 1.0:
+            y.mul_(alpha)
     if io.w_noise > 0:
         norm = levels.norm(dim=1, keepdim=True)
         noise = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
-        y.addcmul_(noise, norm, value=io.w_noise)
-    if out_mult != 1.0:
-        y.mul_(out_mult)
-    if io.out_noise > 0:
-        y.add_(torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device),
-               alpha=io.out_noise)
-    out_step = io.out_res * io.out_bound
-    if out_step > 0:
-        y.mul_(1.0 / out_step)
+        y.addcmul_(noise, norm, value=io.w_noise * alpha)
+    if io.out_res > 0:
         if io.out_sto_round:
             y.add_(torch.rand(y.shape, generator=generator, dtype=y.dtype,
                               device=y.device)).floor_()
         else:
             y.round_()
-        y.mul_(out_step)
-    return y.clamp_(-io.out_bound, io.out_bound)
+    bound = io.out_bound / unit
+    return y.clamp_(-bound, bound)
+
+
+def _clipping_rows(y: Tensor, bound: float) -> Tensor:
+    low, high = torch.aminmax(y, dim=1)
+    return (high >= bound) | (low <= -bound)
 
 
 def analog_mvm_with_stats(
@@ -137,27 +144,37 @@ def analog_mvm_with_stats(
     Shape:
         ``x``: ``[N, in]``, ``weight``: ``[out, in]`` → ``out``: ``[N, out]``.
     """
+    return _analog_mvm(x, weight, io, generator, stats=True)
+
+
+def _analog_mvm(x: Tensor, weight: Tensor, io: IOParameters,
+                generator: torch.Generator | None, stats: bool) -> MVMResult:
     if io.is_perfect:
         return MVMResult(x @ weight.T, x.new_zeros(()))
+    unit = io.out_res * io.out_bound if io.out_res > 0 else 1.0
+    bound = io.out_bound / unit
     scale = noise_management_scale(x, io)
-    y = _quantized_pass(x, scale.reciprocal(), weight, io, generator)
-    clipping = y.abs() >= io.out_bound
-    rows = clipping.any(dim=1)
-    clipped_fraction = clipping.sum().to(x.dtype) / max(clipping.numel(), 1)
-    if io.bound_management == BoundManagementType.ITERATIVE and bool(rows.any()):
-        factor = 1.0
-        idx = rows.nonzero().squeeze(1)
-        final_factor = torch.ones_like(scale)
-        while idx.numel() > 0 and factor * 2.0 <= io.max_bm_factor:
-            factor *= 2.0
-            sub_scale = scale.index_select(0, idx) * factor
-            y_sub = _quantized_pass(x.index_select(0, idx), sub_scale.reciprocal(), weight, io,
-                                    generator)
-            y.index_copy_(0, idx, y_sub)
-            final_factor.index_fill_(0, idx, factor)
-            still = (y_sub.abs() >= io.out_bound).any(dim=1)
-            idx = idx[still]
-        scale = scale * final_factor
+    y = _quantized_pass(x, scale.reciprocal(), weight, io, generator, unit)
+    clipped_fraction = x.new_zeros(())
+    if stats:
+        clipped_fraction = (y.abs() >= bound).sum().to(x.dtype) / max(y.numel(), 1)
+    if io.bound_management == BoundManagementType.ITERATIVE:
+        rows = _clipping_rows(y, bound)
+        if bool(rows.any()):
+            factor = 1.0
+            idx = rows.nonzero().squeeze(1)
+            final_factor = torch.ones_like(scale)
+            while idx.numel() > 0 and factor * 2.0 <= io.max_bm_factor:
+                factor *= 2.0
+                sub_scale = scale.index_select(0, idx) * factor
+                y_sub = _quantized_pass(x.index_select(0, idx), sub_scale.reciprocal(), weight,
+                                        io, generator, unit)
+                y.index_copy_(0, idx, y_sub)
+                final_factor.index_fill_(0, idx, factor)
+                idx = idx[_clipping_rows(y_sub, bound)]
+            scale = scale * final_factor
+    if unit != 1.0:
+        scale = scale * unit
     return MVMResult(y.mul_(scale), clipped_fraction)
 
 
@@ -181,4 +198,4 @@ def analog_mvm(
     Shape:
         ``x``: ``[N, in]``, ``weight``: ``[out, in]`` → ``[N, out]``.
     """
-    return analog_mvm_with_stats(x, weight, io, generator).out
+    return _analog_mvm(x, weight, io, generator, stats=False).out

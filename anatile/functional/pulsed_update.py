@@ -127,11 +127,15 @@ def _uniform16(shape: tuple[int, ...], generator: torch.Generator | None,
     return raw.view(torch.int16)[:count].view(shape)
 
 
-def _threshold(prob: Tensor) -> Tensor:
-    # A slot pulses when (u + 32768) < p·65536, i.e. u < p·65536 − 32768 (u int16). The
-    # threshold stays int16 (no promotion of the big random tensor): p = 0 gives −32768
-    # (never), p = 1 gives 32767 (a miss with probability 2⁻¹⁶).
-    return (prob * 65536.0 - 32768.0).round_().clamp_(-32768, 32767).to(torch.int16)
+def _threshold(values: Tensor, gain: Tensor) -> Tensor:
+    """int16 thresholds of pulse probabilities ``p = min(gain·|values|, 1)`` (per row gain).
+
+    A slot pulses when ``(u + 32768) < p·65536``, i.e. ``u < p·65536 − 32768`` for the int16
+    uniform ``u``; the threshold stays int16 (no promotion of the big random tensor):
+    p = 0 gives −32768 (never), p = 1 gives 32767 (a miss with probability 2⁻¹⁶).
+    """
+    t = values.abs().mul_((gain * 65536.0).unsqueeze(1)).sub_(32768.0)
+    return t.clamp_(-32768.0, 32767.0).round_().to(torch.int16)
 
 
 def _count(a: Tensor, b: Tensor) -> Tensor:
@@ -168,8 +172,10 @@ def pulse_coincidences(
     """
     n = x.shape[0]
     bl = update.desired_bl
-    x_max = x.abs().amax(dim=1)
-    d_max = d.abs().amax(dim=1)
+    x_low, x_high = torch.aminmax(x, dim=1)
+    d_low, d_high = torch.aminmax(d, dim=1)
+    x_max = torch.maximum(x_high, -x_low)
+    d_max = torch.maximum(d_high, -d_low)
     active = (x_max > 0) & (d_max > 0)
     row_bl: Tensor | None = None
     if update.update_bl_management:
@@ -180,7 +186,8 @@ def pulse_coincidences(
         need = torch.ceil(learning_rate * peak / dw_min).clamp_(1, bl)
         bl = int(need.max().item()) if bool(active.any()) else 1
         need.clamp_(max=bl)
-        row_bl = need.to(torch.int64)
+        if bool((need < bl).any()):
+            row_bl = need.to(torch.int64)
         bl_f = need
     else:
         bl_f = torch.full_like(x_max, float(bl))
@@ -192,10 +199,8 @@ def pulse_coincidences(
     else:
         a = b = torch.sqrt(base)
     a = torch.where(active, a, torch.zeros_like(a))
-    px = (x.abs() * a.unsqueeze(1)).clamp_(max=1.0)  # [N, in]
-    pd = (d.abs() * b.unsqueeze(1)).clamp_(max=1.0)  # [N, out]
-    thr_x = _threshold(px).unsqueeze(1)  # [N, 1, in]
-    thr_d = _threshold(pd).T.unsqueeze(2)  # [out, N, 1]
+    thr_x = _threshold(x, a).unsqueeze(1)  # [N, 1, in]
+    thr_d = _threshold(d, b).T.unsqueeze(2)  # [out, N, 1]
     if row_bl is not None:
         off = torch.arange(bl, device=x.device).view(1, bl) >= row_bl.view(n, 1)  # [N, BL]
         thr_x = thr_x.expand(n, bl, -1).masked_fill(off.unsqueeze(2), -32768)
@@ -246,16 +251,13 @@ def pulsed_update(
     delta = n_up * device_params.dw_up
     delta.sub_(n_down * device_params.dw_down)
     if device_config.dw_min_std > 0:
-        noise_up = torch.randn(weight.shape, generator=generator, dtype=weight.dtype,
-                               device=weight.device)
-        noise_down = torch.randn(weight.shape, generator=generator, dtype=weight.dtype,
-                                 device=weight.device)
-        std = device_config.dw_min_std
-        delta.addcmul_(noise_up.mul_(n_up.sqrt()), device_params.dw_up, value=std)
-        delta.addcmul_(noise_down.mul_(n_down.sqrt()), device_params.dw_down, value=-std)
-    pulsed = (n_up + n_down) > 0
-    new = torch.minimum(torch.maximum(weight + delta, device_params.w_min), device_params.w_max)
-    weight.copy_(torch.where(pulsed, new, weight))
+        # n steps of dw·(1 + σ·ξ): the spread of up and down steps adds in variance.
+        var = (n_up * device_params.dw_up.square()).add_(n_down * device_params.dw_down.square())
+        noise = torch.randn(weight.shape, generator=generator, dtype=weight.dtype,
+                            device=weight.device)
+        delta.addcmul_(noise, var.sqrt_(), value=device_config.dw_min_std)
+    new = (weight + delta).clamp_(min=device_params.w_min, max=device_params.w_max)
+    torch.where((n_up + n_down) > 0, new, weight, out=weight)
 
 
 def expected_pulses(learning_rate: float, x: Tensor, d: Tensor, dw_min: float) -> Tensor:

@@ -19,8 +19,27 @@ def readout_inputs(
     return torch.randn(n, in_size, generator=generator, dtype=dtype, device=device)
 
 
+def _solve(x: Tensor, y: Tensor) -> Tensor:
+    """Least-squares solution of ``x @ s ≈ y``.
+
+    Well-conditioned problems (the random read-out: cond(x) ≈ 2) use the normal equations
+    with a Cholesky factorization - two GEMMs, several times faster than a QR-based solve
+    at the same accuracy here; otherwise ``torch.linalg.lstsq``.
+    """
+    gram = x.T @ x
+    chol, info = torch.linalg.cholesky_ex(gram)
+    if int(info) == 0:
+        diag = torch.diagonal(chol)
+        if float(diag.min()) > 0 and float(diag.max() / diag.min()) < 100.0:  # cond < 1e4
+            return torch.cholesky_solve(x.T @ y, chol)
+    return torch.linalg.lstsq(x, y).solution
+
+
 def lstsq_weights(x: Tensor, y: Tensor, with_bias: bool = False) -> tuple[Tensor, Tensor | None]:
     """Least-squares estimate of ``W`` (and ``b``) from ``y ≈ x @ W.T (+ b)``.
+
+    Solved by the normal equations (Cholesky) when ``x`` is well conditioned, else by
+    ``torch.linalg.lstsq``.
 
     Args:
         x: inputs ``[N, in]``.
@@ -38,7 +57,7 @@ def lstsq_weights(x: Tensor, y: Tensor, with_bias: bool = False) -> tuple[Tensor
                          f"{tuple(y.shape)}")
     if with_bias:
         x = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
-    solution = torch.linalg.lstsq(x, y).solution.T.contiguous()
+    solution = _solve(x, y).T.contiguous()
     if with_bias:
         return solution[:, :-1].contiguous(), solution[:, -1].contiguous()
     return solution, None

@@ -1,0 +1,138 @@
+"""Tile benchmark: eval forward and pulsed update against plain GEMMs, and read_weights.
+
+Run ``python -m benchmarks.bench_tile``. Bars (SPEC §6 and the tile brief): eval forward of
+a 512×512 tile with the default IO model, batch 256, ≤ 3× ``x @ W.T``; pulsed update
+512×512, batch 256, BL 31 ≤ 40× ``d.T @ x``; ``read_weights`` 512×512 with over_sampling 10
+< 1 s. Prints a markdown table and writes it into the ``tile`` section of
+``docs/performance.md`` (between ``<!-- tile:start -->`` and ``<!-- tile:end -->``; the
+section is appended when missing, other sections are left alone).
+
+Each ratio is measured side by side: the reference and the tile operation alternate in
+one loop, and the ratio of the medians (and of the minima) is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from anatile.config import RPUConfig
+from anatile.tiles import TileWithPeriphery
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+START, END = "<!-- tile:start -->", "<!-- tile:end -->"
+
+
+def _paired(ref: Callable[[], object], fn: Callable[[], object], repeats: int
+            ) -> tuple[list[float], list[float]]:
+    """Alternate ``ref`` and ``fn``; return both lists of times in ms."""
+    ref()
+    fn()
+    t_ref, t_fn = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ref()
+        t_ref.append(1e3 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        fn()
+        t_fn.append(1e3 * (time.perf_counter() - start))
+    return t_ref, t_fn
+
+
+def bench(repeats: int) -> list[tuple[str, float, float, float, float, str]]:
+    """Run all measurements; rows are (what, ref ms, tile ms, median ratio, min ratio, bar)."""
+    g = torch.Generator().manual_seed(0)
+    size, batch = 512, 256
+    w = torch.randn(size, size, generator=g) * 0.1
+    x = torch.randn(batch, size, generator=g)
+    d = torch.randn(batch, size, generator=g)
+    rows = []
+
+    tile = TileWithPeriphery(size, size, RPUConfig(), seed=0)
+    tile.set_weights(w)
+    tile.eval()
+    array = tile.analog_core.weight.clone()
+    with torch.no_grad():
+        t_ref, t_fn = _paired(lambda: x @ array.T, lambda: tile(x), repeats)
+    rows.append(("eval forward 512×512, batch 256, default IO", statistics.median(t_ref),
+                 statistics.median(t_fn), statistics.median(t_fn) / statistics.median(t_ref),
+                 min(t_fn) / min(t_ref), "≤ 3×"))
+
+    tile.set_learning_rate(0.01)  # lr·max|x|·max|d|/dw_min ≫ 31: every row uses BL = 31
+    t_ref, t_fn = _paired(lambda: d.T @ x, lambda: tile.update(x, d), max(repeats // 3, 5))
+    rows.append(("pulsed update 512×512, batch 256, BL 31", statistics.median(t_ref),
+                 statistics.median(t_fn), statistics.median(t_fn) / statistics.median(t_ref),
+                 min(t_fn) / min(t_ref), "≤ 40×"))
+
+    tile.set_weights(w)
+    times = []
+    for _ in range(max(repeats // 6, 3)):
+        start = time.perf_counter()
+        tile.read_weights(over_sampling=10)
+        times.append(1e3 * (time.perf_counter() - start))
+    rows.append(("read_weights 512×512, over_sampling 10", float("nan"),
+                 statistics.median(times), float("nan"), float("nan"), "< 1000 ms"))
+    return rows
+
+
+def render(rows: list[tuple[str, float, float, float, float, str]]) -> str:
+    """Markdown section of the results."""
+    lines = [
+        START,
+        "## Tile",
+        "",
+        "| what | reference (GEMM) median | tile median | ratio of medians | ratio of minima "
+        "| bar |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for what, ref, fn, ratio, ratio_min, bar in rows:
+        ref_s = "" if ref != ref else f"{ref:.2f} ms"
+        ratio_s = "" if ratio != ratio else f"{ratio:.1f}×"
+        ratio_min_s = "" if ratio_min != ratio_min else f"{ratio_min:.1f}×"
+        lines.append(f"| {what} | {ref_s} | {fn:.2f} ms | {ratio_s} | {ratio_min_s} | {bar} |")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines += [
+        "",
+        f"Measured by `python -m benchmarks.bench_tile` on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch "
+        f"{torch.__version__}; 1-min load average at the end {load:.1f} (the machine is shared, "
+        "so the medians include interference from other processes; the reference GEMM and "
+        "the tile operation alternate, so both see the same load).",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str, doc: Path = DOC) -> None:
+    """Replace (or append) the tile section of ``doc``."""
+    current = doc.read_text() if doc.exists() else "# Performance\n"
+    if START in current and END in current:
+        head, rest = current.split(START, 1)
+        _, tail = rest.split(END, 1)
+        new = head + text + tail
+    else:
+        new = current.rstrip("\n") + "\n\n" + text + "\n"
+    doc.write_text(new)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--no-write", action="store_true", help="only print the table")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    text = render(bench(args.repeats))
+    print(text)
+    if not args.no_write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
