@@ -32,7 +32,7 @@ __all__ = [
 T = TypeVar("T", bound="ConfigBase")
 
 _TYPE_KEY = "__type__"
-_REGISTRY: dict[str, type] = {}
+_REGISTRY: dict[str, Any] = {}
 
 
 def register_config_type(cls: type) -> type:
@@ -174,7 +174,7 @@ class ConfigBase:
             target = _REGISTRY.get(tag)
             if target is None or not issubclass(target, cls):
                 raise ConfigError(f"{cls.__name__}.from_dict: {_TYPE_KEY} is {tag!r}")
-            return target.from_dict(data)  # type: ignore[return-value]
+            return target.from_dict(data)
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
         unknown = sorted(set(data) - set(fields))
         if unknown:
