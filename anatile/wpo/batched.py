@@ -42,10 +42,7 @@ from torch import Tensor
 from anatile.functional.pcm import (
     DEFAULT_PROG_COEFF,
     PROG_COEFF_G_MAX_REFERENCE,
-    pcm_drift_factor,
     pcm_drift_nu_stats,
-    pcm_prog_noise_std,
-    pcm_read_noise_qs,
     pcm_read_noise_time_factor,
 )
 
@@ -445,18 +442,28 @@ def tnmse_kernel(
     """
     (g_max, coeffs, g_ref, prog_scale, drift_scale, t_0, compensation, n_out, err_scale,
      n_norm) = consts
+    # The physics is written out here (the formulas of anatile.functional.pcm, checked
+    # against them by the tests) so that torch.compile sees one graph without Python
+    # scalar conversions.
     g_target = g_a[:, :, lo] + g_b[:, :, lo] * frac  # (c, K, N)
-    sig_prog = pcm_prog_noise_std(g_target, g_max, coeffs, prog_scale, g_max_reference=g_ref)
+    rel = g_target / g_max
+    sig_prog = torch.zeros_like(rel) + coeffs[-1]
+    for c_k in coeffs[-2::-1]:  # Horner
+        sig_prog = sig_prog * rel + c_k
+    sig_prog = (sig_prog * (g_max / g_ref * prog_scale)).clamp(min=0.0)
     if mu is None or sig_nu is None:
-        mu, sig_nu = pcm_drift_nu_stats(g_target, g_max)
+        log_rel = torch.log((g_target.abs() / g_max).clamp(min=1e-7))
+        mu = (-0.0155 * log_rel + 0.0244).clamp(0.049, 0.1)
+        sig_nu = (-0.0125 * log_rel - 0.0059).clamp(0.008, 0.045)
+    log_ratio = torch.log((t_steps + t_0) / t_0)
     coef3 = coef[:, :, None]
     n_c = g_target.shape[0]
     total = torch.zeros(n_c, dtype=torch.float64, device=g_target.device)
     for ti in range(z.shape[0]):
         g_prog = (g_target + sig_prog * z[ti, 0]).clamp(min=0.0)
         nu = (mu + sig_nu * z[ti, 1]).abs() * drift_scale
-        g_drift = g_prog * pcm_drift_factor(nu, t_steps[ti], t_0)
-        qs = pcm_read_noise_qs(g_prog, g_max)
+        g_drift = g_prog * torch.exp(-nu * log_ratio[ti])  # ((t + t_0)/t_0)^(−ν)
+        qs = (0.0088 / torch.pow(g_prog.abs() / g_max, 0.65).clamp(min=1e-3)).clamp(max=0.2)
         g_t = (g_drift + g_drift * qs * read_factor[ti] * z[ti, 2]).clamp(min=0.0)
         w_t = (g_t * coef3).sum(1)  # (c, N)
         if compensation == "global":

@@ -123,3 +123,43 @@ def test_per_candidate_path_runs_with_a_map_like_executor(make_wpo):
     assert isinstance(success, bool)
     assert wpo.result is not None and wpo.result.n_evaluations >= 21
     assert math.isfinite(wpo.result.best_tnmse)
+
+
+def test_kernel_physics_matches_functional_pcm():
+    """Same standard normals in, same TNMSE out: the fused kernel's formulas are those of
+    anatile.functional.pcm (programming noise, ν statistics, drift, read noise)."""
+    from anatile.functional import pcm
+    from anatile.wpo.batched import BatchedTNMSE, PCMPhysics, tnmse_kernel
+
+    torch.manual_seed(0)
+    w = torch.randn(4, 32, dtype=torch.float64) * 0.1
+    t_steps = [1.0, 3600.0, 3.15e7]
+    phys = PCMPhysics(g_max=25.0, prog_noise_scale=1.3, read_noise_scale=0.7, drift_scale=1.1)
+    eng = BatchedTNMSE(w, t_steps, phys, n_grid=11, dtype=torch.float64, compile=False)
+    g_table = torch.rand(1, 4, 11, dtype=torch.float64) * 25
+    f = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    g_a, g_b = g_table[:, :, :-1], g_table[:, :, 1:] - g_table[:, :, :-1]
+    w_us = ((g_table[:, 0::2] - g_table[:, 1::2]) * f[:, :, None]).sum(1)
+    scale = w_us.abs().amax(1) / eng.max_abs
+    coef = torch.tensor([[1.0, -1.0, 2.0, -2.0]], dtype=torch.float64) / scale[:, None]
+    z = torch.randn(len(t_steps), 3, 1, 4, w.numel(), dtype=torch.float64)
+    got = tnmse_kernel(g_a, g_b, eng._lo, eng._frac, coef, eng._w, z, eng._t,
+                       eng._read_factor, None, None, eng._consts)
+    # the same chain with the functional building blocks
+    grid = torch.linspace(-eng.max_abs, eng.max_abs, 11, dtype=torch.float64)
+    g_t = pcm.interpolate_custom_pair(w.reshape(-1), grid, g_table[0])  # (K, N)
+    sig = pcm.pcm_prog_noise_std(g_t, 25.0, pcm.DEFAULT_PROG_COEFF, 1.3)
+    mu, s_nu = pcm.pcm_drift_nu_stats(g_t, 25.0)
+    total = 0.0
+    for ti, t in enumerate(t_steps):
+        gp = (g_t + sig * z[ti, 0, 0]).clamp(min=0)
+        nu = (mu + s_nu * z[ti, 1, 0]).abs() * 1.1
+        gd = gp * pcm.pcm_drift_factor(nu, t, 20.0)
+        noise = pcm.pcm_read_noise_qs(gp, 25.0) * float(pcm.pcm_read_noise_time_factor(t)) * 0.7
+        gr = (gd + gd.abs() * noise * z[ti, 2, 0]).clamp(min=0)
+        wt = (coef[0, :, None] * gr).sum(0)
+        wp = (coef[0, :, None] * gp).sum(0)
+        alpha = wp.abs().sum() / wt.abs().sum()
+        total += float((((alpha * wt - w.reshape(-1)) * 10 / eng.max_abs) ** 2).sum())
+    expected = total / (w.numel() * len(t_steps))
+    assert float(got[0]) == pytest.approx(expected, rel=1e-9)

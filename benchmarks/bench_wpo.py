@@ -1,0 +1,316 @@
+"""Weight Programming Optimizer benchmark: speed of the batched loss, a full default run,
+and the quality of the optimized strategy (Gaussian weights and a digits MLP).
+
+Run:  .venv/bin/python -m benchmarks.bench_wpo [--quick] [--no-full] [--no-digits]
+                                               [--no-write] [--per-candidate N]
+
+Setup (SPEC §5/§6): test layer ``max_input_size (512) × 20`` weights drawn from the weight
+distribution, 6 inference times (1 s, 1 min, 1 h, 1 day, 1 month, 1 year), two pairs with
+free f factors (``f_lst=[None, None]``, 21 dimensions), ``PCMLikeNoiseModel``, global drift
+compensation, baseline ``DualPairConductanceConverter([1, 1], g_max=25)``.
+
+(a) candidates per second of the batched whole-population loss against the per-candidate
+    reference loss (a fresh ``InferenceTile`` per candidate), side by side in one run;
+(b) a full run at the seed defaults (popsize 100, maxiter 200 or the early stop), wall time;
+(c) TNMSE of the optimized strategy vs the baseline, on Gaussian weights (from (b)) and on
+    the weights of the digits MLP, plus the digits accuracy-over-time table of both
+    converters.
+
+Results go to the ``wpo`` section of ``docs/performance.md`` (unless ``--no-write``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from anatile.config import InferenceRPUConfig
+from anatile.inference import DualPairConductanceConverter
+from anatile.wpo import GenerationFinished, WeightProgrammingOptimizer, loss_fxn
+from anatile.wpo.encoding import n_dimensions
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "performance.md"
+START, END = "<!-- wpo:start -->", "<!-- wpo:end -->"
+
+T_STEPS = [1.0, 60.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0]
+T_LABELS = ["1 s", "1 min", "1 h", "1 day", "1 month", "1 year"]
+
+
+def _optimizer(weights: torch.Tensor, **kwargs: Any) -> WeightProgrammingOptimizer:
+    return WeightProgrammingOptimizer(
+        weights, [None, None], InferenceRPUConfig(), T_STEPS,
+        DualPairConductanceConverter([1.0, 1.0], g_max=25.0), **kwargs)
+
+
+def gaussian_weights(seed: int = 0) -> torch.Tensor:
+    return torch.randn(100_000, generator=torch.Generator().manual_seed(seed)) * 0.05
+
+
+def bench_speed(n_per_candidate: int, compile_: bool | None, popsize: int) -> dict[str, Any]:
+    """(a): one generation-sized batched call vs ``n_per_candidate`` reference calls."""
+    wpo = _optimizer(gaussian_weights(), popsize=popsize, compile=compile_)
+    dims = n_dimensions(wpo.space)
+    n_cand = popsize * dims
+    x = np.random.default_rng(0).random((n_cand, dims))
+    engine = wpo.batched_engine()
+    gen = torch.Generator(wpo.device).manual_seed(0)
+    from anatile.wpo import decode_batch
+
+    t0 = time.perf_counter()
+    f, g = decode_batch(x[: engine._chunk(4) or 1], wpo.space)
+    engine(f, g, gen)  # first call: compilation (if any) + warm-up
+    warmup_s = time.perf_counter() - t0
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        f, g = decode_batch(x, wpo.space)
+        engine(f, g, gen)
+        times.append(time.perf_counter() - t0)
+    batched_s = min(times)
+    ctx = wpo.loss_context(get_baseline=True)
+    t0 = time.perf_counter()
+    for i in range(n_per_candidate):
+        loss_fxn(x[i], ctx)
+    per_s = (time.perf_counter() - t0) / n_per_candidate
+    batched_rate = n_cand / batched_s
+    return {
+        "dims": dims, "candidates": n_cand, "batched_s": batched_s, "batched_s_all": times,
+        "warmup_s": warmup_s, "batched_per_s": batched_rate, "per_candidate_s": per_s,
+        "per_candidate_per_s": 1.0 / per_s, "ratio": batched_rate * per_s,
+        "compiled": bool(engine.compile if engine.compile is not None else
+                         _compiled_default(engine)),
+        "n_per_candidate": n_per_candidate,
+    }
+
+
+def _compiled_default(engine: Any) -> bool:
+    from anatile.wpo.batched import _compile_available
+
+    return _compile_available(engine.device)
+
+
+def run_full(weights: torch.Tensor, label: str, **kwargs: Any) -> dict[str, Any]:
+    """A run with the given options; returns timings and TNMSE figures."""
+    wpo = _optimizer(weights, **kwargs)
+    last: dict[str, Any] = {}
+
+    def log(event: Any) -> None:
+        if isinstance(event, GenerationFinished):
+            last["gen"] = event.generation
+            if event.generation % 10 == 0 or event.best_loss < 0:
+                print(f"  [{label}] gen {event.generation}: loss {event.best_loss:+.4f} "
+                      f"tnmse {event.best_tnmse:.5f} ({event.elapsed_s:.0f} s)", flush=True)
+
+    wpo.events.subscribe(log)
+    t0 = time.perf_counter()
+    converter, success = wpo.run_optimizer()
+    wall = time.perf_counter() - t0
+    r = wpo.result
+    assert r is not None
+    return {
+        "label": label, "wall_s": wall, "success": success, "generations": r.n_generations,
+        "evaluations": r.n_evaluations, "baseline_tnmse": r.baseline_tnmse,
+        "best_tnmse": r.best_tnmse, "validated_tnmse": r.validated_tnmse,
+        "stopped_early": r.stopped_by_user, "polished": r.polished, "message": r.message,
+        "f_lst": r.f_lst, "g_lst": r.g_lst, "options": {k: v for k, v in kwargs.items()
+                                                        if isinstance(v, (int, float, str))},
+        "_converter": converter, "_wpo": wpo,
+    }
+
+
+def digits_model() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    try:
+        from experiments.digits_drift import trained_digits_mlp
+
+        return trained_digits_mlp(0)
+    except ImportError:  # pragma: no cover - fallback when experiments/ is absent
+        from sklearn.datasets import load_digits
+
+        data = load_digits()
+        x = torch.tensor(data.data, dtype=torch.float32) / 16.0
+        y = torch.tensor(data.target)
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(),
+                                    torch.nn.Linear(64, 10))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(300):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[:1300]), y[:1300]).backward()
+            opt.step()
+        return model.eval(), x[1300:], y[1300:]
+
+
+def accuracy_tables(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                    converters: dict[str, Any], reps: int) -> dict[str, Any] | None:
+    try:
+        from anatile.inference.evaluation import accuracy_over_time
+    except ImportError:  # pragma: no cover
+        return None
+    out = {}
+    for name, conv in converters.items():
+        table = accuracy_over_time(model, conv, T_STEPS, repetitions=reps, seed=0,
+                                   x_test=x, y_test=y)
+        out[name] = table
+    return out
+
+
+def render(res: dict[str, Any]) -> str:
+    lines = ["## Weight Programming Optimizer", ""]
+    sp = res.get("speed")
+    if sp:
+        lines += [
+            f"Setup: test layer 512×20 weights, 6 inference times (1 s … 1 year), "
+            f"f_lst=[None, None] ({sp['dims']} dimensions), PCMLikeNoiseModel, global drift "
+            "compensation, baseline DualPair f=[1, 1], g_max 25 µS.", "",
+            "### (a) Batched whole-population loss vs per-candidate reference",
+            "",
+            "| path | candidates | seconds | candidates/s |",
+            "|---|---:|---:|---:|",
+            f"| batched ({'torch.compile' if sp['compiled'] else 'eager'}, one generation) | "
+            f"{sp['candidates']} | {sp['batched_s']:.2f} | {sp['batched_per_s']:.0f} |",
+            f"| per candidate (InferenceTile per candidate and time step) | "
+            f"{sp['n_per_candidate']} | {sp['per_candidate_s'] * sp['n_per_candidate']:.2f} | "
+            f"{sp['per_candidate_per_s']:.2f} |",
+            "",
+            f"**Speed ratio: {sp['ratio']:.0f}×** (bar ≥ 100×). First batched call (includes "
+            f"`torch.compile` when used): {sp['warmup_s']:.1f} s.",
+            "",
+        ]
+    runs = [r for r in res.get("runs", [])]
+    if runs:
+        lines += ["### (b, c) Runs", "",
+                  "| run | wall | generations | stop | baseline TNMSE | best TNMSE (search) | "
+                  "validated TNMSE (fresh noise) | validated vs baseline | success |",
+                  "|---|---:|---:|---|---:|---:|---:|---:|---|"]
+        for r in runs:
+            val = r["validated_tnmse"]
+            rel = "" if val is None else f"{100 * (val / r['baseline_tnmse'] - 1):+.1f} %"
+            lines.append(
+                f"| {r['label']} | {r['wall_s']:.0f} s | {r['generations']} | "
+                f"{'early stop' if r['stopped_early'] else r['message']} | "
+                f"{r['baseline_tnmse']:.5f} | {r['best_tnmse']:.5f} | "
+                f"{'' if val is None else f'{val:.5f}'} | {rel} | {r['success']} |")
+        lines += ["", "Optimized f factors: " + "; ".join(
+            f"{r['label']}: [{', '.join(f'{f:.2f}' for f in r['f_lst'])}]" for r in runs), ""]
+        full = [r for r in runs if r["label"].startswith("Gaussian, seed defaults")]
+        if full:
+            lines += [f"Full default run: **{full[0]['wall_s'] / 60:.1f} min** wall "
+                      "(bar < 10 min on 2 cores).", ""]
+    acc = res.get("accuracy_md")
+    if acc:
+        lines += ["### Digits MLP accuracy over time (global drift compensation)", "", acc, ""]
+    env = res["env"]
+    lines += [f"Measured by `python -m benchmarks.bench_wpo{res['argv']}` on {env['machine']}, "
+              f"{env['cpus']} CPUs, {env['threads']} torch threads, torch {env['torch']}; "
+              f"1-min load average at the end {env['load']:.1f} (shared machine: timings "
+              "include interference from other processes)."]
+    return "\n".join(lines)
+
+
+def write_doc(block: str) -> None:
+    text = DOC.read_text() if DOC.exists() else "# Performance\n"
+    section = f"{START}\n{block}\n{END}"
+    if START in text and END in text:
+        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: section, text,
+                      flags=re.S)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOC.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="reduced budgets everywhere")
+    ap.add_argument("--no-full", action="store_true", help="skip the full default run")
+    ap.add_argument("--no-digits", action="store_true", help="skip the digits MLP")
+    ap.add_argument("--no-speed", action="store_true", help="skip the speed comparison")
+    ap.add_argument("--no-write", action="store_true", help="do not update docs")
+    ap.add_argument("--per-candidate", type=int, default=5,
+                    help="reference evaluations for the speed ratio (default 5)")
+    ap.add_argument("--no-compile", action="store_true", help="eager batched kernel")
+    ap.add_argument("--digits-popsize", type=int, default=30)
+    ap.add_argument("--digits-maxiter", type=int, default=60)
+    ap.add_argument("--reps", type=int, default=5, help="chips per accuracy table")
+    ap.add_argument("--json", type=Path, default=None, help="also dump the numbers here")
+    args = ap.parse_args()
+    compile_ = False if args.no_compile else None
+    res: dict[str, Any] = {"runs": []}
+    if not args.no_speed:
+        res["speed"] = bench_speed(args.per_candidate, compile_, 10 if args.quick else 100)
+        sp = res["speed"]
+        print(f"(a) batched {sp['batched_per_s']:.0f} cand/s, per-candidate "
+              f"{sp['per_candidate_per_s']:.2f} cand/s, ratio {sp['ratio']:.0f}x", flush=True)
+    if not args.no_full:
+        kw: dict[str, Any] = {"compile": compile_}
+        label = "Gaussian, seed defaults"
+        if args.quick:
+            kw.update(popsize=10, maxiter=20, baseline_iterations=20)
+            label = "Gaussian, quick (popsize 10, maxiter 20)"
+        res["runs"].append(run_full(gaussian_weights(), label, **kw))
+        r = res["runs"][-1]
+        print(f"(b) {label}: {r['wall_s']:.0f} s, {r['generations']} generations, "
+              f"baseline {r['baseline_tnmse']:.5f}, best {r['best_tnmse']:.5f}, "
+              f"validated {r['validated_tnmse']}", flush=True)
+    if not args.no_digits:
+        model, x, y = digits_model()
+        w = torch.cat([m.weight.detach().flatten() for m in model.modules()
+                       if isinstance(m, torch.nn.Linear)])
+        pop, it = (6, 10) if args.quick else (args.digits_popsize, args.digits_maxiter)
+        r = run_full(w, f"digits MLP (popsize {pop}, maxiter {it})", popsize=pop, maxiter=it,
+                     compile=compile_, baseline_iterations=20 if args.quick else 100)
+        res["runs"].append(r)
+        print(f"(c) digits: baseline {r['baseline_tnmse']:.5f}, validated "
+              f"{r['validated_tnmse']}", flush=True)
+        tables = accuracy_tables(model, x, y, {
+            "DualPair f=[1, 1] (baseline)": DualPairConductanceConverter([1.0, 1.0], g_max=25.0),
+            "WPO-optimized": r["_converter"]}, 2 if args.quick else args.reps)
+        if tables:
+            names = list(tables)
+            head = "| t | " + " | ".join(f"{n} (%)" for n in names) + " |"
+            rows = [head, "|---|" + "---:|" * len(names)]
+            for j, lab in enumerate(T_LABELS):
+                cells = []
+                for n in names:
+                    tab = tables[n]
+                    mode = [m for m in tab.accuracies if m != "none"][0]
+                    cells.append(f"{100 * float(tab.mean[mode][j]):.1f} ± "
+                                 f"{100 * float(tab.std[mode][j]):.1f}")
+                rows.append(f"| {lab} | " + " | ".join(cells) + " |")
+            digital = next(iter(tables.values())).digital_accuracy
+            reps = 2 if args.quick else args.reps
+            res["accuracy_md"] = "\n".join(rows) + (
+                f"\n\nDigital accuracy {100 * digital:.1f} %; mean ± std over {reps} "
+                "independently programmed chips per converter.")
+            print(res["accuracy_md"], flush=True)
+    res["env"] = {
+        "machine": platform.machine(), "cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "load": os.getloadavg()[0],
+    }
+    import sys
+
+    argv = " ".join(sys.argv[1:])
+    res["argv"] = f" {argv}" if argv else ""
+    block = render(res)
+    print(block)
+    if args.json is not None:
+        clean = {k: v for k, v in res.items() if k not in ("runs", "accuracy_md")}
+        clean["runs"] = [{k: v for k, v in r.items() if not k.startswith("_")}
+                         for r in res["runs"]]
+        args.json.write_text(json.dumps(clean, indent=1, default=str))
+    if not args.no_write:
+        write_doc(block)
+
+
+if __name__ == "__main__":
+    main()
