@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -21,46 +21,14 @@ from anatile.events import EventHub
 from anatile.exceptions import ConfigError, TileError
 from anatile.functional.indexed import gather_patches, scatter_patches
 from anatile.functional.input_range import input_range_data_init
-from anatile.functional.readout import lstsq_weights, readout_inputs
 from anatile.functional.weight_scaling import learning_rate_scale, mapping_scales
 from anatile.tiles.analog_core import AnalogCore
 from anatile.tiles.autograd import AnalogContext, AnalogFunction, InputRangeFunction
+from anatile.tiles.checks import check_float, check_int, check_tensor
 from anatile.tiles.events import ProgrammingReport, TileEvent
+from anatile.tiles.programming import ProgressCallback, program_tile, read_tile
 
 __all__ = ["TileWithPeriphery"]
-
-ProgressCallback = Callable[[int, int, float], Any]
-
-
-def _check_int(name: str, value: Any, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < lo:
-        raise ValueError(f"{name}: expected >= {lo}, got {value}")
-    return value
-
-
-def _check_float(name: str, value: Any, lo: float = 0.0, lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < lo or (lo_open and value == lo):
-        rel = ">" if lo_open else ">="
-        raise ValueError(f"{name}: expected a finite number {rel} {lo}, got {value}")
-    return value
-
-
-def _check_tensor(name: str, value: Any, shape: tuple[int, ...] | None = None) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
-    if not value.is_floating_point():
-        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {value.dtype}")
-    if shape is not None and tuple(value.shape) != shape:
-        raise ValueError(f"{name}: expected shape {shape}, got {tuple(value.shape)}")
-    if not bool(torch.isfinite(value).all()):
-        raise ValueError(f"{name}: expected finite values (no NaN/inf)")
-    return value
-
 
 class TileWithPeriphery(nn.Module):
     """Analog tile with digital periphery (aihwkit's ``TileWithPeriphery`` API, composed).
@@ -119,8 +87,8 @@ class TileWithPeriphery(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        out_size = _check_int("out_size", out_size, 1)
-        in_size = _check_int("in_size", in_size, 1)
+        out_size = check_int("out_size", out_size, 1)
+        in_size = check_int("in_size", in_size, 1)
         for name, flag in (("bias", bias), ("in_trans", in_trans), ("out_trans", out_trans)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name}: expected a bool, got {type(flag).__name__}")
@@ -132,7 +100,7 @@ class TileWithPeriphery(nn.Module):
         self.rpu_config = copy.deepcopy(rpu_config)
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
-        self.seed = _check_int("seed", seed, 0)
+        self.seed = check_int("seed", seed, 0)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.out_size = out_size
         self.in_size = in_size
@@ -169,7 +137,7 @@ class TileWithPeriphery(nn.Module):
         Returns:
             self.
         """
-        self.seed = _check_int("seed", seed, 0)
+        self.seed = check_int("seed", seed, 0)
         self.generator.manual_seed(self.seed)
         return self
 
@@ -246,7 +214,7 @@ class TileWithPeriphery(nn.Module):
             return torch.ones_like(self.mapping_scales)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = torch.tensor([float(value)])
-        value = _check_tensor(name, value)
+        value = check_tensor(name, value)
         value = value.detach().reshape(-1).to(self.mapping_scales.dtype).to(self.device)
         if value.numel() not in (1, self.out_size):
             raise ValueError(f"{name}: expected 1 or {self.out_size} elements, "
@@ -291,7 +259,7 @@ class TileWithPeriphery(nn.Module):
             return
         if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
             alpha = torch.tensor([float(alpha)])
-        value = _check_tensor("alpha", alpha).detach().reshape(-1)
+        value = check_tensor("alpha", alpha).detach().reshape(-1)
         target = self.learned_out_scales
         if value.numel() == 1:
             value = value.expand(target.numel())
@@ -374,7 +342,7 @@ class TileWithPeriphery(nn.Module):
         Raises:
             TypeError, ValueError: on bad weights or omega.
         """
-        weights = _check_tensor("combined_weights", combined_weights)
+        weights = check_tensor("combined_weights", combined_weights)
         omega = self._omega(weight_scaling_omega)
         alpha = mapping_scales(weights.detach().to(self.mapping_scales.dtype), omega,
                                self.rpu_config.mapping.weight_scaling_columnwise)
@@ -384,7 +352,7 @@ class TileWithPeriphery(nn.Module):
     def _omega(self, weight_scaling_omega: float | None) -> float:
         if weight_scaling_omega is None:
             return float(self.rpu_config.mapping.weight_scaling_omega)
-        return _check_float("weight_scaling_omega", weight_scaling_omega)
+        return check_float("weight_scaling_omega", weight_scaling_omega)
 
     # ------------------------------------------------------------------ learning rate
     def _lr_scale(self) -> float:
@@ -402,7 +370,7 @@ class TileWithPeriphery(nn.Module):
         """
         if learning_rate is None:
             return
-        lr = _check_float("learning_rate", learning_rate)
+        lr = check_float("learning_rate", learning_rate)
         self._learning_rate = lr * self._lr_scale()
 
     def get_learning_rate(self) -> float:
@@ -427,7 +395,7 @@ class TileWithPeriphery(nn.Module):
             if value.numel() != 1:
                 raise ValueError(f"value: expected one element, got {value.numel()}")
             value = float(value.detach().reshape(()).item())
-        number = _check_float("value", value, lo=0.0, lo_open=True)
+        number = check_float("value", value, lo=0.0, lo_open=True)
         with torch.no_grad():
             self.input_range.fill_(number)
         self.input_range_update_idx.fill_(self.rpu_config.pre_post.input_range.init_from_data)
@@ -591,6 +559,10 @@ class TileWithPeriphery(nn.Module):
             TypeError, ValueError: on a wrong dtype or shape.
         """
         x, lead = self._rows(x_input, self.in_size, self.in_trans, "x_input")
+        return self._unrows(self._forward_rows(x, is_test, ctx), lead, self.out_trans)
+
+    def _forward_rows(self, x: Tensor, is_test: bool, ctx: Any = None) -> Tensor:
+        """pre_forward → analog MVM → post_forward on ``[M, in_size]`` rows."""
         x = self.pre_forward(x.to(self.analog_core.weight.dtype), -1, is_test, ctx)
         x = self._with_bias_column(x)
         cfg = self.rpu_config.pre_post.input_range
@@ -600,8 +572,7 @@ class TileWithPeriphery(nn.Module):
             y = result.out
         else:
             y = self.analog_core.forward(x, self.generator)
-        y = self.post_forward(y, -1, is_test, ctx)
-        return self._unrows(y, lead, self.out_trans)
+        return self.post_forward(y, -1, is_test, ctx)
 
     def backward(self, d_input: Tensor, ctx: Any = None) -> Tensor:
         """Backward pass through the transposed array (backward IO model).
@@ -719,10 +690,10 @@ class TileWithPeriphery(nn.Module):
         Raises:
             TypeError, ValueError: on bad arguments; the tile is then left unchanged.
         """
-        weight = _check_tensor("weight", weight, (self.out_size, self.in_size))
+        weight = check_tensor("weight", weight, (self.out_size, self.in_size))
         has_bias = self.digital_bias or self.analog_bias
         if bias is not None and has_bias:
-            bias = _check_tensor("bias", bias, (self.out_size,))
+            bias = check_tensor("bias", bias, (self.out_size,))
         omega = self._omega(weight_scaling_omega)
         dtype, device = self.analog_core.weight.dtype, self.device
         combined = weight.detach().to(dtype=dtype, device=device)
@@ -791,19 +762,18 @@ class TileWithPeriphery(nn.Module):
                          weight_scaling_omega=weight_scaling_omega)
 
     def _logical_eval_forward(self, x: Tensor) -> Tensor:
-        """Eval-mode forward of ``[N, in_size]`` rows (no transposition), without bias."""
+        """Eval-mode forward of ``[N, in_size]`` rows (never transposed), without the bias.
+
+        Input range clipping, the hooks (so subclasses' eval periphery, e.g. drift
+        compensation, is included) and the learned out scales.
+        """
         with torch.no_grad():
             if self.input_range is not None:
                 x = torch.minimum(torch.maximum(x, -self.input_range), self.input_range)
-                x = x / self.input_range
-            x = self._with_bias_column(x)
-            y = self.analog_core.forward(x, self.generator)
-            scales = self.mapping_scales
-            if self.input_range is not None:
-                scales = scales * self.input_range
+            y = self._forward_rows(x, is_test=True)
             if self.learned_out_scales is not None:
-                scales = scales * self.learned_out_scales
-            return y * scales.reshape(1, -1)
+                y = y * self.learned_out_scales.reshape(1, -1)
+            return y
 
     def read_weights(
         self,
@@ -829,31 +799,7 @@ class TileWithPeriphery(nn.Module):
         Raises:
             TypeError, ValueError: on bad ``x_values`` / ``over_sampling``.
         """
-        if x_values is None:
-            n = _check_int("over_sampling", over_sampling, 1) * self.in_size
-            x = readout_inputs(n, self.in_size, self.generator, self.analog_core.weight.dtype,
-                               self.device)
-        else:
-            x = _check_tensor("x_values", x_values)
-            if x.ndim != 2 or x.shape[1] != self.in_size:
-                raise ValueError(f"x_values: expected shape [N, {self.in_size}], "
-                                 f"got {tuple(x.shape)}")
-            x = x.detach().to(dtype=self.analog_core.weight.dtype, device=self.device)
-        y = self._logical_eval_forward(x)
-        weight, bias = lstsq_weights(x, y, with_bias=self.analog_bias)
-        if not apply_weight_scaling:
-            scales = self.get_scales()
-            assert scales is not None
-            weight = weight / scales.reshape(-1, 1)
-            if bias is not None:
-                bias = bias / scales.reshape(-1)
-        weight = weight.to("cpu")
-        if bias is not None:
-            bias = bias.to("cpu")
-        elif self.bias is not None:
-            bias = self.bias.detach().to("cpu", copy=True)
-        self._emit("weights_read", weight=weight, bias=bias)
-        return weight, bias
+        return read_tile(self, apply_weight_scaling, x_values, over_sampling)
 
     def program_weights(
         self,
@@ -892,71 +838,8 @@ class TileWithPeriphery(nn.Module):
         Raises:
             TypeError, ValueError: on bad arguments (nothing is changed then).
         """
-        core = self.analog_core
-        n_cols = core.in_size
-        dtype, device = core.weight.dtype, self.device
-        lr = _check_float("learning_rate", learning_rate, lo=0.0, lo_open=True)
-        max_iter = _check_int("max_iter", max_iter, 1)
-        tol = None if tolerance is None else _check_float("tolerance", tolerance)
-        if x_values is None:
-            x = torch.eye(n_cols, dtype=dtype, device=device)
-        else:
-            x = _check_tensor("x_values", x_values)
-            if x.ndim != 2 or x.shape[1] not in (self.in_size, n_cols):
-                raise ValueError(f"x_values: expected shape [N, {self.in_size}] or "
-                                 f"[N, {n_cols}], got {tuple(x.shape)}")
-            x = x.detach().to(dtype=dtype, device=device)
-            if x.shape[1] != n_cols:
-                x = self._with_bias_column(x)
-        if isinstance(w_init, Tensor):
-            start = _check_tensor("w_init", w_init, (core.out_size, n_cols)).detach()
-            start = start.to(dtype=dtype, device=device).clone()
-        else:
-            amp = _check_float("w_init", w_init)
-            start = torch.rand(core.out_size, n_cols, generator=self.generator, dtype=dtype,
-                               device=device).mul_(2.0 * amp).sub_(amp)
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
-        if from_reference and self.reference_weight is not None:
-            target = self.reference_weight.detach().clone()
-        else:
-            target = core.weight.detach().clone()
-        target_out = x @ target.T
-        # Normalize the step so that lr means the same for any x_values: the closed loop is
-        # gradient descent on |x Wᵀ − target|², whose curvature is λ_max(xᵀx) (1 for the
-        # identity, ~N for N random rows; without this, lr = 0.1 would diverge there).
-        curvature = float(torch.linalg.matrix_norm(x, ord=2)) ** 2
-        lr = lr / curvature if curvature > 0 else lr
-        denom = float(target_out.abs().max())
-        denom = denom if denom > 0 else 1.0
-        core.set_weights(start)
-
-        def measure() -> tuple[Tensor, float]:
-            with torch.no_grad():
-                err = core.forward(x, self.generator) - target_out
-            return err, float(err.abs().mean()) / denom
-
-        iterations, converged = 0, False
-        err, rel = measure()
-        while True:
-            stop = self._emit("programming_progress", iteration=iterations,
-                              max_iter=max_iter, error=rel)
-            if callback is not None:
-                try:
-                    stop = (callback(iterations, max_iter, rel) is True) or stop
-                except StopIteration:
-                    stop = True
-            if tol is not None and rel < tol:
-                converged = True
-                break
-            if stop or iterations >= max_iter:
-                break
-            with torch.no_grad():
-                core.update(x, err, lr, self.generator)
-            iterations += 1
-            err, rel = measure()
-        self.last_programming = ProgrammingReport(iterations, rel, converged)
-        self._emit("programmed", report=self.last_programming)
+        program_tile(self, from_reference, x_values, learning_rate, max_iter, tolerance,
+                     w_init, callback)
 
     # ------------------------------------------------------------------ indexed
     def is_indexed(self) -> bool:
@@ -981,7 +864,7 @@ class TileWithPeriphery(nn.Module):
             raise TileError("set_indexed: not supported for tiles with in_trans/out_trans")
         if isinstance(image_sizes, (str, bytes)) or not isinstance(image_sizes, Sequence):
             raise TypeError("image_sizes: expected a list of ints")
-        sizes = [int(_check_int("image_sizes", s, 1)) for s in image_sizes]
+        sizes = [int(check_int("image_sizes", s, 1)) for s in image_sizes]
         if len(sizes) not in (3, 5, 7):
             raise ValueError(f"image_sizes: expected 3, 5 or 7 sizes (1D/2D/3D), "
                              f"got {len(sizes)}")
