@@ -57,7 +57,8 @@ def noise_management_scale(x: Tensor, io: IOParameters) -> Tensor:
     """
     if io.noise_management == NoiseManagementType.NONE:
         return torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
-    low, high = torch.aminmax(x, dim=1, keepdim=True)
+    # amax/amin rather than aminmax: the fused CPU kernel is ~10x slower along a dim.
+    low, high = x.amin(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)
     scale = torch.maximum(high, -low)
     if io.noise_management == NoiseManagementType.MAX:
         scale = torch.where(high > 0, high, scale)
@@ -120,7 +121,7 @@ def _quantized_pass(
 
 
 def _clipping_rows(y: Tensor, bound: float) -> Tensor:
-    low, high = torch.aminmax(y, dim=1)
+    low, high = y.amin(dim=1), y.amax(dim=1)
     return (high >= bound) | (low <= -bound)
 
 

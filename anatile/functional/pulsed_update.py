@@ -172,10 +172,8 @@ def pulse_coincidences(
     """
     n = x.shape[0]
     bl = update.desired_bl
-    x_low, x_high = torch.aminmax(x, dim=1)
-    d_low, d_high = torch.aminmax(d, dim=1)
-    x_max = torch.maximum(x_high, -x_low)
-    d_max = torch.maximum(d_high, -d_low)
+    x_max = x.abs().amax(dim=1)
+    d_max = d.abs().amax(dim=1)
     active = (x_max > 0) & (d_max > 0)
     row_bl: Tensor | None = None
     if update.update_bl_management:
