@@ -197,20 +197,22 @@ def pulse_coincidences(
     else:
         a = b = torch.sqrt(base)
     a = torch.where(active, a, torch.zeros_like(a))
-    thr_x = _threshold(x, a).unsqueeze(1)  # [N, 1, in]
-    thr_d = _threshold(d, b).T.unsqueeze(2)  # [out, N, 1]
+    # Slot-major layouts: x trains [BL, N, in], d trains [out, BL, N]; the GEMM dimension
+    # K = BL·N runs over (slot, row) in the same order on both sides, and every threshold
+    # broadcasts along an outer dimension (contiguous, vectorized comparisons).
+    thr_x = _threshold(x, a).unsqueeze(0)  # [1, N, in]
+    thr_d = _threshold(d, b).T.contiguous().unsqueeze(1)  # [out, 1, N]
     if row_bl is not None:
-        off = torch.arange(bl, device=x.device).view(1, bl) >= row_bl.view(n, 1)  # [N, BL]
-        thr_x = thr_x.expand(n, bl, -1).masked_fill(off.unsqueeze(2), -32768)
-        thr_d = thr_d.expand(-1, n, bl).masked_fill(off.unsqueeze(0), -32768)
+        off = torch.arange(bl, device=x.device).view(bl, 1) >= row_bl.view(1, n)  # [BL, N]
+        thr_x = thr_x.expand(bl, -1, -1).masked_fill(off.unsqueeze(2), -32768)
+        thr_d = thr_d.expand(-1, bl, -1).masked_fill(off.unsqueeze(0), -32768)
     n_in, n_out = x.shape[1], d.shape[1]
-    # Trains: x as [N, BL, in] (rows of the GEMM's K), d as [out, N, BL] (K contiguous).
-    tx = (_uniform16((n, bl, n_in), generator, x.device) < thr_x).view(torch.int8)
-    td = (_uniform16((n_out, n, bl), generator, x.device) < thr_d).view(torch.int8)
+    tx = (_uniform16((bl, n, n_in), generator, x.device) < thr_x).view(torch.int8)
+    td = (_uniform16((n_out, bl, n), generator, x.device) < thr_d).view(torch.int8)
     k = n * bl
     total = _count(td.reshape(n_out, k), tx.reshape(k, n_in))
-    sx = torch.sign(x).to(torch.int8).unsqueeze(1)
-    sd = torch.sign(d).T.to(torch.int8).unsqueeze(2)
+    sx = torch.sign(x).to(torch.int8).unsqueeze(0)  # [1, N, in]
+    sd = torch.sign(d).T.to(torch.int8).contiguous().unsqueeze(1)  # [out, 1, N]
     signed = _count((td * sd).reshape(n_out, k), (tx * sx).reshape(k, n_in))
     n_down = (total + signed).mul_(0.5)
     n_up = total.sub_(signed).mul_(0.5)
