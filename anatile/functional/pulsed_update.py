@@ -248,16 +248,19 @@ def pulsed_update(
         return
     n_up, n_down = pulse_coincidences(x, d, learning_rate, device_config.dw_min, update,
                                       generator)
-    delta = n_up * device_params.dw_up
-    delta.sub_(n_down * device_params.dw_down)
+    up = n_up.mul_(device_params.dw_up)
+    down = n_down.mul_(device_params.dw_down)
+    delta = up - down
     if device_config.dw_min_std > 0:
-        # n steps of dw·(1 + σ·ξ): the spread of up and down steps adds in variance.
-        var = (n_up * device_params.dw_up.square()).add_(n_down * device_params.dw_down.square())
+        # n steps of dw·(1 + σ·ξ): the spread of up and down steps adds in variance,
+        # var = n_up·dw_up² + n_down·dw_down².
+        var = (up * device_params.dw_up).addcmul_(down, device_params.dw_down)
         noise = torch.randn(weight.shape, generator=generator, dtype=weight.dtype,
                             device=weight.device)
         delta.addcmul_(noise, var.sqrt_(), value=device_config.dw_min_std)
-    new = (weight + delta).clamp_(min=device_params.w_min, max=device_params.w_max)
-    torch.where((n_up + n_down) > 0, new, weight, out=weight)
+    pulsed = (up + down) > 0
+    new = delta.add_(weight).clamp_(min=device_params.w_min, max=device_params.w_max)
+    torch.where(pulsed, new, weight, out=weight)
 
 
 def expected_pulses(learning_rate: float, x: Tensor, d: Tensor, dw_min: float) -> Tensor:

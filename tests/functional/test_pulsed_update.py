@@ -127,3 +127,19 @@ def test_zero_learning_rate_changes_nothing() -> None:
     w = torch.full((2, 2), 0.1)
     pulsed_update(w, torch.ones(1, 2), torch.ones(1, 2), 0.0, params, dev, UpdateParameters())
     assert torch.equal(w, torch.full((2, 2), 0.1))
+
+
+def test_cycle_to_cycle_spread_of_a_deterministic_pulse_count() -> None:
+    # A = B = 1 (lr = dw_min·BL, no management): every slot coincides, n = BL·batch exactly
+    # (down pulses), so the spread of Δw is the cycle-to-cycle one: dw·dw_min_std·sqrt(n).
+    g = _gen(6)
+    dev = ConstantStepDevice(dw_min_dtod=0.0, up_down_dtod=0.0, w_max=100.0, w_min=-100.0,
+                             w_max_dtod=0.0, w_min_dtod=0.0, dw_min_std=0.3)
+    up = UpdateParameters(desired_bl=10, update_management=False, update_bl_management=False)
+    params = sample_device_parameters((50, 40), dev, g)
+    w = torch.zeros(50, 40)
+    pulsed_update(w, torch.ones(2, 40), torch.ones(2, 50), dev.dw_min * 10, params, dev, up, g)
+    n = 20
+    assert abs(float(w.mean()) / (-n * dev.dw_min) - 1.0) < 0.01
+    expected_std = dev.dw_min * dev.dw_min_std * n**0.5
+    assert abs(float(w.std()) / expected_std - 1.0) < 0.1
