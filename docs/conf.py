@@ -7,6 +7,7 @@ Build it with ``.venv/bin/python -m sphinx -W -b html docs docs/_build/html`` (t
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,27 @@ class PublicSummary(SphinxDirective):
         return list(container.children)
 
 
+# Docstrings write magnitudes as |x| (e.g. "largest |µS| weight"), which reStructuredText
+# reads as a substitution reference. Escape such bars outside ``literals`` and :roles:`...`.
+_LITERAL = re.compile(r"(``.+?``|`[^`]+`)")
+_BARS = re.compile(r"(?<![\w\\|])\|(?=[^\s|])([^|\n]*?[^\s|\\])\|(?![\w|])")
+
+
+def _escape_bars(line: str) -> str:
+    parts = _LITERAL.split(line)
+    for i in range(0, len(parts), 2):  # even parts are outside literals
+        parts[i] = _BARS.sub(r"\\|\1\\|", parts[i])
+    return "".join(parts)
+
+
+def _escape_docstring_bars(
+    app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    lines[:] = [_escape_bars(line) for line in lines]
+
+
 def setup(app: Any) -> dict[str, Any]:
+    app.connect("autodoc-process-docstring", _escape_docstring_bars)
     app.connect("source-read", _fill_in_parts)
     app.add_directive("anatile-summary", PublicSummary)
     return {"parallel_read_safe": True}
