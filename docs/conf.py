@@ -93,6 +93,11 @@ GALLERY = {
         "TileInspector",
         "Scales, target versus read weights and the error map of a programmed tile.",
     ),
+    "inference_inspector": (
+        "TileInspector on an InferenceTile",
+        "Conductance histograms per device, programmed and drifted, and the time slider "
+        "with the drift compensation alpha and the weight error.",
+    ),
     "wpo_monitor": (
         "WPOMonitor",
         "A running optimization: loss per generation against the baseline and the target, "
@@ -111,7 +116,8 @@ GALLERY = {
 
 
 def _gallery_markdown() -> str:
-    images = sorted((DOCS / "img").glob("*.png"))
+    order = {stem: i for i, stem in enumerate(GALLERY)}
+    images = sorted((DOCS / "img").glob("*.png"), key=lambda p: (order.get(p.stem, 99), p.name))
     if not images:
         return "\nNo screenshots yet: the browser test writes them to `docs/img/`.\n"
     blocks = []
