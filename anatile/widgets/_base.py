@@ -203,6 +203,9 @@ class AnatileWidget(widgets.VBox):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # CSS hooks for notebooks, docs and the browser test
+        self.add_class("anatile-widget")
+        self.add_class(f"anatile-{type(self).__name__}")
         self.errors: list[str] = []
         self.log_area = widgets.Output(
             layout=widgets.Layout(max_height="160px", overflow="auto", border="1px solid #ddd")

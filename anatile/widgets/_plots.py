@@ -4,12 +4,12 @@ from a converter, every weight from a tile."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import torch
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from numpy.typing import NDArray
@@ -32,11 +32,12 @@ __all__ = [
 DEVICE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 
-def few_ticks(figure: Figure, n: int = 4) -> None:
-    """At most ``n`` ticks per axis: tick-label layout is most of a redraw's cost."""
-    for ax in figure.axes:
-        ax.xaxis.set_major_locator(MaxNLocator(n))
-        ax.yaxis.set_major_locator(MaxNLocator(n))
+def few_ticks(axes: Iterable[Axes], n: int = 4) -> None:
+    """At most ``n`` ticks per linear axis: tick-label layout is most of a redraw's cost."""
+    for ax in axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "linear":
+                axis.set_major_locator(MaxNLocator(n))
 
 
 def device_style(index: int, n_devices: int) -> dict[str, Any]:
@@ -118,13 +119,13 @@ def error_summary(target: torch.Tensor, read: torch.Tensor) -> dict[str, float]:
 
 
 def format_readouts(items: dict[str, str]) -> str:
-    """A compact one-row HTML table of named readouts."""
+    """Named readouts in one wrapping row; each value has the CSS class ``anatile-<name>``."""
     cells = "".join(
-        f"<td style='padding:0 12px 0 0'><b>{k}</b>&nbsp;<span class='anatile-{_slug(k)}'>{v}"
-        "</span></td>"
+        f"<span style='white-space:nowrap'><b>{k}</b>&nbsp;"
+        f"<span class='anatile-{_slug(k)}'>{v}</span></span>"
         for k, v in items.items()
     )
-    return f"<table><tr>{cells}</tr></table>"
+    return f"<div style='display:flex;flex-wrap:wrap;gap:2px 14px'>{cells}</div>"
 
 
 def _slug(text: str) -> str:

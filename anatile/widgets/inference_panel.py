@@ -51,10 +51,11 @@ class InferencePanel:
         self.t_inference: float | None = None
         self.drift_stats: dict[str, float] = {}
         n_dev = self.tile.noise_model.g_converter.n_devices
-        self.panel = inspector._panel("conductance", (min(3.0 * n_dev, 12.0) + 0.5, 2.6),
-                                      self._update)
+        # as wide as the weights panel, so the inspector's images line up
+        self.panel = inspector._panel("conductance", (11.0, 2.6), self._update)
         axes = self.panel.figure.subplots(1, n_dev, squeeze=False, sharey=True)[0]
         self._axes = list(axes)
+        few_ticks(self._axes, 3)  # linear x only: the log y axis keeps its own locator
         edges = np.linspace(0.0, 1.0, N_BINS + 1)
         self._prog_hist = []
         self._drift_hist = []
@@ -69,7 +70,6 @@ class InferencePanel:
             ax.set_yscale("log")  # the devices parked at g_min would flatten everything else
         self._axes[0].set_ylabel("devices")
         self._axes[0].legend(fontsize=7, loc="upper right")
-        few_ticks(self.panel.figure, 3)
         self.panel.figure.tight_layout()
 
         self.t_slider = widgets.FloatLogSlider(
@@ -77,6 +77,7 @@ class InferencePanel:
             description="t_inference (s)", readout_format=".3g", continuous_update=False,
             style={"description_width": "initial"}, layout=widgets.Layout(width="480px"),
         )
+        self.t_slider.add_class("anatile-t-slider")
         self.t_slider.observe(inspector._guarded(self._on_slider), names="value")
         self.readout = widgets.HTML(format_readouts({"alpha": "–", "weight error": "–"}))
         self.children: list[widgets.Widget] = [

@@ -100,8 +100,10 @@ class TileInspector(AnatileWidget):
         self._build_controls()
         self._subscribe(tile.events, self._guarded(self._on_tile_event))
         self.extra: Any = None
+        self.title = widgets.HTML(f"<b>{type(tile).__name__}</b> {tile.out_size}×{tile.in_size}")
+        self.title.add_class("anatile-title")
         self.children = [
-            widgets.HTML(f"<b>{type(tile).__name__}</b> {tile.out_size}×{tile.in_size}"),
+            self.title,
             self.scales_readout,
             self.scales_panel.image,
             self.weights_readout,
@@ -223,6 +225,7 @@ class TileInspector(AnatileWidget):
                                              button_style="primary")
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress")
         self.progress_label = widgets.HTML("")
+        self.progress_label.add_class("anatile-progress-label")
         self.program_button.on_click(self._guarded(lambda _b: self.program()))
         self.program_box = widgets.VBox([
             widgets.HBox([self.learning_rate, self.max_iter, self.tolerance]),
@@ -260,7 +263,7 @@ class TileInspector(AnatileWidget):
     # -------------------------------------------------------------- scales panel
     def _build_scales_panel(self) -> None:
         self.scales_readout = widgets.HTML()
-        self.scales_panel = self._panel("scales", (10.0, 2.2), self._update_scales)
+        self.scales_panel = self._panel("scales", (11.0, 2.2), self._update_scales)
         ax_s, ax_b = self.scales_panel.figure.subplots(1, 2)
         n = self.tile.out_size
         x = np.arange(n)
@@ -274,8 +277,10 @@ class TileInspector(AnatileWidget):
                                        color="#2ca02c")
         ax_b.set_xlabel("output")
         ax_b.set_title("digital bias", fontsize=9)
+        self._no_bias = ax_b.text(0.5, 0.5, "no digital bias", transform=ax_b.transAxes,
+                                  ha="center", va="center", color="#777")
         self._scale_axes = (ax_s, ax_b)
-        few_ticks(self.scales_panel.figure)
+        few_ticks(self._scale_axes)
         self.scales_panel.figure.tight_layout()
 
     def _update_scales(self) -> None:
@@ -288,12 +293,17 @@ class TileInspector(AnatileWidget):
                    else np.broadcast_to(_to_numpy(learned_t), (n,)))
         self._learned_line.set_ydata(learned)
         bias = np.full(n, np.nan)
-        if tile.digital_bias and tile.bias is not None:
+        has_bias = tile.digital_bias and tile.bias is not None
+        if has_bias:
             bias = _to_numpy(tile.bias)
-            self._scale_axes[1].set_title("digital bias", fontsize=9)
-        else:
-            self._scale_axes[1].set_title("digital bias: none", fontsize=9)
         self._bias_line.set_ydata(bias)
+        self._no_bias.set_visible(not has_bias)
+        ax_b = self._scale_axes[1]
+        if has_bias:
+            few_ticks([ax_b])
+        else:
+            ax_b.set_xticks([])
+            ax_b.set_yticks([])
         for ax in self._scale_axes:
             ax.relim()
             ax.autoscale_view()
@@ -323,7 +333,7 @@ class TileInspector(AnatileWidget):
         ax_h.set_xlabel("read − target")
         ax_h.set_title("error histogram", fontsize=9)
         shape = tuple(self.target.shape)
-        self._heat = ax_m.imshow(np.zeros(shape), aspect="auto", cmap="magma",
+        self._heat = ax_m.imshow(np.full(shape, np.nan), aspect="auto", cmap="magma",
                                  interpolation="nearest", vmin=0.0, vmax=1.0)
         ax_m.set_title("|error|", fontsize=9)
         ax_m.set_xlabel("input")
@@ -331,7 +341,7 @@ class TileInspector(AnatileWidget):
         fig.colorbar(self._heat, ax=ax_m, fraction=0.05)
         self._weight_axes = (ax_sc, ax_h, ax_m)
         self._read_label = "read"
-        few_ticks(fig)
+        few_ticks(self._weight_axes)
         fig.tight_layout()
 
     def scatter_offsets(self) -> np.ndarray:

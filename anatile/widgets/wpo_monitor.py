@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import ipywidgets as widgets
@@ -67,7 +66,7 @@ class WPOMonitor(AnatileWidget):
         self._band: list[tuple[float, float]] = []
         self._stop_requested = threading.Event()
         self._thread: threading.Thread | None = None
-        self._started_at: float | None = None
+        self._active = False  # between start() and the end of the run
 
         self.loss_panel = self._panel("loss", (5.6, 3.2), self._update_loss)
         ax = self.loss_panel.figure.subplots()
@@ -107,7 +106,8 @@ class WPOMonitor(AnatileWidget):
         self._set_status("idle")
         self._subscribe(optimizer.events, self._on_event)
         self.children = [
-            widgets.HBox([self.start_button, self.stop_button, self.status]),
+            widgets.HBox([self.start_button, self.stop_button]),
+            self.status,
             widgets.HBox([self.loss_panel.image, self.g_panel.image]),
             self._error_label,
             self.log_area,
@@ -118,7 +118,7 @@ class WPOMonitor(AnatileWidget):
     @property
     def running(self) -> bool:
         """Whether a run started by this monitor is in progress."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._active
 
     def start(self, background: bool = True) -> threading.Thread | None:
         """Run the optimizer (in a daemon thread unless ``background=False``).
@@ -137,7 +137,7 @@ class WPOMonitor(AnatileWidget):
         self.started = None
         self.baseline = None
         self.finished = None
-        self._started_at = time.monotonic()
+        self._active = True
         self.start_button.disabled = True
         self.stop_button.disabled = False
         self._set_status("starting")
@@ -173,10 +173,12 @@ class WPOMonitor(AnatileWidget):
         except Exception as exc:  # noqa: BLE001 - shown in the log area
             self._report(exc)
         finally:
+            self._active = False
+            # final frames first: a view that sees "finished" also has the last figures
+            self.refresh("loss", "g")
             self.start_button.disabled = False
             self.stop_button.disabled = True
-            self._set_status("stopped" if self._stop_requested.is_set() else "finished")
-            self.refresh("loss", "g")
+            self._set_status(self._state_word())
 
     # --------------------------------------------------------------- events
     def _on_event(self, event: Any) -> bool:
@@ -248,7 +250,7 @@ class WPOMonitor(AnatileWidget):
     def _state_word(self) -> str:
         if self.running:
             return "stopping" if self._stop_requested.is_set() else "running"
-        if self.finished is not None:
+        if self.finished is not None or self.history:
             return "stopped" if self._stop_requested.is_set() else "finished"
         return "idle"
 

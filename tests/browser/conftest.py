@@ -72,7 +72,10 @@ class LabServer:
         }
         nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
         nbformat.write(nb, self.root / f"{name}.ipynb")
-        return f"{self.url}/lab/tree/{name}.ipynb?token={self.token}"
+        # a workspace per notebook, reset: the lab must not restore (and make current) a
+        # notebook an earlier test opened
+        return (f"{self.url}/lab/workspaces/{name}/tree/{name}.ipynb"
+                f"?reset&token={self.token}")
 
     def log_tail(self, n: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-n:]

@@ -18,7 +18,8 @@ from anatile.wpo import GenerationFinished, WeightProgrammingOptimizer
 def _optimizer(maxiter: int = 4, **kwargs: object) -> WeightProgrammingOptimizer:
     weights = torch.randn(2000, generator=torch.Generator().manual_seed(0)) * 0.1
     opts = dict(popsize=4, maxiter=maxiter, baseline_iterations=2, polish=False,
-                test_in_features=64, test_out_features=4, callback=None, atol=0.0, seed=3)
+                test_in_features=64, test_out_features=4, callback=None, atol=0.0, seed=3,
+                compile=False)
     opts.update(kwargs)
     return WeightProgrammingOptimizer(weights, [None, None], InferenceRPUConfig(),
                                       [1.0, 3600.0], DualPairConductanceConverter([1.0, 1.0]),
