@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,6 +20,15 @@ from anatile.config import (
 from anatile.exceptions import ConfigError, TileError
 from anatile.functional import conv2d_indices
 from anatile.tiles import TileWithPeriphery
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # Small matrices and many passes: one thread avoids OpenMP waits on a busy machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def perfect_config() -> RPUConfig:

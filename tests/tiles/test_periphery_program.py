@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -18,6 +19,15 @@ from anatile.config import (
     RPUConfig,
 )
 from anatile.tiles import ProgrammingReport, TileEvent, TileWithPeriphery
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # Small matrices and many passes: one thread avoids OpenMP waits on a busy machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def programmable_config() -> RPUConfig:
