@@ -95,6 +95,10 @@ class AnalogConv2d(nn.Module):
     def set_weights(self, weight: Tensor, bias: Tensor | None = None) -> None:
         """Set the kernel ``[out, in, kh, kw]`` (or flattened ``[out, in·kh·kw]``) and bias.
 
+        Args:
+            weight: the kernel.
+            bias: ``[out_channels]`` or None (keep the current bias).
+
         Raises:
             TypeError, ValueError: on bad tensors (the layer is unchanged then).
         """
@@ -121,7 +125,14 @@ class AnalogConv2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Analog convolution of ``x``.
 
+        Args:
+            x: ``[N, C_in, H, W]`` or ``[C_in, H, W]``.
+
+        Returns:
+            ``[N, C_out, H_out, W_out]`` (or ``[C_out, H_out, W_out]``).
+
         Raises:
+            TypeError: if ``x`` is not a tensor.
             ValueError: on a wrong number of channels or dimensions.
         """
         if not isinstance(x, Tensor):

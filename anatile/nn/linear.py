@@ -66,6 +66,10 @@ class AnalogLinear(nn.Module):
     def set_weights(self, weight: Tensor, bias: Tensor | None = None) -> None:
         """Set the logical weight ``[out_features, in_features]`` and bias ``[out_features]``.
 
+        Args:
+            weight: ``[out_features, in_features]``.
+            bias: ``[out_features]`` or None (keep the current bias).
+
         Raises:
             TypeError, ValueError: on bad tensors (the layer is unchanged then).
         """
@@ -76,7 +80,17 @@ class AnalogLinear(nn.Module):
         return self.analog_tile.get_weights()
 
     def forward(self, x: Tensor) -> Tensor:
-        """Analog forward pass (see :meth:`TileWithPeriphery.forward`)."""
+        """Analog forward pass (see :meth:`TileWithPeriphery.forward`).
+
+        Args:
+            x: ``[..., in_features]``.
+
+        Returns:
+            ``[..., out_features]``.
+
+        Raises:
+            TypeError, ValueError: on a wrong dtype or shape.
+        """
         return self.analog_tile(x)
 
     def extra_repr(self) -> str:
