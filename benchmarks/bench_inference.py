@@ -111,7 +111,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="inference benchmark")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     tile_ms = bench_tile(args.repeats)
     table_s = bench_table()
     block = render(tile_ms, table_s)
