@@ -216,3 +216,35 @@ def test_config_is_copied() -> None:
     tile = TileWithPeriphery(2, 2, cfg)
     cfg.forward.out_noise = 0.5
     assert tile.rpu_config.forward.out_noise == 0.06
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    out_size=st.integers(1, 7),
+    in_size=st.integers(1, 7),
+    omega=st.sampled_from([0.0, 0.5, 1.0]),
+    columnwise=st.booleans(),
+    digital_bias=st.booleans(),
+    learned=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_perfect_tile_computes_the_logical_layer(out_size: int, in_size: int, omega: float,
+                                                 columnwise: bool, digital_bias: bool,
+                                                 learned: bool, seed: int) -> None:
+    cfg = RPUConfig(mapping=MappingParameter(
+        weight_scaling_omega=omega, weight_scaling_columnwise=columnwise,
+        digital_bias=digital_bias, learn_out_scaling=learned, out_scaling_columnwise=True))
+    cfg.forward.is_perfect = True
+    cfg.backward.is_perfect = True
+    tile = TileWithPeriphery(out_size, in_size, cfg, bias=True, seed=0)
+    g = torch.Generator().manual_seed(seed)
+    w, b = torch.randn(out_size, in_size, generator=g), torch.randn(out_size, generator=g)
+    tile.set_weights(w, b)
+    if learned:
+        tile.set_learned_out_scales(torch.rand(out_size, generator=g) + 0.5)
+    lw, lb = tile.get_weights()
+    x = torch.randn(3, in_size, generator=g)
+    expected = x @ lw.T + (lb if lb is not None else 0)
+    assert torch.allclose(tile(x), expected, atol=1e-4, rtol=1e-4)
+    rw, _ = tile.read_weights(apply_weight_scaling=True)
+    assert torch.allclose(rw, lw, atol=1e-3, rtol=1e-3)
