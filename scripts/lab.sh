@@ -6,4 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/jupyter lab --ServerApp.root_dir="$PWD/notebooks" "$@"
+extra=()
+if [ "$(id -u)" = 0 ]; then
+    extra+=(--allow-root)  # containers often run as root; JupyterLab refuses without this
+fi
+exec .venv/bin/jupyter lab --ServerApp.root_dir="$PWD/notebooks" "${extra[@]}" "$@"
