@@ -66,7 +66,7 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True  # dataclass "Attributes:" become fields, not duplicate objects
 napoleon_use_rtype = False
-napoleon_custom_sections = [("Shape", "params_style"), "Events", "Note", "Notes"]
+napoleon_custom_sections = ["Shape", "Events", "Panels"]
 
 html_theme = "furo"
 html_title = f"anatile {release}"
