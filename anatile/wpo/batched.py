@@ -458,26 +458,34 @@ def tnmse_kernel(
     log_ratio = torch.log((t_steps + t_0) / t_0)
     coef3 = coef[:, :, None]
     n_c = g_target.shape[0]
+    # Σ(alpha·w_t − w)² = alpha²·Σw_t² − 2·alpha·Σw_t·w + Σw² per compensation group: every
+    # quantity is a sum, so one pass over the weights per time step suffices (no second
+    # pass after alpha is known); the sums accumulate in float64.
+    n_groups = n_out if compensation == "per_column" else 1
+    w64 = w.to(torch.float64).reshape(1, n_groups, -1)
+    w_sq = (w64 * w64).sum(2)  # (1, groups)
     total = torch.zeros(n_c, dtype=torch.float64, device=g_target.device)
     for ti in range(z.shape[0]):
         g_prog = (g_target + sig_prog * z[ti, 0]).clamp(min=0.0)
         nu = (mu + sig_nu * z[ti, 1]).abs() * drift_scale
         g_drift = g_prog * torch.exp(-nu * log_ratio[ti])  # ((t + t_0)/t_0)^(−ν)
-        qs = (0.0088 / torch.pow(g_prog.abs() / g_max, 0.65).clamp(min=1e-3)).clamp(max=0.2)
+        # Q_s = min(0.0088 / max((g/g_max)^0.65, 1e-3), 0.2); exp(0.65·ln x) vectorizes
+        # better than pow (ln 0 = −inf gives 0, then the 1e-3 floor, as pow would)
+        rel_pow = torch.exp(0.65 * torch.log(g_prog.abs() / g_max))
+        qs = (0.0088 / rel_pow.clamp(min=1e-3)).clamp(max=0.2)
         g_t = (g_drift + g_drift * qs * read_factor[ti] * z[ti, 2]).clamp(min=0.0)
-        w_t = (g_t * coef3).sum(1)  # (c, N)
-        if compensation == "global":
-            w_prog = (g_prog * coef3).sum(1)
-            alpha = w_prog.abs().sum(1, keepdim=True) / w_t.abs().sum(1, keepdim=True).clamp(
-                min=1e-30)
-            w_eff = alpha * w_t
-        elif compensation == "per_column":
-            w_prog = (g_prog * coef3).sum(1).reshape(n_c, n_out, -1)
-            w_t3 = w_t.reshape(n_c, n_out, -1)
-            alpha3 = w_prog.abs().sum(2, keepdim=True) / w_t3.abs().sum(2, keepdim=True).clamp(
-                min=1e-30)
-            w_eff = (alpha3 * w_t3).reshape(n_c, -1)
+        w_t = (g_t * coef3).sum(1).to(torch.float64).reshape(n_c, n_groups, -1)
+        s_tt = (w_t * w_t).sum(2)
+        s_tw = (w_t * w64).sum(2)
+        if compensation is None:
+            alpha = torch.ones_like(s_tt)
         else:
-            w_eff = w_t
-        total = total + ((w_eff - w) * err_scale).square().sum(1).to(torch.float64)
+            w_prog = (g_prog * coef3).sum(1).to(torch.float64).reshape(n_c, n_groups, -1)
+            now = w_t.abs().sum(2)
+            ref = w_prog.abs().sum(2)
+            ok = now > 1e-30  # as the tile: alpha = 1 when the readout is 0
+            alpha = torch.where(ok, ref / torch.where(ok, now, torch.ones_like(now)),
+                                torch.ones_like(now))
+        err = alpha * alpha * s_tt - 2.0 * alpha * s_tw + w_sq
+        total = total + err.sum(1) * (err_scale * err_scale)
     return total / n_norm
