@@ -145,6 +145,10 @@ class WeightProgrammingOptimizer:
 
     Attributes:
         options: the typed options.
+        rpu_config: a copy of the caller's configuration; after a run its noise model
+            holds the optimized converter.
+        search_rpu_config: the copy the search runs on (output scaling and mapping off,
+            exact drift-compensation readout with ``perfect_readout``).
         events: :class:`~anatile.events.EventHub` of the progress events.
         result: the :class:`WPOResult` after a run, else None.
         loss_baseline: baseline TNMSE (``inf`` until measured).
