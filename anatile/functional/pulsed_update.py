@@ -127,15 +127,18 @@ def _uniform16(shape: tuple[int, ...], generator: torch.Generator | None,
     return raw.view(torch.int16)[:count].view(shape)
 
 
-def _threshold(values: Tensor, gain: Tensor) -> Tensor:
-    """int16 thresholds of pulse probabilities ``p = min(gain·|values|, 1)`` (per row gain).
+def _thresholds(abs_xd: Tensor, a: Tensor, b: Tensor, n_in: int) -> Tensor:
+    """int16 thresholds of the pulse probabilities ``min(A·|x|, 1)`` and ``min(B·|d|, 1)``.
 
-    A slot pulses when ``(u + 32768) < p·65536``, i.e. ``u < p·65536 − 32768`` for the int16
-    uniform ``u``; the threshold stays int16 (no promotion of the big random tensor):
-    p = 0 gives −32768 (never), p = 1 gives 32767 (a miss with probability 2⁻¹⁶).
+    ``abs_xd`` is ``[N, in + out]`` (``|x|`` then ``|d|``, overwritten); ``a``, ``b`` are the
+    per-row gains. A slot pulses when ``(u + 32768) < p·65536``, i.e. ``u < p·65536 − 32768``
+    for the int16 uniform ``u``; the threshold stays int16 (no promotion of the big random
+    tensor): p = 0 gives −32768 (never), p ≥ 1 gives 32767 (a miss with probability 2⁻¹⁶);
+    the conversion truncates (a probability error below 2⁻¹⁶).
     """
-    t = values.abs().mul_((gain * 65536.0).unsqueeze(1)).sub_(32768.0)
-    return t.clamp_(-32768.0, 32767.0).round_().to(torch.int16)
+    abs_xd[:, :n_in].mul_((a * 65536.0).unsqueeze(1))
+    abs_xd[:, n_in:].mul_((b * 65536.0).unsqueeze(1))
+    return abs_xd.sub_(32768.0).clamp_(max=32767.0).to(torch.int16)
 
 
 def _count(a: Tensor, b: Tensor) -> Tensor:
@@ -170,10 +173,14 @@ def pulse_coincidences(
         ``(n_up, n_down)``, each ``[out, in]`` (float counts): pulses that increase the
         weight (``x·d < 0``) and pulses that decrease it (``x·d > 0``).
     """
-    n = x.shape[0]
+    n, n_in, n_out = x.shape[0], x.shape[1], d.shape[1]
     bl = update.desired_bl
-    x_max = x.abs().amax(dim=1)
-    d_max = d.abs().amax(dim=1)
+    # x and d side by side: one pass each for sign, abs and the thresholds.
+    xd = torch.cat([x, d], dim=1)
+    signs = torch.sign(xd).to(torch.int8)
+    xd_abs = xd.abs_()
+    x_max = xd_abs[:, :n_in].amax(dim=1)
+    d_max = xd_abs[:, n_in:].amax(dim=1)
     active = (x_max > 0) & (d_max > 0)
     row_bl: Tensor | None = None
     if update.update_bl_management:
@@ -197,22 +204,22 @@ def pulse_coincidences(
     else:
         a = b = torch.sqrt(base)
     a = torch.where(active, a, torch.zeros_like(a))
+    thr = _thresholds(xd_abs, a, b, n_in)
     # Slot-major layouts: x trains [BL, N, in], d trains [out, BL, N]; the GEMM dimension
     # K = BL·N runs over (slot, row) in the same order on both sides, and every threshold
     # broadcasts along an outer dimension (contiguous, vectorized comparisons).
-    thr_x = _threshold(x, a).unsqueeze(0)  # [1, N, in]
-    thr_d = _threshold(d, b).T.contiguous().unsqueeze(1)  # [out, 1, N]
+    thr_x = thr[:, :n_in].unsqueeze(0)  # [1, N, in]
+    thr_d = thr[:, n_in:].T.contiguous().unsqueeze(1)  # [out, 1, N]
     if row_bl is not None:
         off = torch.arange(bl, device=x.device).view(bl, 1) >= row_bl.view(1, n)  # [BL, N]
         thr_x = thr_x.expand(bl, -1, -1).masked_fill(off.unsqueeze(2), -32768)
         thr_d = thr_d.expand(-1, bl, -1).masked_fill(off.unsqueeze(0), -32768)
-    n_in, n_out = x.shape[1], d.shape[1]
     tx = (_uniform16((bl, n, n_in), generator, x.device) < thr_x).view(torch.int8)
     td = (_uniform16((n_out, bl, n), generator, x.device) < thr_d).view(torch.int8)
     k = n * bl
     total = _count(td.reshape(n_out, k), tx.reshape(k, n_in))
-    sx = torch.sign(x).to(torch.int8).unsqueeze(0)  # [1, N, in]
-    sd = torch.sign(d).T.to(torch.int8).contiguous().unsqueeze(1)  # [out, 1, N]
+    sx = signs[:, :n_in].unsqueeze(0)  # [1, N, in]
+    sd = signs[:, n_in:].T.contiguous().unsqueeze(1)  # [out, 1, N]
     signed = _count((td * sd).reshape(n_out, k), (tx * sx).reshape(k, n_in))
     n_down = (total + signed).mul_(0.5)
     n_up = total.sub_(signed).mul_(0.5)
