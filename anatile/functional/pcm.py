@@ -111,10 +111,14 @@ def pcm_prog_noise_std(
         raise ValueError("coeffs: expected at least one coefficient")
     g = _floating(g_target)
     rel = g / g_max
-    sigma = torch.zeros_like(g) + float(coeffs[-1])
+    sigma = torch.full_like(g, float(coeffs[-1])) if len(coeffs) == 1 else None
     for c in reversed(coeffs[:-1]):  # Horner
-        sigma = sigma * rel + float(c)
-    return (sigma * (g_max / g_max_reference) * scale).clamp(min=0.0)
+        sigma = rel * float(coeffs[-1]) + float(c) if sigma is None else sigma * rel + float(c)
+    assert sigma is not None
+    factor = _scalar(g_max / g_max_reference) * _scalar(scale)
+    if not (isinstance(factor, float) and factor == 1.0):
+        sigma = sigma * factor
+    return sigma.clamp(min=0.0)
 
 
 def apply_pcm_programming_noise(
@@ -171,8 +175,8 @@ def pcm_drift_nu_stats(g: Tensor, g_max: float | Tensor) -> tuple[Tensor, Tensor
     _check_positive("g_max", g_max)
     g = _floating(g)
     log_rel = torch.log((g.abs() / g_max).clamp(min=_MIN_RELATIVE_G))
-    mu = (-0.0155 * log_rel + 0.0244).clamp(0.049, 0.1)
-    sigma = (-0.0125 * log_rel - 0.0059).clamp(0.008, 0.045)
+    mu = torch.add(log_rel, 0.0244 / -0.0155).mul_(-0.0155).clamp_(0.049, 0.1)
+    sigma = torch.add(log_rel, -0.0059 / -0.0125).mul_(-0.0125).clamp_(0.008, 0.045)
     return mu, sigma
 
 
@@ -200,7 +204,9 @@ def sample_pcm_drift_nu(
         ``g_target``: ``(*)``; output: ``(*)``.
     """
     mu, sigma = pcm_drift_nu_stats(g_target, g_max)
-    return (mu + sigma * _randn_like(mu, generator)).abs() * drift_scale
+    nu = (mu + sigma * _randn_like(mu, generator)).abs()
+    scale = _scalar(drift_scale)
+    return nu if isinstance(scale, float) and scale == 1.0 else nu * scale
 
 
 def pcm_drift_factor(nu: Tensor, t_inference: float | Tensor, t_0: float = 20.0) -> Tensor:
