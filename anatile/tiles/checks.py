@@ -12,6 +12,7 @@ __all__ = ["check_float", "check_int", "check_tensor"]
 
 
 def check_int(name: str, value: Any, lo: int) -> int:
+    """Return ``value`` if it is an int ``>= lo``; else TypeError/ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
     if value < lo:
@@ -20,6 +21,7 @@ def check_int(name: str, value: Any, lo: int) -> int:
 
 
 def check_float(name: str, value: Any, lo: float = 0.0, lo_open: bool = False) -> float:
+    """Return ``value`` as a finite float ``>= lo`` (``> lo`` if ``lo_open``); else raise."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
     value = float(value)
@@ -30,6 +32,12 @@ def check_float(name: str, value: Any, lo: float = 0.0, lo_open: bool = False) -
 
 
 def check_tensor(name: str, value: Any, shape: tuple[int, ...] | None = None) -> Tensor:
+    """Return ``value`` if it is a finite floating tensor (of ``shape``, if given); else raise.
+
+    Raises:
+        TypeError: not a tensor, or not floating point.
+        ValueError: wrong shape or NaN/inf values.
+    """
     if not isinstance(value, Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
     if not value.is_floating_point():

@@ -30,6 +30,7 @@ from anatile.tiles.programming import ProgressCallback, program_tile, read_tile
 
 __all__ = ["TileWithPeriphery"]
 
+
 class TileWithPeriphery(nn.Module):
     """Analog tile with digital periphery (aihwkit's ``TileWithPeriphery`` API, composed).
 
