@@ -251,3 +251,32 @@ def test_set_indexed_accepts_1d_and_3d(sizes: list[int]) -> None:
     assert tile.is_indexed() and tile.image_sizes == sizes
     x = torch.randn(2, *sizes[:1 + n_sp])
     assert tile.joint_forward_indexed(x).shape == (2, 2, *sizes[1 + n_sp:])
+
+
+def test_transposed_tile_autograd_and_update() -> None:
+    tile = TileWithPeriphery(3, 4, _exact_float_config(), in_trans=True, out_trans=True)
+    w = torch.randn(3, 4)
+    tile.set_weights(w, apply_weight_scaling=False)
+    xt = torch.randn(4, 6, requires_grad=True)
+    y = tile(xt)
+    assert torch.allclose(y, w @ xt, atol=1e-5)
+    g = torch.randn(3, 6)
+    y.backward(g)
+    assert xt.grad is not None and torch.allclose(xt.grad, w.T @ g, atol=1e-5)
+    tile.set_learning_rate(0.1)
+    tile.apply_pending_updates()
+    assert torch.allclose(tile.get_weights()[0], w - 0.1 * g @ xt.detach().T, atol=1e-5)
+
+
+def test_update_with_input_range_and_scales_is_logical_sgd() -> None:
+    cfg = _ir_config(init_from_data=0)
+    cfg.mapping = MappingParameter(weight_scaling_omega=0.5, weight_scaling_columnwise=True)
+    tile = TileWithPeriphery(2, 3, cfg)
+    w = torch.tensor([[1.0, -2.0, 0.5], [0.2, 0.1, -0.4]])
+    tile.set_weights(w)
+    tile.set_input_range(1.5)
+    x = torch.tensor([[0.5, -3.0, 1.0]])
+    d = torch.tensor([[0.3, -0.7]])
+    tile.set_learning_rate(0.1)
+    tile.update(x, d)  # x is taken as already clipped (forward records the clipped input)
+    assert torch.allclose(tile.get_weights()[0], w - 0.1 * d.T @ x, atol=1e-5)
