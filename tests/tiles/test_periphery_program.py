@@ -232,3 +232,19 @@ def test_events_for_weights_scales_and_input_range() -> None:
     kinds = [e.kind for e in seen]
     assert "weights_set" in kinds and "scales_changed" in kinds and "input_range_changed" in kinds
     assert all(e.source is tile for e in seen)
+
+
+def test_program_weights_with_analog_bias_and_given_inputs() -> None:
+    cfg = programmable_config()
+    cfg.mapping = MappingParameter(digital_bias=False)
+    tile = TileWithPeriphery(3, 4, cfg, bias=True, seed=5)
+    w, b = torch.randn(3, 4), torch.randn(3)
+    tile.set_weights(w, b)
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(1))  # bias input appended
+    tile.program_weights(x_values=x, tolerance=0.02, max_iter=400)
+    assert tile.last_programming is not None and tile.last_programming.converged
+    w2, b2 = tile.get_weights()
+    assert b2 is not None
+    scale = float(torch.cat([w, b[:, None]], 1).abs().max())
+    assert float((w2 - w).abs().mean()) / scale < 0.08
+    assert float((b2 - b).abs().mean()) / scale < 0.08
