@@ -63,6 +63,7 @@ class AnalogFunction(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_x = tile.backward_indexed(grad_output) if ctx.indexed else tile.backward(
                 grad_output)
+            grad_x = grad_x.to(x.dtype)  # the tile computes in its own dtype
         grad_ctx: Tensor | None = None
         if ctx.needs_input_grad[0]:
             if ctx.analog_ctx.grad is None:  # first backward since zero_grad

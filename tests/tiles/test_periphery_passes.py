@@ -280,3 +280,12 @@ def test_update_with_input_range_and_scales_is_logical_sgd() -> None:
     tile.set_learning_rate(0.1)
     tile.update(x, d)  # x is taken as already clipped (forward records the clipped input)
     assert torch.allclose(tile.get_weights()[0], w - 0.1 * d.T @ x, atol=1e-5)
+
+
+def test_double_input_gets_a_double_gradient() -> None:
+    tile = TileWithPeriphery(2, 3, perfect_config())
+    tile.set_weights(torch.ones(2, 3))
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    tile(x).sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.float64
+    assert torch.allclose(x.grad, torch.full((4, 3), 2.0, dtype=torch.float64))
