@@ -247,6 +247,8 @@ def main() -> None:
     ap.add_argument("--per-candidate", type=int, default=5,
                     help="reference evaluations for the speed ratio (default 5)")
     ap.add_argument("--no-compile", action="store_true", help="eager batched kernel")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="interleaved rounds of the speed comparison (default 5)")
     ap.add_argument("--digits-popsize", type=int, default=30)
     ap.add_argument("--digits-maxiter", type=int, default=60)
     ap.add_argument("--reps", type=int, default=5, help="chips per accuracy table")
@@ -255,7 +257,8 @@ def main() -> None:
     compile_ = False if args.no_compile else None
     res: dict[str, Any] = {"runs": []}
     if not args.no_speed:
-        res["speed"] = bench_speed(args.per_candidate, compile_, 10 if args.quick else 100)
+        res["speed"] = bench_speed(args.per_candidate, compile_, 10 if args.quick else 100,
+                                   rounds=args.rounds)
         sp = res["speed"]
         print(f"(a) batched {sp['batched_per_s']:.0f} cand/s, per-candidate "
               f"{sp['per_candidate_per_s']:.2f} cand/s, ratio {sp['ratio']:.0f}x", flush=True)
