@@ -177,10 +177,11 @@ class TileInspector(AnatileWidget):
             defer: redraw within the throttle interval instead of now.
         """
         weight = weight.detach().to("cpu", torch.float64)
+        stats = error_summary(self.target.numpy(), weight.numpy())
         with self._lock:
             self.read_weight = weight
             self._read_label = label
-            self.stats = error_summary(self.target, weight)
+            self.stats = stats
         if defer:
             self._invalidate("weights")
         else:
@@ -371,13 +372,13 @@ class TileInspector(AnatileWidget):
             flat_t, flat_r = target.reshape(-1), read.reshape(-1)
             self._scatter.set_offsets(np.c_[flat_t[idx], flat_r[idx]])
             err = read - target
-            counts, edges = histogram(err.reshape(-1))
+            top = stats["max_error"] if np.isfinite(stats["max_error"]) else None
+            counts, edges = histogram(err.reshape(-1), span=top)
             self._hist.set_data(counts, edges)
             ax_h.set_xlim(edges[0], edges[-1])
             ax_h.set_ylim(0, max(1.0, counts.max() * 1.05))
-            abs_err = np.abs(err)
-            self._heat.set_data(abs_err)
-            self._heat.set_clim(0.0, max(float(abs_err.max()), 1e-12))
+            self._heat.set_data(np.abs(err))
+            self._heat.set_clim(0.0, max(top or 0.0, 1e-12))
             lim = max(lim, float(np.abs(flat_r[idx]).max()) if idx.size else lim)
             ax_sc.set_title(f"target vs {label} ({idx.size} of {flat_t.size} weights)",
                             fontsize=9)

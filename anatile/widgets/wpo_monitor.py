@@ -56,7 +56,7 @@ class WPOMonitor(AnatileWidget):
         CustomPairConductanceConverter(...)
     """
 
-    def __init__(self, optimizer: Any, min_interval: float = 0.25, max_duty: float = 0.1) -> None:
+    def __init__(self, optimizer: Any, min_interval: float = 0.25, max_duty: float = 0.05) -> None:
         super().__init__(min_interval=min_interval, max_duty=max_duty)
         self.optimizer = optimizer
         self.history: list[Any] = []
