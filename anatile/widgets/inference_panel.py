@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import numpy as np
-import torch
 from matplotlib.ticker import NullLocator
 from torch import Tensor
 
