@@ -42,6 +42,19 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- wpo:start -->", "<!-- wpo:end -->"
 
+NOT_MET = (
+    "Below the ≥ 100× bar. The per-candidate reference here is anatile's own "
+    "`loss_fxn`, which is already light: one `InferenceTile`, six program/drift/read cycles "
+    "of 10240 weights as whole-tensor PyTorch ops, no per-weight Python, no pickling of the "
+    "optimizer state (≈ 14 ms per candidate on an idle core pair, several hundred ms under "
+    "load). The batched kernel does the same arithmetic (three transcendental functions and "
+    "about forty flops per device, weight and time step, ≈ 0.5–0.7 ms per candidate "
+    "fused by `torch.compile`), so at equal settings batching buys the fusion and the removed "
+    "overhead (≈ 20–55× measured), not a reduction of work. A larger factor needs less work "
+    "per candidate (e.g. programming once per evaluation instead of once per time step, "
+    "which changes the estimator the SPEC defines), not a faster loop."
+)
+
 T_STEPS = [1.0, 60.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0]
 T_LABELS = ["1 s", "1 min", "1 h", "1 day", "1 month", "1 year"]
 
@@ -126,7 +139,8 @@ def run_full(weights: torch.Tensor, label: str, **kwargs: Any) -> dict[str, Any]
         "label": label, "wall_s": wall, "success": success, "generations": r.n_generations,
         "evaluations": r.n_evaluations, "baseline_tnmse": r.baseline_tnmse,
         "best_tnmse": r.best_tnmse, "validated_tnmse": r.validated_tnmse,
-        "stopped_early": r.stopped_by_user, "polished": r.polished, "message": r.message,
+        "stopped_early": r.stopped_by_user or r.stopped_by_callback, "polished": r.polished,
+        "message": r.message,
         "f_lst": r.f_lst, "g_lst": r.g_lst, "options": {k: v for k, v in kwargs.items()
                                                         if isinstance(v, (int, float, str))},
         "_converter": converter, "_wpo": wpo,
@@ -195,6 +209,8 @@ def render(res: dict[str, Any]) -> str:
             f"batched call (includes `torch.compile` when used): {sp['warmup_s']:.1f} s.",
             "",
         ]
+        if sp["ratio"] < 100:
+            lines += [NOT_MET, ""]
     runs = [r for r in res.get("runs", [])]
     if runs:
         lines += ["### (b, c) Runs", "",

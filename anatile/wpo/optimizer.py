@@ -84,8 +84,10 @@ class WPOResult:
         baseline_tnmse: TNMSE of the baseline converter.
         history: one :class:`GenerationRecord` per generation.
         elapsed_s: wall time of the run (s).
-        stopped_by_user: a subscriber, :meth:`~WeightProgrammingOptimizer.request_stop` or
-            the ``callback`` option ended the run early.
+        stopped_by_user: a subscriber or :meth:`~WeightProgrammingOptimizer.request_stop`
+            ended the run early (the polish is then skipped).
+        stopped_by_callback: the ``callback`` option (by default :func:`stop_criterion`:
+            the margin was reached) ended the run early.
         best_loss: relative loss of the returned strategy.
         f_lst: its f factors.
         g_lst: its conductance lists (µS).
@@ -106,6 +108,7 @@ class WPOResult:
     history: list[GenerationRecord] = field(default_factory=list)
     elapsed_s: float = 0.0
     stopped_by_user: bool = False
+    stopped_by_callback: bool = False
     best_loss: float = math.inf
     f_lst: list[float] = field(default_factory=list)
     g_lst: list[list[float]] = field(default_factory=list)
@@ -266,6 +269,7 @@ class WeightProgrammingOptimizer:
         self._t_start = time.perf_counter()
         self._history: list[GenerationRecord] = []
         self._stopped_by_user = False
+        self._stopped_by_callback = False
         self._objective: BatchedObjective | None = None
         self._search_start = 0.0
 
@@ -387,15 +391,15 @@ class WeightProgrammingOptimizer:
         ))
         if self._stop.is_set():
             stop = True
+        if stop:
+            self._stopped_by_user = True
         if opts.callback is not None:
             try:
                 if opts.callback(intermediate_result=intermediate_result) is True:
-                    stop = True
+                    self._stopped_by_callback = True
             except StopIteration:
-                stop = True
-        if stop:
-            self._stopped_by_user = True
-        return stop
+                self._stopped_by_callback = True
+        return stop or self._stopped_by_callback
 
     def differential_weight_evolution(self) -> tuple[CustomPairConductanceConverter, bool]:
         """Run differential evolution (measuring the baseline first if needed).
@@ -414,6 +418,7 @@ class WeightProgrammingOptimizer:
         _log.info("hypercube dimensions = %d", len(bounds))
         self._history = []
         self._stopped_by_user = False
+        self._stopped_by_callback = False
         self._search_start = self._elapsed()
         init: str | np.ndarray = opts.init
         x_base = self.baseline_point() if opts.seed_with_baseline else None
@@ -457,7 +462,8 @@ class WeightProgrammingOptimizer:
         self.result = WPOResult(
             converter=converter, success=success, best_tnmse=self.best_loss,
             baseline_tnmse=self.loss_baseline, history=list(self._history),
-            elapsed_s=self._elapsed(), stopped_by_user=self._stopped_by_user, best_loss=fun,
+            elapsed_s=self._elapsed(), stopped_by_user=self._stopped_by_user,
+            stopped_by_callback=self._stopped_by_callback, best_loss=fun,
             f_lst=list(f_lst), g_lst=[list(r) for r in g_lst], x=x_best,
             n_generations=int(res.nit), n_evaluations=n_eval, message=message,
             polished=polished, validated_tnmse=validated,
