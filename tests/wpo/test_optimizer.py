@@ -137,3 +137,25 @@ def test_tqdm_progress_subscriber(make_wpo):
     assert wpo.result.n_generations == 2 and wpo.result.stopped_by_user
     assert "WPO" in buf.getvalue()
     assert progress.bar is None
+
+
+def test_baseline_point_decodes_to_the_baseline_strategy(make_wpo):
+    from anatile.wpo import denormalize
+
+    wpo = make_wpo()
+    x = wpo.baseline_point()
+    f, g = denormalize(x, wpo.space)
+    grid = wpo.weights_discretized_unitless
+    expected, _ = wpo.g_converter_baseline.convert_to_conductances(grid)
+    assert f == pytest.approx([1.0, 1.0])
+    np.testing.assert_allclose(np.array(g), torch.stack(expected).numpy(), atol=1e-6)
+
+
+def test_polish_keeps_the_result_valid(make_wpo):
+    wpo = make_wpo(maxiter=2, callback=None, polish=True, polish_maxiter=3)
+    converter, _ = wpo.run_optimizer()
+    result = wpo.result
+    assert isinstance(result.polished, bool)
+    assert ("polished" in result.message) == result.polished
+    assert np.all((result.x >= 0) & (result.x <= 1))
+    assert converter.f_lst == pytest.approx(result.f_lst)
