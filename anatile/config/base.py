@@ -167,7 +167,9 @@ class ConfigBase:
             ConfigError: on an unknown key, a wrong ``__type__`` or an invalid value.
         """
         if not isinstance(data, dict):
-            raise ConfigError(f"{cls.__name__}.from_dict: expected a dict, got {type(data).__name__}")
+            raise ConfigError(
+                f"{cls.__name__}.from_dict: expected a dict, got {type(data).__name__}"
+            )
         data = dict(data)
         tag = data.pop(_TYPE_KEY, cls.__name__)
         if tag != cls.__name__:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from anatile.config.rpu_config import RPUConfig
 from anatile.functional.indexed import conv2d_indices
+from anatile.tiles.factory import make_tile
 from anatile.tiles.periphery import TileWithPeriphery
 
 __all__ = ["AnalogConv2d"]
@@ -71,8 +72,7 @@ class AnalogConv2d(nn.Module):
         self.groups = groups
         self.use_bias = bias
         in_size = in_channels * self.kernel_size[0] * self.kernel_size[1]
-        self.analog_tile = TileWithPeriphery(out_channels, in_size, rpu_config, bias=bias,
-                                             seed=seed)
+        self.analog_tile = make_tile(out_channels, in_size, rpu_config, bias=bias, seed=seed)
         self._image_hw: tuple[int, int] | None = None
         self.reset_parameters()
 

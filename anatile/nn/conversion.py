@@ -43,26 +43,10 @@ def _tile_seed(seed: int | None, index: int) -> int | None:
     return None if seed is None else (seed * _SEED_STRIDE + index) % 2**62
 
 
-def _attach_inference_tile(
-    layer: AnalogLinear | AnalogConv2d, rpu_config: InferenceRPUConfig, seed: int | None
-) -> None:
-    # The layers build a plain TileWithPeriphery; inference configs need an InferenceTile.
-    old = layer.analog_tile
-    if isinstance(old, InferenceTile):
-        return
-    layer.analog_tile = InferenceTile(
-        old.out_size, old.in_size, rpu_config, bias=old.digital_bias or old.analog_bias, seed=seed
-    )
-    if isinstance(layer, AnalogConv2d):
-        layer._image_hw = None  # the new tile has no index matrix yet
-
-
 def _convert_linear(mod: nn.Linear, rpu_config: RPUConfig, seed: int | None) -> AnalogLinear:
     layer = AnalogLinear(
         mod.in_features, mod.out_features, mod.bias is not None, rpu_config, seed=seed
     )
-    if isinstance(rpu_config, InferenceRPUConfig):
-        _attach_inference_tile(layer, rpu_config, seed)
     bias = None if mod.bias is None else mod.bias.detach()
     layer.set_weights(mod.weight.detach(), bias)
     return layer
@@ -90,8 +74,6 @@ def _convert_conv2d(
         rpu_config,
         seed=seed,
     )
-    if isinstance(rpu_config, InferenceRPUConfig):
-        _attach_inference_tile(layer, rpu_config, seed)
     bias = None if mod.bias is None else mod.bias.detach()
     layer.set_weights(mod.weight.detach(), bias)
     return layer

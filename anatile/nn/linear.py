@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from anatile.config.rpu_config import RPUConfig
+from anatile.tiles.factory import make_tile
 from anatile.tiles.periphery import TileWithPeriphery
 
 __all__ = ["AnalogLinear"]
@@ -44,8 +45,7 @@ class AnalogLinear(nn.Module):
         self.in_features = in_features
         self.out_features = out_features
         self.use_bias = bias
-        self.analog_tile = TileWithPeriphery(out_features, in_features, rpu_config, bias=bias,
-                                             seed=seed)
+        self.analog_tile = make_tile(out_features, in_features, rpu_config, bias=bias, seed=seed)
         self.reset_parameters()
 
     @property

@@ -3,6 +3,7 @@
 from anatile.tiles.analog_core import AnalogCore
 from anatile.tiles.autograd import AnalogContext
 from anatile.tiles.events import ProgrammingReport, TileEvent
+from anatile.tiles.factory import make_tile
 from anatile.tiles.inference_tile import DeviceSlice, InferenceDeviceState, InferenceTile
 from anatile.tiles.periphery import TileWithPeriphery
 
@@ -15,4 +16,5 @@ __all__ = [
     "ProgrammingReport",
     "TileEvent",
     "TileWithPeriphery",
+    "make_tile",
 ]

@@ -88,3 +88,15 @@ def test_conv2d_rejects_groups_and_bad_inputs() -> None:
         conv.set_weights(torch.randn(2, 2, 2, 2))
     with pytest.raises(TypeError, match="kernel_size"):
         AnalogConv2d(2, 2, "3")  # type: ignore[arg-type]
+
+
+def test_layers_with_an_inference_config_hold_inference_tiles() -> None:
+    from anatile.config import InferenceRPUConfig
+    from anatile.nn import AnalogConv2d, AnalogLinear
+    from anatile.tiles import InferenceTile
+
+    assert isinstance(AnalogLinear(3, 2, rpu_config=InferenceRPUConfig()).analog_tile,
+                      InferenceTile)
+    assert isinstance(AnalogConv2d(1, 2, 3, rpu_config=InferenceRPUConfig()).analog_tile,
+                      InferenceTile)
+    assert not isinstance(AnalogLinear(3, 2).analog_tile, InferenceTile)
