@@ -39,11 +39,19 @@ def _assert_same_mean(a, b):
     assert abs(m1 - m2) <= 3.0 * math.hypot(s1, s2), (a, b)
 
 
-@pytest.mark.parametrize("compensation", ["global", "per_column"])
+@pytest.mark.parametrize("compensation", ["global", "per_column", "none", "custom_drift"])
 def test_batched_and_per_candidate_paths_agree(make_wpo, compensation):
     cfg = InferenceRPUConfig()
     if compensation == "per_column":
         cfg.drift_compensation = PerColumnDriftCompensation()
+    elif compensation == "none":
+        cfg.drift_compensation = None
+    elif compensation == "custom_drift":
+        from anatile.inference import CustomDriftPCMLikeNoiseModel
+
+        cfg.noise_model = CustomDriftPCMLikeNoiseModel(
+            {"g_lst": [0.0, 10.0, 25.0], "nu_mean_lst": [0.1, 0.06, 0.03],
+             "nu_std_lst": [0.04, 0.02, 0.01]})
     wpo = make_wpo(rpu_config=cfg)
     x = np.random.default_rng(0).random(len(wpo.generate_hop_bounds()))
     tile, batch = _paths(wpo, x)
