@@ -11,6 +11,7 @@ after ``nbclient``/``nbconvert``.
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 import time
@@ -243,6 +244,7 @@ class AnatileWidget(widgets.VBox):
     def _guarded(self, fn: F) -> F:
         """Wrap a callback so that an exception is shown in the log area, not lost."""
 
+        @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
@@ -250,8 +252,6 @@ class AnatileWidget(widgets.VBox):
                 self._report(exc)
                 return None
 
-        wrapper.__name__ = getattr(fn, "__name__", "callback")
-        wrapper.__doc__ = fn.__doc__
         return wrapper  # type: ignore[return-value]
 
     @contextmanager

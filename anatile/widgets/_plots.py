@@ -14,7 +14,11 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from numpy.typing import NDArray
 
-from anatile.inference import BaseConductanceConverter
+from anatile.inference import (
+    BaseConductanceConverter,
+    CustomPairConductanceConverter,
+    NPairConductanceConverter,
+)
 
 __all__ = [
     "DEVICE_COLORS",
@@ -51,8 +55,8 @@ def device_style(index: int, n_devices: int) -> dict[str, Any]:
 def converter_title(converter: BaseConductanceConverter) -> str:
     """Short description: class name without the common suffix, plus its f factors."""
     name = type(converter).__name__.replace("ConductanceConverter", "")
-    f_lst = getattr(converter, "f_lst", None)
-    if f_lst:
+    if isinstance(converter, (NPairConductanceConverter, CustomPairConductanceConverter)):
+        f_lst = converter.f_lst
         name += " f=[" + ", ".join(f"{f:.3g}" for f in f_lst) + "]"
     return name
 

@@ -136,9 +136,7 @@ class TileInspector(AnatileWidget):
             self._progress_throttle.flush()
             self._show_done(event.data["report"])
         elif kind == "weights_set":
-            self.target = self._current_target()
-            if self._scatter_idx.size != min(self.target.numel(), self._scatter_idx.size):
-                self._scatter_idx = subsample_indices(self.target.numel(), MAX_SCATTER_POINTS)
+            self.target = self._current_target()  # same shape: the subsample stays
             self._invalidate("weights", "scales")
         elif kind in ("scales_changed", "input_range_changed"):
             self._invalidate("scales")

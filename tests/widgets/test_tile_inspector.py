@@ -194,3 +194,23 @@ def test_drift_slider_drifts_the_tile_and_shows_alpha_and_error() -> None:
     panel.t_slider.value = 1e8  # later: more drift, alpha grows
     assert float(panel.alpha) == pytest.approx(float(tile.alpha))
     assert tile.t_inference == pytest.approx(1e8)
+
+
+def test_tile_events_redraw_by_themselves_throttled() -> None:
+    """Without refresh(): a burst of scale changes becomes one timer-driven redraw."""
+    import time
+
+    tile = _tile()
+    insp = TileInspector(tile, min_interval=0.5)  # the burst fits in the quiet time
+    before = bytes(insp.scales_panel.image.value)
+    calls_before = insp._redraw.calls
+    for s in torch.linspace(0.5, 2.0, 20):
+        tile.set_scales(float(s))  # 20 events in a burst
+    deadline = time.monotonic() + 5.0
+    while insp._redraw.calls == calls_before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # let a (wrong) second redraw show up if there were one
+    assert insp._redraw.calls - calls_before == 1
+    assert bytes(insp.scales_panel.image.value) != before
+    np.testing.assert_allclose(insp._map_line.get_ydata(), np.full(tile.out_size, 2.0))
+    assert insp.errors == []
