@@ -320,6 +320,23 @@ class InferenceTile(TileWithPeriphery):
         shape[dim] = -1
         return y * self.alpha.reshape(shape)
 
+    def effective_weights(self, apply_weight_scaling: bool = False) -> Tensor:
+        """The weights the eval forward pass applies: ``alpha`` times the array weights.
+
+        ``alpha`` is the drift compensation (one value, or one per output), exactly as
+        :meth:`post_forward` scales the eval output. No IO noise is involved (use
+        :meth:`read_weights` for a realistic read-out).
+
+        Args:
+            apply_weight_scaling: also apply the mapping and learned out scales (logical
+                weights); default: normalized conductance units, like the array.
+
+        Returns:
+            CPU copy ``[out_size, in_size]``.
+        """
+        weight = self.get_weights(apply_weight_scaling=apply_weight_scaling)[0]
+        return weight * self.alpha.detach().to("cpu", weight.dtype).reshape(-1, 1)
+
     def device_state(self) -> InferenceDeviceState:
         """Snapshot of targets, programmed and drifted conductances and ν (CPU copies).
 

@@ -28,13 +28,6 @@ def is_inference_tile(tile: TileWithPeriphery) -> bool:
     return isinstance(tile, InferenceTile)
 
 
-def compensated_weights(weight: Tensor, alpha: Tensor) -> Tensor:
-    """The weights the eval forward pass effectively applies: ``alpha`` (global ``[1]`` or
-    per output ``[out_size]``) times the array weights, as ``InferenceTile.post_forward``
-    scales the output."""
-    return weight * alpha.reshape(-1, 1).to(weight.dtype)
-
-
 class InferencePanel:
     """Conductance histograms (programmed and drifted, per device) and the drift slider.
 
@@ -115,8 +108,7 @@ class InferencePanel:
 
     def _on_drifted(self, t_inference: float, alpha: Tensor) -> None:
         insp = self.inspector
-        current = self.tile.get_weights(apply_weight_scaling=False)[0]
-        effective = compensated_weights(current, alpha)
+        effective = self.tile.effective_weights()
         self.alpha = alpha.detach().to("cpu", copy=True)
         self.t_inference = t_inference
         insp.show_weights(effective, label=f"compensated (t = {t_inference:.3g} s)",

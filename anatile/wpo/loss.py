@@ -200,9 +200,7 @@ def loss_weights(
     for t in t_steps:
         tile.program_weights()  # fresh programming noise and drift exponents
         tile.drift_weights(float(t))  # drift + read noise + drift compensation alpha
-        read = tile.get_weights()[0].to(torch.float64)
-        alpha = tile.alpha.detach().to("cpu", torch.float64)
-        eff = read * (alpha.reshape(()) if alpha.numel() == 1 else alpha[:, None])
+        eff = tile.effective_weights(apply_weight_scaling=True).to(torch.float64)
         total += float((((eff - target.cpu().to(torch.float64)) * scale) ** 2).sum())
     tnmse = total / (target.numel() * len(t_steps))
     if not math.isfinite(tnmse):

@@ -239,3 +239,18 @@ def test_set_weights_forgets_programming() -> None:
     torch.testing.assert_close(tile.alpha, torch.ones(1))
     tile.set_weights(w, realistic=True)
     assert tile.is_programmed()
+
+
+def test_effective_weights_are_what_the_eval_forward_applies() -> None:
+    cfg = InferenceRPUConfig(forward=IOParameters(is_perfect=True))
+    tile = InferenceTile(6, 10, cfg, seed=11)
+    tile.set_weights(torch.randn(6, 10, generator=torch.Generator().manual_seed(2)) * 0.3)
+    tile.eval()
+    tile.program_weights()
+    tile.drift_weights(86400.0)
+    assert float(tile.alpha) > 1.0
+    eff = tile.effective_weights(apply_weight_scaling=True)
+    x = torch.eye(10)
+    torch.testing.assert_close(tile(x).T, eff, rtol=1e-5, atol=1e-6)
+    unscaled = tile.effective_weights()
+    torch.testing.assert_close(unscaled * tile.get_mapping_scales().reshape(-1, 1), eff)

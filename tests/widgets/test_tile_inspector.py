@@ -9,7 +9,6 @@ import torch
 from anatile.tiles import InferenceTile, TileEvent, TileWithPeriphery
 from anatile.widgets import TileInspector
 from anatile.widgets._plots import error_summary
-from anatile.widgets.inference_panel import compensated_weights
 
 
 def _tile(out_size: int = 8, in_size: int = 6, **kwargs) -> TileWithPeriphery:
@@ -182,7 +181,8 @@ def test_drift_slider_drifts_the_tile_and_shows_alpha_and_error() -> None:
     torch.testing.assert_close(panel.alpha, tile.alpha)
     assert float(tile.alpha) > 1.0  # drift lowers conductances; compensation scales up
     assert f"{float(tile.alpha):.4f}" in panel.readout.value
-    effective = compensated_weights(tile.device_state().current_weight, tile.alpha)
+    # what the eval forward applies: alpha (global here) times the drifted array weights
+    effective = tile.device_state().current_weight * float(tile.alpha)
     expected = error_summary(tile.reference_weight, effective)
     assert panel.drift_stats == pytest.approx(expected)
     assert f"{expected['relative_error']:.3%}" in panel.readout.value
