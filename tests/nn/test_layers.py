@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-from anatile.config import IOParameters, RPUConfig
 from anatile.nn import AnalogConv2d, AnalogLinear
 from anatile.tiles import TileWithPeriphery
+from tests.configs import perfect_config
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Small matrices and many passes: one thread avoids OpenMP waits on a busy machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def perfect_config() -> RPUConfig:
-    cfg = RPUConfig()
-    cfg.forward = IOParameters(is_perfect=True)
-    cfg.backward = IOParameters(is_perfect=True)
-    return cfg
 
 
 def test_linear_matches_torch_linear_on_perfect_tile() -> None:

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-from anatile.config import InferenceRPUConfig, IOParameters, PulseType, RPUConfig, UpdateParameters
+from anatile.config import InferenceRPUConfig, IOParameters
 from anatile.nn import AnalogConv2d, AnalogLinear, AnalogSGD
+from tests.configs import exact_float_config
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Small matrices and many passes: one thread avoids OpenMP waits on a busy machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def float_config() -> RPUConfig:
-    cfg = RPUConfig()
-    cfg.forward = IOParameters(is_perfect=True)
-    cfg.backward = IOParameters(is_perfect=True)
-    cfg.update = UpdateParameters(pulse_type=PulseType.NONE)
-    return cfg
 
 
 def test_float_update_equals_torch_sgd() -> None:
     torch.manual_seed(0)
     ref = torch.nn.Linear(5, 3)
-    layer = AnalogLinear(5, 3, rpu_config=float_config(), seed=0)
+    layer = AnalogLinear(5, 3, rpu_config=exact_float_config(), seed=0)
     layer.set_weights(ref.weight.detach(), ref.bias.detach())
     opt_a = AnalogSGD(layer.parameters(), lr=0.1)
     opt_r = torch.optim.SGD(ref.parameters(), lr=0.1)
@@ -48,7 +33,7 @@ def test_float_update_equals_torch_sgd() -> None:
 
 
 def test_gradient_accumulation_and_zero_grad() -> None:
-    layer = AnalogLinear(4, 2, rpu_config=float_config(), seed=0)
+    layer = AnalogLinear(4, 2, rpu_config=exact_float_config(), seed=0)
     opt = AnalogSGD(layer.parameters(), lr=0.1)
     x = torch.randn(3, 4)
     layer(x).sum().backward()

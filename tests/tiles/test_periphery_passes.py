@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -20,32 +18,15 @@ from anatile.config import (
 from anatile.exceptions import ConfigError, TileError
 from anatile.functional import conv2d_indices
 from anatile.tiles import TileWithPeriphery
+from tests.configs import exact_float_config, perfect_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Small matrices and many passes: one thread avoids OpenMP waits on a busy machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def perfect_config() -> RPUConfig:
-    cfg = RPUConfig()
-    cfg.forward = IOParameters(is_perfect=True)
-    cfg.backward = IOParameters(is_perfect=True)
-    return cfg
-
-
-def _exact_float_config() -> RPUConfig:
-    cfg = perfect_config()
-    cfg.update = UpdateParameters(pulse_type=PulseType.NONE)
-    return cfg
 
 
 def test_joint_forward_backward_update_exact() -> None:
-    tile = TileWithPeriphery(3, 4, _exact_float_config(), seed=0)
+    tile = TileWithPeriphery(3, 4, exact_float_config(), seed=0)
     w = torch.randn(3, 4)
     tile.set_weights(w)
     x, d = torch.randn(5, 4), torch.randn(5, 3)
@@ -224,7 +205,7 @@ def test_indexed_interface_equals_conv2d() -> None:
 def test_update_indexed_equals_conv_weight_gradient_step() -> None:
     g = torch.Generator().manual_seed(1)
     kernel = torch.randn(3, 1, 2, 2, generator=g)
-    tile = TileWithPeriphery(3, 4, _exact_float_config(), seed=0)
+    tile = TileWithPeriphery(3, 4, exact_float_config(), seed=0)
     tile.set_weights(kernel.reshape(3, -1), apply_weight_scaling=False)
     idx, sizes = conv2d_indices(1, (4, 4), (2, 2), (1, 1), (0, 0), (1, 1))
     tile.set_indexed(idx, sizes)
@@ -254,7 +235,7 @@ def test_set_indexed_accepts_1d_and_3d(sizes: list[int]) -> None:
 
 
 def test_transposed_tile_autograd_and_update() -> None:
-    tile = TileWithPeriphery(3, 4, _exact_float_config(), in_trans=True, out_trans=True)
+    tile = TileWithPeriphery(3, 4, exact_float_config(), in_trans=True, out_trans=True)
     w = torch.randn(3, 4)
     tile.set_weights(w, apply_weight_scaling=False)
     xt = torch.randn(4, 6, requires_grad=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import math
 import pickle
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -20,14 +19,7 @@ from anatile.config import (
 )
 from anatile.tiles import ProgrammingReport, TileEvent, TileWithPeriphery
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Small matrices and many passes: one thread avoids OpenMP waits on a busy machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def programmable_config() -> RPUConfig:
