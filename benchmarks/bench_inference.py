@@ -13,30 +13,17 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
 from anatile.tiles import InferenceTile
+from benchmarks._report import times_ms, write_section
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
-START, END = "<!-- inference:start -->", "<!-- inference:end -->"
 TILE_BAR_MS = 50.0
 TABLE_BAR_S = 60.0
 
-
-def _times_ms(fn: Callable[[], object], repeats: int) -> list[float]:
-    fn()  # warm-up
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(1e3 * (time.perf_counter() - start))
-    return out
 
 
 def bench_tile(repeats: int) -> dict[str, list[float]]:
@@ -45,15 +32,15 @@ def bench_tile(repeats: int) -> dict[str, list[float]]:
     tile.set_weights(torch.randn(512, 512, generator=torch.Generator().manual_seed(0)) * 0.1)
     tile.program_weights()
     result = {
-        "program_weights()": _times_ms(tile.program_weights, repeats),
-        "drift_weights(t)": _times_ms(lambda: tile.drift_weights(86400.0), repeats),
+        "program_weights()": times_ms(tile.program_weights, repeats),
+        "drift_weights(t)": times_ms(lambda: tile.drift_weights(86400.0), repeats),
     }
 
     def both() -> None:
         tile.program_weights()
         tile.drift_weights(86400.0)
 
-    result["program + drift"] = _times_ms(both, repeats)
+    result["program + drift"] = times_ms(both, repeats)
     return result
 
 
@@ -95,17 +82,6 @@ def render(tile_ms: dict[str, list[float]], table_s: float) -> str:
     return "\n".join(rows)
 
 
-def write_doc(block: str, doc: Path = DOC) -> None:
-    """Replace (or append) the inference section of ``docs/performance.md``."""
-    section = f"{START}\n{block}\n{END}"
-    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Performance\n"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    doc.write_text(text, encoding="utf-8")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="inference benchmark")
@@ -120,7 +96,7 @@ def main() -> None:
     block = render(tile_ms, table_s)
     print(block)
     if not args.no_write:
-        write_doc(block)
+        write_section("inference", block)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 # On a shared, oversubscribed machine OpenMP's default spin-waiting makes every parallel
 # pass wait for descheduled threads; passive waiting (set before torch loads OpenMP) gives
@@ -32,9 +31,7 @@ import torch  # noqa: E402
 
 from anatile.config import RPUConfig  # noqa: E402
 from anatile.tiles import TileWithPeriphery  # noqa: E402
-
-DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
-START, END = "<!-- tile:start -->", "<!-- tile:end -->"
+from benchmarks._report import write_section
 
 
 def _paired(ref: Callable[[], object], fn: Callable[[], object], repeats: int
@@ -107,7 +104,7 @@ def _table(rows: list[tuple[str, float, float, float, float, str]], threads: int
 
 def render(results: dict[int, list[tuple[str, float, float, float, float, str]]]) -> str:
     """Markdown section of the results (one table per thread count)."""
-    lines = [START, "## Tile", ""]
+    lines = ["## Tile", ""]
     for threads, rows in results.items():
         lines += _table(rows, threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -120,21 +117,9 @@ def render(results: dict[int, list[tuple[str, float, float, float, float, str]]]
         "operation suffers more from a contended CPU than a single GEMM (each parallel pass "
         "waits for descheduled threads), so under load the ratios are overstated; the "
         "minima and the 1-thread table are closer to the undisturbed cost.",
-        END,
     ]
     return "\n".join(lines)
 
-
-def write_section(text: str, doc: Path = DOC) -> None:
-    """Replace (or append) the tile section of ``doc``."""
-    current = doc.read_text() if doc.exists() else "# Performance\n"
-    if START in current and END in current:
-        head, rest = current.split(START, 1)
-        _, tail = rest.split(END, 1)
-        new = head + text + tail
-    else:
-        new = current.rstrip("\n") + "\n\n" + text + "\n"
-    doc.write_text(new)
 
 
 def main() -> None:
@@ -151,7 +136,7 @@ def main() -> None:
     text = render(results)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section("tile", text)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
@@ -32,22 +29,12 @@ from anatile.inference import DualPairConductanceConverter
 from anatile.tiles import InferenceTile, TileWithPeriphery
 from anatile.widgets import TileInspector, WPOMonitor
 from anatile.wpo import WeightProgrammingOptimizer
+from benchmarks._report import times_ms, write_section
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
-START, END = "<!-- widgets:start -->", "<!-- widgets:end -->"
 REDRAW_BAR_MS = 150.0
 OVERHEAD_BAR = 0.05
 MONITOR_MAXITER = 80
 
-
-def _times_ms(fn: Callable[[], object], repeats: int) -> list[float]:
-    fn()  # warm-up (font cache, first Agg buffers)
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(1e3 * (time.perf_counter() - start))
-    return out
 
 
 def bench_redraw(repeats: int) -> list[tuple[str, list[float], float | None]]:
@@ -87,14 +74,14 @@ def bench_redraw(repeats: int) -> list[tuple[str, list[float], float | None]]:
 
     rows = [
         ("new read → weights panel (scatter, histogram, |error| heatmap, readouts)",
-         _times_ms(new_read, repeats), REDRAW_BAR_MS),
-        ("set_scales → scales panel", _times_ms(new_scales, repeats), REDRAW_BAR_MS),
+         times_ms(new_read, repeats), REDRAW_BAR_MS),
+        ("set_scales → scales panel", times_ms(new_scales, repeats), REDRAW_BAR_MS),
         ("InferenceTile drift → weights + conductance panels (view only)",
-         _times_ms(drift_redraw_only, repeats), REDRAW_BAR_MS),
-        ("for scale: drift_weights(t) alone (model, no view)", _times_ms(drift_only, repeats),
+         times_ms(drift_redraw_only, repeats), REDRAW_BAR_MS),
+        ("for scale: drift_weights(t) alone (model, no view)", times_ms(drift_only, repeats),
          None),
         ("for scale: slider move end to end (drift + both panels)",
-         _times_ms(drift_and_redraw, repeats), None),
+         times_ms(drift_and_redraw, repeats), None),
     ]
     for w in (insp, iinsp):
         w.close()
@@ -163,16 +150,6 @@ def bench_monitor(runs: int) -> dict[str, list[float]]:
     return out
 
 
-def _write_section(text: str) -> None:
-    block = f"{START}\n{text}\n{END}"
-    doc = DOC.read_text() if DOC.exists() else "# Performance\n"
-    if START in doc and END in doc:
-        doc = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _m: block, doc,
-                     flags=re.S)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(doc)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -235,7 +212,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        _write_section(text)
+        write_section("widgets", text)
 
 
 if __name__ == "__main__":

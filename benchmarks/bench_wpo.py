@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -37,10 +36,9 @@ from anatile.config import InferenceRPUConfig
 from anatile.inference import DualPairConductanceConverter
 from anatile.wpo import GenerationFinished, WeightProgrammingOptimizer, loss_fxn
 from anatile.wpo.encoding import n_dimensions
+from benchmarks._report import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "performance.md"
-START, END = "<!-- wpo:start -->", "<!-- wpo:end -->"
 
 NOT_MET = (
     "Below the ≥ 100× bar. The per-candidate reference here is anatile's own "
@@ -242,16 +240,6 @@ def render(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_doc(block: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Performance\n"
-    section = f"{START}\n{block}\n{END}"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: section, text,
-                      flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -337,7 +325,7 @@ def main() -> None:
                          for r in res["runs"]]
         args.json.write_text(json.dumps(clean, indent=1, default=str))
     if not args.no_write:
-        write_doc(block)
+        write_section("wpo", block)
 
 
 if __name__ == "__main__":
