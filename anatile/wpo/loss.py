@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from anatile.inference import CustomPairConductanceConverter
+from anatile.nn import AnalogLinear
 from anatile.tiles import InferenceTile
 from anatile.wpo.batched import ERROR_AMPLIFICATION, BatchedTNMSE
 from anatile.wpo.encoding import SearchSpace, decode_batch, denormalize
@@ -138,9 +139,9 @@ def loss_fxn(x: np.ndarray | Sequence[float], *args: Any) -> float:
 def loss_rpu_config(d: LossContext | Mapping[str, Any]) -> float:
     """TNMSE (or relative loss) of the converter in ``d.rpu_config`` on a new test tile.
 
-    Builds an :class:`~anatile.tiles.InferenceTile` of the test-layer size with a deep copy
-    of the configuration and a generator seeded with ``d.seed``, then runs
-    :func:`loss_weights`.
+    Builds a test layer (an :class:`~anatile.nn.AnalogLinear` without bias, whose tile is an
+    :class:`~anatile.tiles.InferenceTile`) of the test-layer size with a deep copy of the
+    configuration and a generator seeded with ``d.seed``, then runs :func:`loss_weights`.
 
     Args:
         d: the :class:`LossContext` (or a mapping with its fields).
@@ -150,11 +151,12 @@ def loss_rpu_config(d: LossContext | Mapping[str, Any]) -> float:
     """
     ctx = LossContext.from_mapping(d)
     out_features, in_features = ctx.test_weights.shape
-    tile = InferenceTile(int(out_features), int(in_features),
+    layer = AnalogLinear(int(in_features), int(out_features), bias=False,
                          rpu_config=copy.deepcopy(ctx.rpu_config), seed=int(ctx.seed))
-    tile.eval()
-    return loss_weights(tile, list(ctx.t_steps), ctx.test_weights, ctx.max_abs_weight_unitless,
-                        ctx.loss_baseline, ctx.loss_margin, get_baseline=ctx.get_baseline)
+    layer.eval()
+    return loss_weights(layer, list(ctx.t_steps), ctx.test_weights,
+                        ctx.max_abs_weight_unitless, ctx.loss_baseline, ctx.loss_margin,
+                        get_baseline=ctx.get_baseline)
 
 
 @torch.no_grad()

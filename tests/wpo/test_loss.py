@@ -22,7 +22,7 @@ def _mean_se(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))
 
 
-def _paths(wpo, x, n_tile=12, n_batch=48):
+def _paths(wpo, x, n_tile=24, n_batch=96):
     ctx = wpo.loss_context(get_baseline=True)
     tile_vals = [loss_fxn(x, dataclasses.replace(ctx, seed=1000 + i)) for i in range(n_tile)]
     engine = wpo.batched_engine()
