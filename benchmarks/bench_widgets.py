@@ -73,7 +73,7 @@ def bench_redraw(repeats: int) -> list[tuple[str, list[float], float | None]]:
         iinsp.refresh("weights", "conductance")
 
     rows = [
-        ("new read → weights panel (scatter, histogram, |error| heatmap, readouts)",
+        ("new read → weights panel (scatter, histogram, abs-error heatmap, readouts)",
          times_ms(new_read, repeats), REDRAW_BAR_MS),
         ("set_scales → scales panel", times_ms(new_scales, repeats), REDRAW_BAR_MS),
         ("InferenceTile drift → weights + conductance panels (view only)",
