@@ -143,14 +143,6 @@ def _fill_in_parts(app: Any, docname: str, source: list[str]) -> None:
         return
     if docname != root_doc:
         return
-    hero = DOCS / "img" / "tile_inspector.png"
-    figure = (
-        "```{image} img/tile_inspector.png\n:alt: The TileInspector widget in JupyterLab\n"
-        ":width: 100%\n```\n"
-        if hero.exists()
-        else ""
-    )
-    source[0] = source[0].replace("<!-- screenshot -->", figure)
     lines = source[0].splitlines()
     kept = []
     for line in lines:
