@@ -53,6 +53,9 @@ _log = logging.getLogger(__name__)
 ERROR_AMPLIFICATION = 10.0
 """Factor applied to the normalized weight error before squaring (as in Mackin et al.)."""
 
+Q_S_FLOOR_LOG = math.log((0.2 / 0.0088) ** (-1.0 / 0.65))
+"""``ln(g/g_max)`` below which the read-noise amplitude ``Q_s`` is capped at 0.2."""
+
 
 @dataclass(frozen=True)
 class PCMPhysics:
@@ -179,8 +182,10 @@ class BatchedTNMSE:
         dtype: floating-point type of the computation.
         chunk_size: candidates per chunk (bounds memory); None picks one from the size.
         common_random_numbers: share the noise draws among the candidates of one call.
-        compile: fuse the kernel with ``torch.compile`` (None: when a compiler is available;
-            eager mode is the fallback if compilation fails).
+        compile: fuse the torch kernel with ``torch.compile`` (None: when a compiler is
+            available; eager mode is the fallback if compilation fails).
+        native: use the compiled C kernel (:mod:`anatile.wpo.native`) on the CPU (None: when
+            the engine runs float32 on the CPU and the kernel builds here; True: require it).
 
     Example:
         >>> import torch
@@ -204,6 +209,7 @@ class BatchedTNMSE:
         chunk_size: int | None = None,
         common_random_numbers: bool = True,
         compile: bool | None = None,
+        native: bool | None = None,
     ) -> None:
         if weights.dim() != 2:
             raise ValueError(f"weights: expected a 2-D tensor, got shape {tuple(weights.shape)}")
@@ -241,14 +247,34 @@ class BatchedTNMSE:
         ]
         self.chunk_size = chunk_size
         self.compile = compile
+        self.native = native
+        self._native = None
+        if native is not False and self.device.type == "cpu" and dtype == torch.float32:
+            from anatile.wpo import native as native_mod
+
+            if native or not os.environ.get("ANATILE_NO_NATIVE"):
+                self._native = native_mod.load()
+        if native and self._native is None:
+            raise ValueError("native: the compiled kernel needs a float32 engine on the CPU "
+                             "and a working C compiler (see the log of anatile.wpo.native)")
         self._t = torch.tensor(self.t_steps, dtype=dtype, device=self.device)
         self._read_factor = torch.tensor(read_factor, dtype=dtype, device=self.device)
+        self._log_ratio = torch.log((self._t.double() + p.t_0) / p.t_0).to(dtype)
         self._consts = (
             float(p.g_max), tuple(float(c) for c in p.prog_coeff), float(p.g_max_reference),
             float(p.prog_noise_scale), float(p.drift_scale), float(p.t_0), compensation,
             self.out_features, ERROR_AMPLIFICATION / self.max_abs,
             float(self.n_weights * len(self.t_steps)),
         )
+
+    @property
+    def kernel_name(self) -> str:
+        """Which kernel evaluates: ``"native-avx512"``, ``"native-portable"``,
+        ``"torch.compile"`` or ``"torch"``."""
+        if self._native is not None:
+            return f"native-{self._native.variant}"
+        return "torch.compile" if _kernel_for(self.device, self.compile) is not tnmse_kernel \
+            else "torch"
 
     def _chunk(self, n_dev: int) -> int:
         if self.chunk_size is not None:
@@ -339,24 +365,35 @@ class BatchedTNMSE:
         if common:
             shared = torch.randn((n_t, 3, 1, n_dev, self.n_weights), generator=generator,
                                  dtype=self.dtype, device=self.device)
-        kernel = _kernel_for(self.device, self.compile)
+        native = self._native
+        if native is not None and shared is not None and self.chunk_size is None:
+            step = n_cand  # one pass: nothing per candidate is materialized
+        kernel = _kernel_for(self.device, self.compile) if native is None else None
         out = torch.empty(n_cand, dtype=torch.float64, device=self.device)
         for start in range(0, n_cand, step):
             stop = min(start + step, n_cand)
             a, b, c = g_a[start:stop], g_b[start:stop], coef[start:stop]
-            if stop - start < step:  # pad: one compiled shape for every chunk
+            if kernel is not None and stop - start < step:
+                # pad: one compiled shape for every chunk
                 pad = step - (stop - start)
                 a, b, c = (torch.cat([v, v[-1:].expand(pad, *v.shape[1:])]) for v in (a, b, c))
             if shared is None:
-                z = torch.randn((n_t, 3, step, n_dev, self.n_weights), generator=generator,
-                                dtype=self.dtype, device=self.device)
+                z = torch.randn((n_t, 3, a.shape[0], n_dev, self.n_weights),
+                                generator=generator, dtype=self.dtype, device=self.device)
             else:
                 z = shared
             mu = sig_nu = None
             if self.physics.custom_drift is not None:
                 mu, sig_nu = self.physics.nu_stats(a[:, :, lo] + b[:, :, lo] * frac)
-            res = kernel(a, b, lo, frac, c, self._w, z, self._t, self._read_factor, mu, sig_nu,
-                         self._consts)
+            if native is not None:
+                from anatile.wpo import native as native_mod
+
+                res = native_mod.run(native, a, b, lo, frac, c, self._w, z, self._log_ratio,
+                                     self._read_factor, mu, sig_nu, self._consts)
+            else:
+                assert kernel is not None
+                res = kernel(a, b, lo, frac, c, self._w, z, self._t, self._read_factor, mu,
+                             sig_nu, self._consts)
             out[start:stop] = res[: stop - start]
         return torch.where(torch.isfinite(out), out, torch.full_like(out, math.inf))
 
@@ -419,7 +456,9 @@ def tnmse_kernel(
 ) -> Tensor:
     """Sum over time steps of the squared, amplified weight errors of each candidate.
 
-    A pure function (compiled into one fused loop by ``torch.compile`` when available).
+    A pure function (fused by ``torch.compile`` when available). Every device is handled
+    as its own ``(c, N)`` slice, so all operations up to the sums over the weights are
+    elementwise.
 
     Args:
         g_a: conductance at the lower grid point of each bin, ``(c, K, n_grid − 1)`` (µS).
@@ -432,8 +471,9 @@ def tnmse_kernel(
             and read noise.
         t_steps: inference times (s), ``(T,)``.
         read_factor: ``read_noise_scale·sqrt(ln((t + t_0 + t_read)/(2·t_read)))``, ``(T,)``.
-        mu: mean of ν (``drift_scale`` not applied) or None for the PCM formula.
-        sig_nu: standard deviation of ν or None for the PCM formula.
+        mu: mean of ν (``drift_scale`` not applied), ``(c, K, N)``, or None for the PCM
+            formula.
+        sig_nu: standard deviation of ν, like ``mu``.
         consts: ``(g_max, prog_coeff, g_max_reference, prog_noise_scale, drift_scale, t_0,
             compensation, out_features, err_scale, n_norm)``.
 
@@ -445,47 +485,59 @@ def tnmse_kernel(
     # The physics is written out here (the formulas of anatile.functional.pcm, checked
     # against them by the tests) so that torch.compile sees one graph without Python
     # scalar conversions.
-    g_target = g_a[:, :, lo] + g_b[:, :, lo] * frac  # (c, K, N)
-    rel = g_target / g_max
-    sig_prog = torch.zeros_like(rel) + coeffs[-1]
-    for c_k in coeffs[-2::-1]:  # Horner
-        sig_prog = sig_prog * rel + c_k
-    sig_prog = (sig_prog * (g_max / g_ref * prog_scale)).clamp(min=0.0)
-    if mu is None or sig_nu is None:
-        log_rel = torch.log((g_target.abs() / g_max).clamp(min=1e-7))
-        mu = (-0.0155 * log_rel + 0.0244).clamp(0.049, 0.1)
-        sig_nu = (-0.0125 * log_rel - 0.0059).clamp(0.008, 0.045)
-    log_ratio = torch.log((t_steps + t_0) / t_0)
-    coef3 = coef[:, :, None]
-    n_c = g_target.shape[0]
-    # Σ(alpha·w_t − w)² = alpha²·Σw_t² − 2·alpha·Σw_t·w + Σw² per compensation group: every
-    # quantity is a sum, so one pass over the weights per time step suffices (no second
-    # pass after alpha is known); the sums accumulate in float64.
+    n_c, n_dev = coef.shape
     n_groups = n_out if compensation == "per_column" else 1
-    w64 = w.to(torch.float64).reshape(1, n_groups, -1)
-    w_sq = (w64 * w64).sum(2)  # (1, groups)
-    total = torch.zeros(n_c, dtype=torch.float64, device=g_target.device)
-    for ti in range(z.shape[0]):
-        g_prog = (g_target + sig_prog * z[ti, 0]).clamp(min=0.0)
-        nu = (mu + sig_nu * z[ti, 1]).abs() * drift_scale
-        g_drift = g_prog * torch.exp(-nu * log_ratio[ti])  # ((t + t_0)/t_0)^(−ν)
-        # Q_s = min(0.0088 / max((g/g_max)^0.65, 1e-3), 0.2); exp(0.65·ln x) vectorizes
-        # better than pow (ln 0 = −inf gives 0, then the 1e-3 floor, as pow would)
-        rel_pow = torch.exp(0.65 * torch.log(g_prog.abs() / g_max))
-        qs = (0.0088 / rel_pow.clamp(min=1e-3)).clamp(max=0.2)
-        g_t = (g_drift + g_drift * qs * read_factor[ti] * z[ti, 2]).clamp(min=0.0)
-        w_t = (g_t * coef3).sum(1).to(torch.float64).reshape(n_c, n_groups, -1)
-        s_tt = (w_t * w_t).sum(2)
-        s_tw = (w_t * w64).sum(2)
-        if compensation is None:
-            alpha = torch.ones_like(s_tt)
+    w_g = w.reshape(1, n_groups, -1)
+    w_sq = (w_g.to(torch.float64) ** 2).sum(2)
+    log_ratio = torch.log((t_steps + t_0) / t_0)
+    log_gmax = math.log(g_max)
+    # time-independent per device: target, programming σ, ν mean and std (drift_scale in)
+    target, sigma, nu_mean, nu_std = [], [], [], []
+    for d in range(n_dev):
+        g = g_a[:, d, lo] + g_b[:, d, lo] * frac
+        rel = g / g_max
+        s = torch.zeros_like(rel) + coeffs[-1]
+        for c_k in coeffs[-2::-1]:  # Horner
+            s = s * rel + c_k
+        sigma.append((s * (g_max / g_ref * prog_scale)).clamp(min=0.0))
+        if mu is None or sig_nu is None:
+            log_rel = torch.log(rel.abs().clamp(min=1e-7))
+            nu_mean.append((-0.0155 * log_rel + 0.0244).clamp(0.049, 0.1) * drift_scale)
+            nu_std.append((-0.0125 * log_rel - 0.0059).clamp(0.008, 0.045) * drift_scale)
         else:
-            w_prog = (g_prog * coef3).sum(1).to(torch.float64).reshape(n_c, n_groups, -1)
-            now = w_t.abs().sum(2)
-            ref = w_prog.abs().sum(2)
+            nu_mean.append(mu[:, d] * drift_scale)
+            nu_std.append(sig_nu[:, d] * drift_scale)
+        target.append(g)
+    total = torch.zeros(n_c, dtype=torch.float64, device=w.device)
+    for ti in range(z.shape[0]):
+        w_t = w_p = torch.zeros_like(target[0])
+        for d in range(n_dev):
+            g_prog = (target[d] + sigma[d] * z[ti, 0, :, d]).clamp(min=0.0)
+            nu = (nu_mean[d] + nu_std[d] * z[ti, 1, :, d]).abs()
+            g_drift = g_prog * torch.exp(-nu * log_ratio[ti])  # ((t + t_0)/t_0)^(−ν)
+            # Q_s = min(0.0088 / max((g/g_max)^0.65, 1e-3), 0.2) = 0.0088·(g/g_max)^−0.65
+            # with ln(g/g_max) floored where the cap of 0.2 sets in (ln 0 = −inf: the cap)
+            log_rel = (torch.log(g_prog) - log_gmax).clamp(min=Q_S_FLOOR_LOG)
+            q_s = 0.0088 * torch.exp(-0.65 * log_rel)
+            g_read = (g_drift + g_drift * q_s * read_factor[ti] * z[ti, 2, :, d]).clamp(min=0.0)
+            c_d = coef[:, d:d + 1]
+            w_t = w_t + c_d * g_read
+            w_p = w_p + c_d * g_prog
+        # Σ(alpha·w_t − w)² = alpha²·Σd² + 2·alpha·(alpha − 1)·Σd·w + (alpha − 1)²·Σw² with
+        # d = w_t − w per compensation group: one pass over the weights, and no cancellation
+        # between large sums
+        dev = (w_t - w).reshape(n_c, n_groups, -1)
+        s_dd = (dev * dev).sum(2).to(torch.float64)
+        if compensation is None:
+            err = s_dd
+        else:
+            s_dw = (dev * w_g).sum(2).to(torch.float64)
+            now = w_t.abs().reshape(n_c, n_groups, -1).sum(2).to(torch.float64)
+            ref = w_p.abs().reshape(n_c, n_groups, -1).sum(2).to(torch.float64)
             ok = now > 1e-30  # as the tile: alpha = 1 when the readout is 0
             alpha = torch.where(ok, ref / torch.where(ok, now, torch.ones_like(now)),
                                 torch.ones_like(now))
-        err = alpha * alpha * s_tt - 2.0 * alpha * s_tw + w_sq
+            am1 = alpha - 1.0
+            err = alpha * alpha * s_dd + 2.0 * alpha * am1 * s_dw + am1 * am1 * w_sq
         total = total + err.sum(1) * (err_scale * err_scale)
     return total / n_norm

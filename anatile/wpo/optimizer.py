@@ -320,7 +320,7 @@ class WeightProgrammingOptimizer:
                 compensation=compensation_kind(self.search_rpu_config.drift_compensation),
                 device=self.device, chunk_size=self.options.chunk_size,
                 common_random_numbers=self.options.common_random_numbers,
-                compile=self.options.compile,
+                compile=self.options.compile, native=self.options.native,
             )
         return self._engine
 

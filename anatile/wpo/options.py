@@ -90,7 +90,10 @@ class WPOOptions:
         device: "cpu", "cuda", ... for the batched loss; None: CUDA when available.
         chunk_size: candidates per batched chunk; None: chosen from the sizes.
         common_random_numbers: the candidates of one batched call share noise draws.
-        compile: fuse the batched kernel with ``torch.compile`` (None: when possible).
+        compile: fuse the batched torch kernel with ``torch.compile`` (None: when possible).
+        native: evaluate the batched loss with the compiled C kernel on the CPU
+            (:mod:`anatile.wpo.native`; None: when it builds here, True: require it,
+            False: always the torch kernel).
         perfect_readout: read the drift-compensation reference without IO noise during
             the search (``forward.is_perfect`` on the optimizer's copy of the config).
     """
@@ -125,6 +128,7 @@ class WPOOptions:
     chunk_size: int | None = None
     common_random_numbers: bool = True
     compile: bool | None = None
+    native: bool | None = None
     perfect_readout: bool = True
 
     def __post_init__(self) -> None:
@@ -223,6 +227,10 @@ class WPOOptions:
                      "perfect_readout", "seed_with_baseline"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"WPOOptions.{name}: expected a bool, "
+                                  f"got {getattr(self, name)!r}")
+        for name in ("compile", "native"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"WPOOptions.{name}: expected None or a bool, "
                                   f"got {getattr(self, name)!r}")
         if self.device is not None and not isinstance(self.device, str):
             self.device = str(self.device)
