@@ -267,7 +267,8 @@ def run(
                        Q_S_FLOOR_LOG2], dtype=torch.float64)
     out = torch.empty(n_c, dtype=torch.float64)
     n_jobs = max(1, min(n_c, n_threads or torch.get_num_threads()))
-    scratch = torch.empty(n_jobs, (4 * n_dev + 2) * BLOCK, dtype=torch.float32)
+    # NaN-filled: a read of scratch before its write shows in the result, every time
+    scratch = torch.full((n_jobs, (4 * n_dev + 2) * BLOCK), math.nan, dtype=torch.float32)
     acc = torch.empty(n_jobs, 4 * n_t, dtype=torch.float64)
     bounds = np.linspace(0, n_c, n_jobs + 1).round().astype(np.int64)
 

@@ -92,22 +92,38 @@ typedef struct {
     int first;
 } step_args;
 
+static inline float read_conductance(const step_args* a, int64_t j, float* gp_out) {
+    float gp = a->G[j] + a->S[j] * a->za[j];
+    gp = gp > 0.0f ? gp : 0.0f;
+    float e = fabsf(a->M[j] + a->SN[j] * a->zb[j]) * a->nl;
+    e = e > -126.0f ? e : -126.0f;
+    float y = log2_lo(gp) - a->log2_gmax;
+    y = y > a->q_floor ? y : a->q_floor;
+    float gd = gp * exp2_hi(e);
+    float qs = exp2_lo(-0.65f * y);
+    float gt = gd * (1.0f + qs * (a->rf * a->zc[j]));
+    *gp_out = gp;
+    return gt > 0.0f ? gt : 0.0f;
+}
+
 static void device_step_portable(const step_args* a, int64_t nb, float* WT, float* WP) {
-    const float keep = a->first ? 0.0f : 1.0f;
-    #pragma omp simd
-    for (int64_t j = 0; j < nb; ++j) {
-        float gp = a->G[j] + a->S[j] * a->za[j];
-        gp = gp > 0.0f ? gp : 0.0f;
-        float e = fabsf(a->M[j] + a->SN[j] * a->zb[j]) * a->nl;
-        e = e > -126.0f ? e : -126.0f;
-        float y = log2_lo(gp) - a->log2_gmax;
-        y = y > a->q_floor ? y : a->q_floor;
-        float gd = gp * exp2_hi(e);
-        float qs = exp2_lo(-0.65f * y);
-        float gt = gd * (1.0f + qs * (a->rf * a->zc[j]));
-        gt = gt > 0.0f ? gt : 0.0f;
-        WT[j] = keep * WT[j] + a->cd * gt;
-        WP[j] = keep * WP[j] + a->cd * gp;
+    /* the first device writes (the scratch may hold anything, even NaN), the others add */
+    if (a->first) {
+        #pragma omp simd
+        for (int64_t j = 0; j < nb; ++j) {
+            float gp;
+            float gt = read_conductance(a, j, &gp);
+            WT[j] = a->cd * gt;
+            WP[j] = a->cd * gp;
+        }
+    } else {
+        #pragma omp simd
+        for (int64_t j = 0; j < nb; ++j) {
+            float gp;
+            float gt = read_conductance(a, j, &gp);
+            WT[j] += a->cd * gt;
+            WP[j] += a->cd * gp;
+        }
     }
 }
 
