@@ -213,27 +213,45 @@ def loss_weights(
 class BatchedObjective:
     """The whole-population loss for ``differential_evolution(..., vectorized=True)``.
 
+    With ``paired`` (and the engine's common random numbers), every generation's call also
+    re-evaluates each trial's parent — scipy compares trial ``i`` with population member
+    ``i`` — under the same noise draw, and a trial that does not beat its parent on that
+    draw is returned as ``inf`` (rejected). scipy then replaces a parent only when the
+    trial wins both the paired comparison and the comparison with the parent's stored
+    loss. Without it, a generation whose shared draw happens to be favourable lets almost
+    every trial replace its parent, better or not, and the search drifts away from good
+    points. (Storing ``parent loss + paired difference`` instead is unusable: for poor
+    strategies the loss is heavy-tailed and one unlucky parent draw produces absurdly low
+    estimates.) The current population reaches the objective through :meth:`observe`
+    (the generation callback's ``population`` / ``population_energies``); the first
+    generation follows the initial population with scipy's promotion of the best member
+    to index 0.
+
     Args:
         space: the search space.
         engine: the batched TNMSE evaluator.
         generator: random source of the noise draws (on the engine's device).
         loss_baseline: baseline TNMSE.
         loss_margin: margin to beat the baseline by.
+        paired: paired selection as above (costs one more evaluation per trial).
 
     Attributes:
         n_calls: number of calls so far.
-        n_candidates: candidates evaluated so far.
+        n_candidates: candidates evaluated so far (parents re-evaluated included).
     """
 
     def __init__(self, space: SearchSpace, engine: BatchedTNMSE, generator: torch.Generator,
-                 loss_baseline: float, loss_margin: float) -> None:
+                 loss_baseline: float, loss_margin: float, paired: bool = False) -> None:
         self.space = space
         self.engine = engine
         self.generator = generator
         self.loss_baseline = loss_baseline
         self.loss_margin = loss_margin
+        self.paired = paired
         self.n_calls = 0
         self.n_candidates = 0
+        self._parents: np.ndarray | None = None
+        self._parent_losses: np.ndarray | None = None
 
     def tnmse(self, x: np.ndarray, generator: torch.Generator | None = None) -> np.ndarray:
         """TNMSE of candidates ``x`` shaped ``(S, D)`` (float64 numpy ``(S,)``)."""
@@ -243,11 +261,34 @@ class BatchedObjective:
         self.n_candidates += int(f.shape[0])
         return out.cpu().numpy()
 
+    def relative(self, tnmse: np.ndarray) -> np.ndarray:
+        """``(tnmse − baseline) / baseline + margin``."""
+        return (tnmse - self.loss_baseline) / self.loss_baseline + self.loss_margin
+
+    def observe(self, population: np.ndarray, losses: np.ndarray) -> None:
+        """The current population (scipy's order) and its stored losses."""
+        self._parents = np.array(population, dtype=np.float64, copy=True)
+        self._parent_losses = np.array(losses, dtype=np.float64, copy=True)
+
     def __call__(self, x: np.ndarray) -> np.ndarray | float:
         """Relative losses; ``x`` is ``(D, S)`` as scipy's vectorized mode sends it, or
         ``(D,)`` for a single point (then a float is returned)."""
         xa = np.asarray(x, dtype=np.float64)
-        single = xa.ndim == 1
-        pts = xa[None, :] if single else xa.T
-        losses = (self.tnmse(pts) - self.loss_baseline) / self.loss_baseline + self.loss_margin
-        return float(losses[0]) if single else losses
+        if xa.ndim == 1:
+            return float(self.relative(self.tnmse(xa[None, :]))[0])
+        pts = xa.T
+        parents, stored = self._parents, self._parent_losses
+        if (self.paired and self.engine.common_random_numbers and parents is not None
+                and stored is not None and parents.shape == pts.shape):
+            both = self.relative(self.tnmse(np.concatenate([pts, parents])))
+            trial, parent = both[: len(pts)], both[len(pts):]
+            # a trial that loses to its parent on the same draw is rejected outright
+            return np.where(trial < parent, trial, np.inf)
+        losses = self.relative(self.tnmse(pts))
+        if self._parents is None:  # scipy's initial population, best promoted to index 0
+            self.observe(pts, losses)
+            assert self._parents is not None and self._parent_losses is not None
+            best = int(np.argmin(losses))
+            for arr in (self._parents, self._parent_losses):
+                arr[[0, best]] = arr[[best, 0]]
+        return losses

@@ -377,6 +377,8 @@ class WeightProgrammingOptimizer:
         best_tnmse = (fun - opts.loss_margin) * self.loss_baseline + self.loss_baseline
         elapsed = self._elapsed()
         losses = np.array(intermediate_result.population_energies, dtype=np.float64, copy=True)
+        if self._objective is not None and hasattr(intermediate_result, "population"):
+            self._objective.observe(intermediate_result.population, losses)
         per_gen = (elapsed - self._search_start) / max(nit, 1)
         eta = per_gen * max(opts.maxiter - nit, 0)
         self._history.append(GenerationRecord(nit, fun, best_tnmse,
@@ -430,9 +432,11 @@ class WeightProgrammingOptimizer:
             recombination=opts.recombination, rng=opts.seed, disp=False, polish=False,
             init=init,
         )
+        self._objective = None
         if opts.use_batched:
             objective = BatchedObjective(self.space, self.batched_engine(), self.generator,
-                                         self.loss_baseline, opts.loss_margin)
+                                         self.loss_baseline, opts.loss_margin,
+                                         paired=opts.paired_selection)
             self._objective = objective
             res = differential_evolution(objective, bounds, vectorized=True,
                                          updating="deferred", **common)

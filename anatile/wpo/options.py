@@ -90,6 +90,9 @@ class WPOOptions:
         device: "cpu", "cuda", ... for the batched loss; None: CUDA when available.
         chunk_size: candidates per batched chunk; None: chosen from the sizes.
         common_random_numbers: the candidates of one batched call share noise draws.
+        paired_selection: with common random numbers, re-evaluate each trial's parent on
+            the same draws and select on the paired difference (two evaluations per
+            trial; see :class:`~anatile.wpo.loss.BatchedObjective`).
         compile: fuse the batched torch kernel with ``torch.compile`` (None: when possible).
         native: evaluate the batched loss with the compiled C kernel on the CPU
             (:mod:`anatile.wpo.native`; None: when it builds here, True: require it,
@@ -127,6 +130,7 @@ class WPOOptions:
     device: str | None = None
     chunk_size: int | None = None
     common_random_numbers: bool = True
+    paired_selection: bool = True
     compile: bool | None = None
     native: bool | None = None
     perfect_readout: bool = True
@@ -224,7 +228,7 @@ class WPOOptions:
         if self.chunk_size is not None:
             _int(self, "chunk_size", lo=1)
         for name in ("use_max_kw", "disp", "polish", "common_random_numbers",
-                     "perfect_readout", "seed_with_baseline"):
+                     "paired_selection", "perfect_readout", "seed_with_baseline"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"WPOOptions.{name}: expected a bool, "
                                   f"got {getattr(self, name)!r}")
