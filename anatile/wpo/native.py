@@ -148,14 +148,23 @@ def _build(extra_flags: Sequence[str]) -> Path:
 class NativeKernel:
     """A loaded build of the kernel.
 
+    Copies and pickles stand for the same build: unpickling loads it again (building it
+    on a new machine), or gives None where it cannot be built, so an engine falls back to
+    the torch kernel.
+
     Attributes:
         path: the shared library.
         variant: ``"avx512"`` (intrinsics) or ``"portable"`` (auto-vectorized C).
+        flags: the extra compiler flags of this build.
     """
 
     path: Path
     variant: str
     lib: Any
+    flags: tuple[str, ...] = ("-march=native",)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (load, (self.flags,))
 
     def approx(self, which: int, x: np.ndarray) -> np.ndarray:
         """Evaluate one of the kernel's approximations (a test hook; see the C source)."""
@@ -189,7 +198,7 @@ def load(extra_flags: Sequence[str] | None = None) -> NativeKernel | None:
             if lib.tnmse_abi() != ABI:
                 raise RuntimeError(f"stale kernel build at {path}")
             kernel = NativeKernel(path, "avx512" if lib.tnmse_variant() == 1 else "portable",
-                                  lib)
+                                  lib, flags)
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             _log.info("native WPO kernel unavailable, using the torch kernel: %s", exc)
         _LOADED[flags] = kernel

@@ -144,3 +144,18 @@ def test_build_goes_to_the_cache_dir(tmp_path, monkeypatch):
     assert kernel is not None and kernel.path.parent == tmp_path
     assert kernel.variant == "portable"
     assert native.load(("-march=native", "-DANATILE_PORTABLE")) is kernel  # loaded once
+
+
+def test_engine_copies_and_pickles_keep_the_kernel():
+    import copy
+    import pickle
+
+    gen = torch.Generator().manual_seed(4)
+    w = torch.randn(4, 64, generator=gen) * 0.1
+    eng = BatchedTNMSE(w, T_STEPS, PCMPhysics(g_max=25.0), n_grid=11, native=True)
+    f = torch.rand(3, 2, generator=gen) + 0.5
+    g = torch.rand(3, 4, 11, generator=gen) * 25
+    want = eng(f, g, torch.Generator().manual_seed(0))
+    for other in (copy.deepcopy(eng), pickle.loads(pickle.dumps(eng))):
+        assert other.kernel_name == eng.kernel_name
+        assert torch.equal(other(f, g, torch.Generator().manual_seed(0)), want)
