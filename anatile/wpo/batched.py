@@ -45,6 +45,7 @@ from anatile.functional.pcm import (
     pcm_drift_nu_stats,
     pcm_read_noise_time_factor,
 )
+from anatile.wpo import native as native_mod
 
 __all__ = ["ERROR_AMPLIFICATION", "BatchedTNMSE", "PCMPhysics", "compensation_kind"]
 
@@ -250,8 +251,6 @@ class BatchedTNMSE:
         self.native = native
         self._native = None
         if native is not False and self.device.type == "cpu" and dtype == torch.float32:
-            from anatile.wpo import native as native_mod
-
             if native or not os.environ.get("ANATILE_NO_NATIVE"):
                 self._native = native_mod.load()
         if native and self._native is None:
@@ -386,8 +385,6 @@ class BatchedTNMSE:
             if self.physics.custom_drift is not None:
                 mu, sig_nu = self.physics.nu_stats(a[:, :, lo] + b[:, :, lo] * frac)
             if native is not None:
-                from anatile.wpo import native as native_mod
-
                 res = native_mod.run(native, a, b, lo, frac, c, self._w, z, self._log_ratio,
                                      self._read_factor, mu, sig_nu, self._consts)
             else:

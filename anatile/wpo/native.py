@@ -50,7 +50,7 @@ BLOCK = 256  # BLK of the C source
 Q_S_FLOOR_LOG2 = math.log2((0.2 / 0.0088) ** (-1.0 / 0.65))
 """``log2(g/g_max)`` below which ``Q_s = min(0.0088 / (g/g_max)^0.65, 0.2)`` is capped."""
 
-# name -> (function, interval, degree, factor out x): the polynomial approximations
+# name -> (function, interval, degree): the polynomial approximations
 _APPROX: dict[str, tuple[Callable[[np.ndarray], np.ndarray], tuple[float, float], int]] = {
     "EXP2_HI": (lambda r: 2.0**r, (-0.5, 0.5), 6),
     "EXP2_LO": (lambda r: 2.0**r, (-0.5, 0.5), 4),

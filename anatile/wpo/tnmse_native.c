@@ -154,13 +154,18 @@ static inline __m512 v_exp2(__m512 x, int hi) {
     return _mm512_scalef_ps(v_poly_exp2(_mm512_sub_ps(x, k), hi), k);
 }
 
-/* log2 x (x >= 0, 0 gives -inf): getexp/getmant split into 2^e * m, m in [3/4, 3/2) */
-static inline __m512 v_log2_lo(__m512 x) {
+/* x = 2^e * (1 + f) with 1 + f in [3/4, 3/2) (getexp/getmant); returns e. 0 gives -inf */
+static inline __m512 v_log2_mantissa(__m512 x, __m512* f) {
     __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero);
     __m512 e = _mm512_getexp_ps(x);
     __mmask16 low = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.0f), _CMP_LT_OQ);
-    e = _mm512_mask_add_ps(e, low, e, _mm512_set1_ps(1.0f));
-    __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
+    *f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
+    return _mm512_mask_add_ps(e, low, e, _mm512_set1_ps(1.0f));
+}
+
+static inline __m512 v_log2_lo(__m512 x) {
+    __m512 f;
+    __m512 e = v_log2_mantissa(x, &f);
     __m512 p = _mm512_set1_ps(LOG2_LO_5);
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(LOG2_LO_4));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(LOG2_LO_3));
@@ -171,11 +176,8 @@ static inline __m512 v_log2_lo(__m512 x) {
 }
 
 static inline __m512 v_log2_hi(__m512 x) {
-    __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero);
-    __m512 e = _mm512_getexp_ps(x);
-    __mmask16 low = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.0f), _CMP_LT_OQ);
-    e = _mm512_mask_add_ps(e, low, e, _mm512_set1_ps(1.0f));
-    __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
+    __m512 f;
+    __m512 e = v_log2_mantissa(x, &f);
     __m512 p = _mm512_set1_ps(LOG2_HI_7);
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(LOG2_HI_6));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(LOG2_HI_5));

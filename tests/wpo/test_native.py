@@ -134,6 +134,8 @@ def test_no_native_env_selects_the_torch_kernel(monkeypatch):
 def test_options_check_native():
     with pytest.raises(ConfigError, match="native"):
         WPOOptions(native="yes")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="paired_selection"):
+        WPOOptions(paired_selection=1)  # type: ignore[arg-type]
     assert WPOOptions(native=False).native is False
 
 
