@@ -139,17 +139,25 @@ class IOParameters(ConfigBase):
     Attributes:
         is_perfect: exact MVM, no quantization, noise or bounds.
         inp_bound: DAC input bound (inputs are clipped to ``[-inp_bound, inp_bound]``).
-        inp_res: DAC resolution as a fraction of the input range (1/126 ≈ 7 bit); 0 = none.
+        inp_res: DAC resolution as a fraction of the full input range ``2 · inp_bound``
+            (1/126: 126 steps, a 7-bit DAC); above 1, the number of steps over the range;
+            ≤ 0, no quantization (aihwkit's convention, also its default).
         inp_sto_round: stochastic rounding of the input quantization.
         inp_noise: Gaussian noise added to the quantized input (in input-range units).
         w_noise: Gaussian weight noise per MVM (normalized conductance units).
         out_noise: Gaussian output noise (in output units, before the ADC).
         out_bound: ADC bound (outputs clip at ``±out_bound``).
-        out_res: ADC resolution as a fraction of the output range (1/510 ≈ 9 bit); 0 = none.
+        out_res: ADC resolution as a fraction of the full output range ``2 · out_bound``
+            (1/510: 510 steps, a 9-bit ADC); above 1, the number of steps over the range;
+            ≤ 0, no quantization.
         out_sto_round: stochastic rounding of the output quantization.
         noise_management: input scaling per row before the DAC.
         bound_management: handling of saturated outputs.
-        max_bm_factor: largest input down-scaling factor of iterative bound management.
+        max_bm_factor: iterative bound management stops after the round whose input
+            reduction exceeds this factor.
+        max_bm_res: it also stops after the round whose reduction exceeds
+            ``max_bm_res / inp_step`` (``inp_step`` the DAC step; with the defaults 16), so
+            an input is never reduced to a handful of DAC levels (aihwkit's rule).
     """
 
     is_perfect: bool = False
@@ -165,18 +173,20 @@ class IOParameters(ConfigBase):
     noise_management: NoiseManagementType = NoiseManagementType.ABS_MAX
     bound_management: BoundManagementType = BoundManagementType.ITERATIVE
     max_bm_factor: float = 1000.0
+    max_bm_res: float = 0.25
 
     def validate(self) -> None:
         super().validate()
         owner = type(self).__name__
         check_number(owner, "inp_bound", self.inp_bound, lo=0.0, lo_open=True)
-        check_number(owner, "inp_res", self.inp_res, lo=0.0, hi=1.0)
+        check_number(owner, "inp_res", self.inp_res)
         check_number(owner, "inp_noise", self.inp_noise, lo=0.0)
         check_number(owner, "w_noise", self.w_noise, lo=0.0)
         check_number(owner, "out_noise", self.out_noise, lo=0.0)
         check_number(owner, "out_bound", self.out_bound, lo=0.0, lo_open=True)
-        check_number(owner, "out_res", self.out_res, lo=0.0, hi=1.0)
+        check_number(owner, "out_res", self.out_res)
         check_number(owner, "max_bm_factor", self.max_bm_factor, lo=1.0)
+        check_number(owner, "max_bm_res", self.max_bm_res, lo=0.0, lo_open=True)
         _check_bools(self, "is_perfect", "inp_sto_round", "out_sto_round")
 
 

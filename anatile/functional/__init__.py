@@ -12,6 +12,7 @@ from anatile.functional.io_model import (
     analog_mvm,
     analog_mvm_with_stats,
     noise_management_scale,
+    quantization_step,
 )
 from anatile.functional.pulsed_update import (
     DeviceParameters,
@@ -42,6 +43,7 @@ __all__ = [
     "noise_management_scale",
     "pulse_coincidences",
     "pulsed_update",
+    "quantization_step",
     "readout_inputs",
     "sample_device_parameters",
     "scatter_patches",

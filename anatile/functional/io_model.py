@@ -8,13 +8,21 @@ the transposed matrix (``analog_mvm(d, weight.T, io)``).
 
 Units and conventions (documented in ``docs/tile.md``):
 
-* the input quantization step is ``inp_res · inp_bound`` (so the default 1/126 gives 126
-  levels per sign within ``±inp_bound``); the output step is ``out_res · out_bound``;
-* noise management ``ABS_MAX`` divides each row by its absolute maximum (rows of zeros keep
-  scale 1), ``MAX`` by its signed maximum when positive (else the absolute maximum);
-* iterative bound management redoes only the rows whose output reached ``±out_bound``,
-  with the input halved each round, until no row clips or the accumulated reduction would
-  exceed ``max_bm_factor``; the loop runs over halvings, never over rows;
+* a resolution is a fraction of the full range ``2 · bound``, as in aihwkit: the input
+  quantization step is ``inp_res · 2 · inp_bound`` (the default 1/126 gives 126 steps over
+  ``±inp_bound``, a 7-bit DAC) and the output step ``out_res · 2 · out_bound`` (1/510: 510
+  steps over ``±out_bound``, a 9-bit ADC); a resolution above 1 is the number of steps over
+  the range (``inp_res = 256`` means a step of ``2 · inp_bound / 256``) and one ≤ 0 means no
+  quantization (:func:`quantization_step`). Values are rounded half to even onto the steps,
+  then clipped at ``±bound``;
+* noise management ``ABS_MAX`` divides each row by its absolute maximum (a row of zeros
+  gives an output of exactly 0 when there is no input noise, as in aihwkit), ``MAX`` by its
+  signed maximum when positive (else the absolute maximum);
+* iterative bound management redoes only the rows whose output exceeded ``±out_bound``
+  (before clipping), with the input halved each round; as in aihwkit, a round at reduction
+  ``f`` is the last one when ``f > max_bm_factor`` or, with input quantization,
+  ``f > max_bm_res / inp_step`` (with the defaults the input is reduced at most 16-fold);
+  the loop runs over halvings, never over rows;
 * weight noise ``w_noise`` (a fresh Gaussian weight perturbation per MVM) is applied in
   distribution: ``Σ_j ξ_ij x_j ~ N(0, ‖x‖²)``, so one Gaussian per output suffices;
 * all scales are undone at the end, so the result is in the units of ``x @ weight.T``.
@@ -29,7 +37,13 @@ from torch import Tensor
 
 from anatile.config.parameters import BoundManagementType, IOParameters, NoiseManagementType
 
-__all__ = ["MVMResult", "analog_mvm", "analog_mvm_with_stats", "noise_management_scale"]
+__all__ = [
+    "MVMResult",
+    "analog_mvm",
+    "analog_mvm_with_stats",
+    "noise_management_scale",
+    "quantization_step",
+]
 
 
 class MVMResult(NamedTuple):
@@ -45,6 +59,31 @@ class MVMResult(NamedTuple):
     clipped_fraction: Tensor
 
 
+def quantization_step(res: float, bound: float) -> float:
+    """Step of a DAC/ADC with resolution ``res`` over the range ``±bound`` (aihwkit's rule).
+
+    Args:
+        res: resolution. ``0 < res ≤ 1``: a fraction of the full range ``2 · bound``
+            (1/126 → 126 steps); ``res > 1``: the number of steps over the range (so 126 and
+            1/126 are the same converter); ``res ≤ 0``: no quantization.
+        bound: the converter's bound (inputs or outputs clip at ``±bound``).
+
+    Returns:
+        The step ``res · 2 · bound`` (with ``res`` replaced by ``1 / res`` when above 1), or
+        0.0 for no quantization.
+
+    Example:
+        >>> quantization_step(1 / 510, 12.0) == 24.0 / 510
+        True
+        >>> quantization_step(-1.0, 12.0)
+        0.0
+    """
+    if not res > 0.0:
+        return 0.0
+    fraction = 1.0 / res if res > 1.0 else res
+    return fraction * 2.0 * bound
+
+
 def noise_management_scale(x: Tensor, io: IOParameters) -> Tensor:
     """Per-row input scale of the noise management.
 
@@ -55,6 +94,12 @@ def noise_management_scale(x: Tensor, io: IOParameters) -> Tensor:
     Returns:
         ``[N, 1]`` positive scales (1 where a row is all zeros or noise management is off).
     """
+    scale = _raw_noise_management_scale(x, io)
+    return scale.masked_fill_(scale <= 0, 1.0)
+
+
+def _raw_noise_management_scale(x: Tensor, io: IOParameters) -> Tensor:
+    """Per-row scale before zero rows are given scale 1 (``[N, 1]``)."""
     if io.noise_management == NoiseManagementType.NONE:
         return torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
     # amax/amin rather than aminmax: the fused CPU kernel is ~10x slower along a dim.
@@ -62,7 +107,7 @@ def noise_management_scale(x: Tensor, io: IOParameters) -> Tensor:
     scale = torch.maximum(high, -low)
     if io.noise_management == NoiseManagementType.MAX:
         scale = torch.where(high > 0, high, scale)
-    return scale.masked_fill_(scale <= 0, 1.0)
+    return scale
 
 
 def _quantized_pass(
@@ -76,10 +121,11 @@ def _quantized_pass(
     """One DAC → MVM → ADC pass on rows divided by their scale (via ``inv_scale``).
 
     Returns the ADC output in units of ``unit`` (the ADC step, or 1 without ADC
-    quantization), clipped at ``±out_bound / unit``. Working in integer DAC/ADC levels lets
-    every scale fold into one multiply and the output noise into the GEMM's accumulator.
+    quantization), rounded but not yet clipped (the caller tests it against the bound, as
+    aihwkit does, then clips). Working in integer DAC/ADC levels lets every scale fold into
+    one multiply and the output noise into the GEMM's accumulator.
     """
-    inp_step = io.inp_res * io.inp_bound
+    inp_step = quantization_step(io.inp_res, io.inp_bound)
     if inp_step > 0:
         levels = x * (inv_scale / inp_step)
         if io.inp_sto_round:
@@ -87,7 +133,8 @@ def _quantized_pass(
                                    device=x.device)).floor_()
         else:
             levels.round_()
-        max_level = float(round(io.inp_bound / inp_step))
+        # clipped at the bound itself, which need not be a whole number of steps
+        max_level = io.inp_bound / inp_step
         levels.clamp_(-max_level, max_level)
         in_mult = inp_step
     else:
@@ -110,19 +157,26 @@ def _quantized_pass(
         norm = levels.norm(dim=1, keepdim=True)
         noise = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
         y.addcmul_(noise, norm, value=io.w_noise * alpha)
-    if io.out_res > 0:
+    if quantization_step(io.out_res, io.out_bound) > 0:
         if io.out_sto_round:
             y.add_(torch.rand(y.shape, generator=generator, dtype=y.dtype,
                               device=y.device)).floor_()
         else:
             y.round_()
-    bound = io.out_bound / unit
-    return y.clamp_(-bound, bound)
+    return y
 
 
 def _clipping_rows(y: Tensor, bound: float) -> Tensor:
+    """Rows with an output beyond ``±bound`` (before clipping: a value on the bound passes)."""
     low, high = y.amin(dim=1), y.amax(dim=1)
-    return (high >= bound) | (low <= -bound)
+    return (high > bound) | (low < -bound)
+
+
+def _last_bm_round(reduction: float, io: IOParameters, inp_step: float) -> bool:
+    """aihwkit's stop rule of iterative bound management, checked after a round."""
+    if reduction > io.max_bm_factor:
+        return True
+    return inp_step > 0 and reduction > io.max_bm_res / inp_step
 
 
 def analog_mvm_with_stats(
@@ -152,9 +206,11 @@ def _analog_mvm(x: Tensor, weight: Tensor, io: IOParameters,
                 generator: torch.Generator | None, stats: bool) -> MVMResult:
     if io.is_perfect:
         return MVMResult(x @ weight.T, x.new_zeros(()))
-    unit = io.out_res * io.out_bound if io.out_res > 0 else 1.0
+    unit = quantization_step(io.out_res, io.out_bound) or 1.0
     bound = io.out_bound / unit
-    scale = noise_management_scale(x, io)
+    scale = _raw_noise_management_scale(x, io)
+    zero_rows = scale <= 0
+    scale.masked_fill_(zero_rows, 1.0)
     y = _quantized_pass(x, scale.reciprocal(), weight, io, generator, unit)
     clipped_fraction = x.new_zeros(())
     if stats:
@@ -162,18 +218,24 @@ def _analog_mvm(x: Tensor, weight: Tensor, io: IOParameters,
     if io.bound_management == BoundManagementType.ITERATIVE:
         rows = _clipping_rows(y, bound)
         if bool(rows.any()):
+            inp_step = quantization_step(io.inp_res, io.inp_bound)
             factor = 1.0
             idx = rows.nonzero().squeeze(1)
             final_factor = torch.ones_like(scale)
-            while idx.numel() > 0 and factor * 2.0 <= io.max_bm_factor:
+            while idx.numel() > 0 and not _last_bm_round(factor, io, inp_step):
                 factor *= 2.0
                 sub_scale = scale.index_select(0, idx) * factor
                 y_sub = _quantized_pass(x.index_select(0, idx), sub_scale.reciprocal(), weight,
                                         io, generator, unit)
+                clipping = _clipping_rows(y_sub, bound)
                 y.index_copy_(0, idx, y_sub)
                 final_factor.index_fill_(0, idx, factor)
-                idx = idx[_clipping_rows(y_sub, bound)]
+                idx = idx[clipping]
             scale = scale * final_factor
+    y.clamp_(-bound, bound)
+    if io.noise_management != NoiseManagementType.NONE and io.inp_noise == 0:
+        # an all-zero input row is not driven at all: its output is exactly 0 (as in aihwkit)
+        y.masked_fill_(zero_rows, 0.0)
     if unit != 1.0:
         scale = scale * unit
     return MVMResult(y.mul_(scale), clipped_fraction)

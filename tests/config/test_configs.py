@@ -68,7 +68,8 @@ def test_unknown_keys_are_rejected_with_their_name() -> None:
     [
         (lambda: IOParameters(out_noise=-0.1), "out_noise"),
         (lambda: IOParameters(out_bound=0.0), "out_bound"),
-        (lambda: IOParameters(inp_res=2.0), "inp_res"),
+        (lambda: IOParameters(inp_res=float("inf")), "inp_res"),
+        (lambda: IOParameters(max_bm_res=0.0), "max_bm_res"),
         (lambda: IOParameters(max_bm_factor=float("nan")), "max_bm_factor"),
         (lambda: IOParameters(noise_management="loud"), "noise_management"),  # type: ignore[arg-type]
         (lambda: UpdateParameters(desired_bl=0), "desired_bl"),
