@@ -178,7 +178,7 @@ def digits_model() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
 def accuracy_tables(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                     converters: dict[str, Any], reps: int) -> dict[str, Any] | None:
     try:
-        from anatile.inference.evaluation import accuracy_over_time
+        from anatile.analysis import accuracy_over_time
     except ImportError:  # pragma: no cover
         return None
     out = {}

@@ -8,7 +8,7 @@ seed), converts it to inference tiles, and measures the test accuracy at 1 s, 1 
 independently programmed chips, for the SinglePair and a DualPair converter. The tables
 replace the block between the ``digits-table`` markers of ``docs/inference.md``.
 
-The reusable part is :func:`anatile.inference.evaluation.accuracy_over_time`; call
+The reusable part is :func:`anatile.analysis.accuracy_over_time`; call
 :func:`trained_digits_mlp` and pass any other converter to it.
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from anatile.analysis import DEFAULT_TIME_SECONDS, AccuracyOverTime, accuracy_over_time
 from anatile.inference import DualPairConductanceConverter, SinglePairConductanceConverter
-from anatile.inference.evaluation import DEFAULT_TIME_SECONDS, AccuracyOverTime, accuracy_over_time
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "inference.md"
 START, END = "<!-- digits-table:start -->", "<!-- digits-table:end -->"

@@ -14,6 +14,7 @@ from anatile.config.parameters import (
     PulseType,
     UpdateParameters,
 )
+from anatile.config.physics import check_physics, physics_default
 from anatile.exceptions import ConfigError
 
 __all__ = ["InferenceRPUConfig", "RPUConfig"]
@@ -59,18 +60,6 @@ class RPUConfig(ConfigBase):
         _check_type(self, "update", UpdateParameters)
 
 
-def _default_noise_model() -> Any:
-    from anatile.inference import PCMLikeNoiseModel
-
-    return PCMLikeNoiseModel()
-
-
-def _default_drift_compensation() -> Any:
-    from anatile.inference import GlobalDriftCompensation
-
-    return GlobalDriftCompensation()
-
-
 def _perfect_io() -> IOParameters:
     return IOParameters(is_perfect=True)
 
@@ -86,6 +75,9 @@ class InferenceRPUConfig(RPUConfig):
     Training (hardware-aware) uses exact floating-point updates and a perfect backward pass,
     as in aihwkit; the forward pass keeps the full IO model.
 
+    The defaults of the two physics fields are registered by ``anatile.inference`` (see
+    :mod:`anatile.config.physics`): config never imports the physics layer above it.
+
     Attributes:
         noise_model: programming/drift/read noise model (default ``PCMLikeNoiseModel()``).
         drift_compensation: ``GlobalDriftCompensation()`` (default),
@@ -95,25 +87,14 @@ class InferenceRPUConfig(RPUConfig):
     backward: IOParameters = field(default_factory=_perfect_io)
     update: UpdateParameters = field(default_factory=_float_update)
     device: Any = field(default_factory=IdealDevice)
-    noise_model: Any = field(default_factory=_default_noise_model)
-    drift_compensation: Any = field(default_factory=_default_drift_compensation)
+    noise_model: Any = field(default_factory=physics_default("noise_model"))
+    drift_compensation: Any = field(default_factory=physics_default("drift_compensation"))
 
     def validate(self) -> None:
         super().validate()
-        from anatile.inference import BaseDriftCompensation, BaseNoiseModel
-
-        if not isinstance(self.noise_model, BaseNoiseModel):
-            raise ConfigError(
-                f"{type(self).__name__}.noise_model: expected a noise model such as "
-                f"PCMLikeNoiseModel, got {type(self.noise_model).__name__}"
-            )
-        if self.drift_compensation is not None and not isinstance(
-            self.drift_compensation, BaseDriftCompensation
-        ):
-            raise ConfigError(
-                f"{type(self).__name__}.drift_compensation: expected GlobalDriftCompensation, "
-                f"PerColumnDriftCompensation or None, got {type(self.drift_compensation).__name__}"
-            )
+        owner = type(self).__name__
+        check_physics(owner, "noise_model", self.noise_model)
+        check_physics(owner, "drift_compensation", self.drift_compensation)
 
 
 def _check_type(obj: object, name: str, expected: type) -> None:

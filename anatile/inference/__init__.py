@@ -1,8 +1,13 @@
 """Inference physics: conductance converters, PCM noise models and drift compensation.
 
-See ``docs/inference.md`` for the formulas and an accuracy-over-time experiment.
+See ``docs/inference.md`` for the formulas. The accuracy-over-time experiment moved to
+:mod:`anatile.analysis` (it runs whole models, a layer above the physics).
+
+Importing this package registers the defaults of ``InferenceRPUConfig.noise_model`` and
+``.drift_compensation`` (see :mod:`anatile.config.physics`).
 """
 
+from anatile.config.physics import register_physics_slot
 from anatile.inference.compensation import (
     BaseDriftCompensation,
     GlobalDriftCompensation,
@@ -16,7 +21,6 @@ from anatile.inference.converter import (
     SingleDeviceConductanceConverter,
     SinglePairConductanceConverter,
 )
-from anatile.inference.evaluation import AccuracyOverTime, accuracy_over_time
 from anatile.inference.noise import (
     BaseNoiseModel,
     CustomDriftPCMLikeNoiseModel,
@@ -26,7 +30,6 @@ from anatile.inference.noise import (
 )
 
 __all__ = [
-    "AccuracyOverTime",
     "BaseConductanceConverter",
     "BaseDriftCompensation",
     "BaseNoiseModel",
@@ -41,5 +44,18 @@ __all__ = [
     "ProgrammedState",
     "SingleDeviceConductanceConverter",
     "SinglePairConductanceConverter",
-    "accuracy_over_time",
 ]
+
+register_physics_slot(
+    "noise_model",
+    base=BaseNoiseModel,
+    default=PCMLikeNoiseModel,
+    expected="a noise model such as PCMLikeNoiseModel",
+)
+register_physics_slot(
+    "drift_compensation",
+    base=BaseDriftCompensation,
+    default=GlobalDriftCompensation,
+    allow_none=True,
+    expected="GlobalDriftCompensation, PerColumnDriftCompensation or None",
+)

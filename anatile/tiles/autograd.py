@@ -13,23 +13,41 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
 
+from anatile.config.rpu_config import RPUConfig
 from anatile.functional.input_range import clip_input, input_range_gradient
 
-if TYPE_CHECKING:
-    from anatile.tiles.periphery import TileWithPeriphery
+__all__ = ["AnalogContext", "AnalogFunction", "AutogradTile", "InputRangeFunction"]
 
-__all__ = ["AnalogContext", "AnalogFunction", "InputRangeFunction"]
+
+class AutogradTile(Protocol):
+    """What the autograd functions need of a tile (``AutogradTile`` provides it)."""
+
+    training: bool
+    rpu_config: RPUConfig
+    last_unclipped_output_fraction: float | None
+
+    def joint_forward(self, x_input: Tensor, is_test: bool = False) -> Tensor: ...
+
+    def joint_forward_indexed(self, x_input: Tensor, is_test: bool = False) -> Tensor: ...
+
+    def backward(self, d_input: Tensor) -> Tensor: ...
+
+    def backward_indexed(self, d_input: Tensor) -> Tensor: ...
+
+    def clear_pending_updates(self) -> None: ...
+
+    def record_update(self, x: Tensor, d: Tensor, indexed: bool) -> None: ...
 
 
 class AnalogContext(nn.Parameter):
     """Marker parameter of a tile (a 0-dim zero); ``analog_tile`` is the owning tile."""
 
-    analog_tile: TileWithPeriphery | None
+    analog_tile: Any  # the owning TileWithPeriphery (tiles/periphery.py imports this module)
 
     def __getstate__(self) -> dict[str, Any]:
         return {}
@@ -43,7 +61,7 @@ class AnalogFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, analog_ctx: Tensor, x: Tensor, tile: TileWithPeriphery, indexed: bool
+        ctx: Any, analog_ctx: Tensor, x: Tensor, tile: AutogradTile, indexed: bool
     ) -> Tensor:
         ctx.tile = tile
         ctx.indexed = indexed
@@ -57,7 +75,7 @@ class AnalogFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
         (x,) = ctx.saved_tensors
-        tile: TileWithPeriphery = ctx.tile
+        tile: AutogradTile = ctx.tile
         grad_output = grad_output.contiguous()
         grad_x: Tensor | None = None
         if ctx.needs_input_grad[1]:
@@ -78,7 +96,7 @@ class InputRangeFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, r: Tensor, tile: TileWithPeriphery
+        ctx: Any, x: Tensor, r: Tensor, tile: AutogradTile
     ) -> Tensor:
         ctx.tile = tile
         ctx.save_for_backward(x, r)
@@ -87,7 +105,7 @@ class InputRangeFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         x, r = ctx.saved_tensors
-        tile: TileWithPeriphery = ctx.tile
+        tile: AutogradTile = ctx.tile
         grad_x = grad_output * (x.abs() < r) if ctx.needs_input_grad[0] else None
         grad_r = None
         if ctx.needs_input_grad[1]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,9 +9,8 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from anatile.config import InferenceRPUConfig
+from anatile.analysis import tnmse_over_time
 from anatile.inference import BaseConductanceConverter, BaseNoiseModel
-from anatile.tiles import InferenceTile
 from anatile.widgets._base import AnatileWidget
 from anatile.widgets._plots import converter_title, plot_conductance_curves
 
@@ -125,32 +122,16 @@ class ConductanceMapView(AnatileWidget):
     def compute_tnmse(self) -> np.ndarray:
         """(Re)compute the TNMSE of every converter at every time step and redraw.
 
-        Each converter gets an :class:`~anatile.tiles.InferenceTile` with a copy of the
-        noise model using that converter (same seed, so the same draws), and
-        :func:`anatile.wpo.loss.loss_weights` measures the TNMSE one time step at a time.
+        The numbers come from :func:`anatile.analysis.tnmse_over_time` (same seed for
+        every converter, so the same draws).
 
         Returns:
             ``[n_converters, len(t_steps)]`` TNMSE values (also in :attr:`tnmse`).
         """
-        from anatile.wpo.loss import loss_weights
-
         if self.noise_model is None:
             raise ValueError("noise_model: the TNMSE panel needs a noise model")
-        weights = self._test_weights()
-        max_abs = float(weights.abs().max())
-        rows = []
-        for conv in self.converters:
-            cfg = InferenceRPUConfig()
-            cfg.noise_model = copy.deepcopy(self.noise_model)
-            cfg.noise_model.g_converter = conv
-            tile = InferenceTile(weights.shape[0], weights.shape[1], rpu_config=cfg,
-                                 seed=self.seed)
-            tile.eval()
-            rows.append([
-                loss_weights(tile, [t], weights, max_abs, math.inf, 0.0, get_baseline=True)
-                for t in self.t_steps
-            ])
-        self.tnmse = np.asarray(rows, dtype=np.float64)
+        self.tnmse = tnmse_over_time(self.converters, self.noise_model, self._test_weights(),
+                                     self.t_steps, self.seed)
         self.refresh("tnmse")
         return self.tnmse
 

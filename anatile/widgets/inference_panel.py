@@ -3,29 +3,48 @@ log-scale ``t_inference`` slider driving ``tile.drift_weights``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.ticker import NullLocator
 from torch import Tensor
 
-from anatile.tiles import InferenceTile, TileEvent, TileWithPeriphery
+from anatile.tiles import InferenceTile, TileEvent
+from anatile.widgets._base import F, FigurePanel
 from anatile.widgets._plots import device_style, few_ticks, format_readouts
 
-if TYPE_CHECKING:
-    from anatile.widgets.tile_inspector import TileInspector
-
-__all__ = ["InferencePanel", "is_inference_tile"]
+__all__ = ["InferencePanel", "PanelHost"]
 
 N_BINS = 50
 #: slider range in log10(seconds): 1 s … 10⁹ s (≈ 32 years)
 LOG_T_MIN, LOG_T_MAX = 0.0, 9.0
 
 
-def is_inference_tile(tile: TileWithPeriphery) -> bool:
-    """Whether the inspector should show the inference panel for ``tile``."""
-    return isinstance(tile, InferenceTile)
+class PanelHost(Protocol):
+    """What the widget hosting an :class:`InferencePanel` provides (the TileInspector)."""
+
+    #: RMSE, max |error| and relative error of the last weights shown.
+    stats: dict[str, float]
+
+    def add_panel(
+        self, name: str, figsize: tuple[float, float], update: Callable[[], None]
+    ) -> FigurePanel:
+        """A figure panel redrawn by the host (``update`` runs before each redraw)."""
+        ...
+
+    def guarded(self, fn: F) -> F:
+        """``fn`` wrapped so that its exceptions land in the host's log area."""
+        ...
+
+    def invalidate(self, *names: str) -> None:
+        """Ask for a throttled redraw of the named panels."""
+        ...
+
+    def show_weights(self, weight: Tensor, label: str = "read", defer: bool = False) -> None:
+        """Compare ``weight`` with the host's target weights and redraw."""
+        ...
 
 
 class InferencePanel:
@@ -33,19 +52,23 @@ class InferencePanel:
 
     Moving the slider calls ``tile.drift_weights(t)``; the ``"drifted"`` event updates the
     alpha readout, the weight error of the drift-compensated weights against the target and
-    the inspector's weights panel (target vs compensated weights at ``t``).
+    the host's weights panel (target vs compensated weights at ``t``).
+
+    Args:
+        tile: the inference tile shown.
+        host: the widget the panel lives in (see :class:`PanelHost`).
     """
 
-    def __init__(self, inspector: TileInspector) -> None:
-        self.inspector = inspector
-        self.tile: InferenceTile = inspector.tile  # type: ignore[assignment]
+    def __init__(self, tile: InferenceTile, host: PanelHost) -> None:
+        self.host = host
+        self.tile = tile
         #: alpha and error readouts of the last drift (None before the first drift).
         self.alpha: Tensor | None = None
         self.t_inference: float | None = None
         self.drift_stats: dict[str, float] = {}
         n_dev = self.tile.noise_model.g_converter.n_devices
         # as wide as the weights panel, so the inspector's images line up
-        self.panel = inspector._panel("conductance", (11.0, 2.6), self._update)
+        self.panel = host.add_panel("conductance", (11.0, 2.6), self._update)
         axes = self.panel.figure.subplots(1, n_dev, squeeze=False, sharey=True)[0]
         self._axes = list(axes)
         few_ticks(self._axes, 3)  # linear x only: the log y axis keeps its own locator
@@ -72,16 +95,14 @@ class InferencePanel:
             style={"description_width": "initial"}, layout=widgets.Layout(width="480px"),
         )
         self.t_slider.add_class("anatile-t-slider")
-        self.t_slider.observe(inspector._guarded(self._on_slider), names="value")
+        self.t_slider.observe(host.guarded(self._on_slider), names="value")
         self.readout = widgets.HTML(format_readouts({"alpha": "–", "weight error": "–"}))
         self.children: list[widgets.Widget] = [
             widgets.HTML("<b>conductances per device</b> (programmed, drifted)"),
             self.panel.image,
             widgets.HBox([self.t_slider, self.readout]),
         ]
-        # an inference tile is programmed with its noise model: no closed-loop controls
-        inspector.program_box.children = (inspector.program_box.children[1],)
-        inspector._invalidate("conductance")
+        host.invalidate("conductance")
 
     # ---------------------------------------------------------------- actions
     def program(self) -> None:
@@ -98,22 +119,18 @@ class InferencePanel:
 
     def on_tile_event(self, event: TileEvent) -> None:
         if event.kind == "programmed_noise":
-            self.inspector.progress.max = 1
-            self.inspector.progress.value = 1
-            self.inspector.progress.bar_style = "success"
-            self.inspector.progress_label.value = "programmed with the noise model"
-            self.inspector._invalidate("conductance")
+            self.host.invalidate("conductance")
         elif event.kind == "drifted":
             self._on_drifted(float(event.data["t_inference"]), event.data["alpha"])
 
     def _on_drifted(self, t_inference: float, alpha: Tensor) -> None:
-        insp = self.inspector
+        host = self.host
         effective = self.tile.effective_weights()
         self.alpha = alpha.detach().to("cpu", copy=True)
         self.t_inference = t_inference
-        insp.show_weights(effective, label=f"compensated (t = {t_inference:.3g} s)",
+        host.show_weights(effective, label=f"compensated (t = {t_inference:.3g} s)",
                           defer=True)
-        self.drift_stats = dict(insp.stats)
+        self.drift_stats = dict(host.stats)
         a = self.alpha.reshape(-1)
         alpha_txt = (f"{float(a[0]):.4f}" if a.numel() == 1
                      else f"{float(a.min()):.4f} … {float(a.max()):.4f}")
@@ -123,7 +140,7 @@ class InferencePanel:
             "weight error": f"{self.drift_stats['relative_error']:.3%}",
             "RMSE": f"{self.drift_stats['rmse']:.4g}",
         })
-        insp._invalidate("conductance", "weights")
+        host.invalidate("conductance", "weights")
 
     # ---------------------------------------------------------------- drawing
     def _update(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -10,8 +11,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from anatile.tiles import TileEvent, TileWithPeriphery
-from anatile.widgets._base import DEFAULT_MIN_INTERVAL_S, AnatileWidget, Throttle
+from anatile.tiles import InferenceTile, TileEvent, TileWithPeriphery
+from anatile.widgets._base import (
+    DEFAULT_MIN_INTERVAL_S,
+    AnatileWidget,
+    F,
+    FigurePanel,
+    Throttle,
+)
 from anatile.widgets._plots import (
     error_summary,
     few_ticks,
@@ -19,6 +26,7 @@ from anatile.widgets._plots import (
     histogram,
     subsample_indices,
 )
+from anatile.widgets.inference_panel import InferencePanel
 
 __all__ = ["TileInspector"]
 
@@ -99,7 +107,7 @@ class TileInspector(AnatileWidget):
         self._build_weights_panel()
         self._build_controls()
         self._subscribe(tile.events, self._guarded(self._on_tile_event))
-        self.extra: Any = None
+        self.extra: InferencePanel | None = None
         self.title = widgets.HTML(f"<b>{type(tile).__name__}</b> {tile.out_size}×{tile.in_size}")
         self.title.add_class("anatile-title")
         self.children = [
@@ -140,17 +148,37 @@ class TileInspector(AnatileWidget):
             self._invalidate("weights", "scales")
         elif kind in ("scales_changed", "input_range_changed"):
             self._invalidate("scales")
+        elif kind == "programmed_noise":
+            self.progress.max = 1
+            self.progress.value = 1
+            self.progress.bar_style = "success"
+            self.progress_label.value = "programmed with the noise model"
         if self.extra is not None:
             self.extra.on_tile_event(event)
 
     def _attach_inference_panel(self) -> None:
-        from anatile.widgets.inference_panel import InferencePanel, is_inference_tile
-
-        if is_inference_tile(self.tile):
-            self.extra = InferencePanel(self)
+        if isinstance(self.tile, InferenceTile):
+            self.extra = InferencePanel(self.tile, self)
+            # an inference tile is programmed with its noise model: no closed-loop controls
+            self.program_box.children = (self.program_box.children[1],)
             children = list(self.children)
             children[-2:-2] = self.extra.children
             self.children = children
+
+    # ------------------------------------------ host of the inference panel (PanelHost)
+    def add_panel(
+        self, name: str, figsize: tuple[float, float], update: Callable[[], None]
+    ) -> FigurePanel:
+        """A figure panel of this widget, redrawn with the others (see :class:`PanelHost`)."""
+        return self._panel(name, figsize, update)
+
+    def guarded(self, fn: F) -> F:
+        """``fn`` wrapped so that its exceptions land in :attr:`log_area`."""
+        return self._guarded(fn)
+
+    def invalidate(self, *names: str) -> None:
+        """Ask for a throttled redraw of the named panels (all when none named)."""
+        self._invalidate(*names)
 
     # -------------------------------------------------------------- actions
     def read(self) -> Tensor:

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from anatile.config.rpu_config import InferenceRPUConfig
 from anatile.inference.compensation import BaseDriftCompensation, GlobalDriftCompensation
 from anatile.inference.converter import BaseConductanceConverter
+from anatile.nn.conversion import convert_to_analog, inference_tiles
 
 __all__ = [
     "DEFAULT_TIMES",
@@ -155,8 +156,6 @@ def accuracy_over_time(
             mismatched ``x_test``/``y_test``.
         TypeError: on a ``g_converter`` that is not a converter.
     """
-    from anatile.nn.conversion import convert_to_analog, inference_tiles
-
     if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
         raise ValueError(f"repetitions: expected an integer >= 1, got {repetitions!r}")
     times = [float(t) for t in t_inference]

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from anatile.analysis import accuracy_over_time
 from anatile.config import InferenceRPUConfig, IOParameters
 from anatile.inference import (
     DualPairConductanceConverter,
@@ -15,7 +16,6 @@ from anatile.inference import (
     PerColumnDriftCompensation,
     SinglePairConductanceConverter,
 )
-from anatile.inference.evaluation import accuracy_over_time
 
 
 @functools.cache
