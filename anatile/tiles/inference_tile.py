@@ -1,6 +1,6 @@
 """Inference tile: a tile with periphery whose weights live on PCM devices that drift.
 
-Life cycle (as in aihwkit): ``set_weights`` (the reference), :meth:`InferenceTile.program_weights`
+Life cycle (as in aihwkit): ``set_weights`` (the reference), ``program_weights``
 (programming noise and the drift exponents ν are drawn **once**, from the reference),
 then any number of :meth:`InferenceTile.drift_weights` calls, each reading the devices at
 ``t_inference`` seconds after programming (drift plus fresh 1/f read noise) starting from
@@ -21,6 +21,11 @@ from anatile.config.rpu_config import InferenceRPUConfig
 from anatile.inference.compensation import PerColumnDriftCompensation
 from anatile.inference.noise import BaseNoiseModel, ProgrammedState
 from anatile.tiles.periphery import TileWithPeriphery
+from anatile.tiles.programming import (
+    NoiseModelProgramming,
+    ProgrammingContext,
+    ProgrammingStrategy,
+)
 
 __all__ = ["DeviceSlice", "InferenceDeviceState", "InferenceTile"]
 
@@ -211,58 +216,40 @@ class InferenceTile(TileWithPeriphery):
         self.alpha.fill_(1.0)
         self.drift_baseline.fill_(1.0)
 
-    def program_weights(  # type: ignore[override]  # aihwkit's inference signature
-        self,
-        from_reference: bool = True,
-        noise_model: BaseNoiseModel | None = None,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        """Program the weights onto PCM devices: programming noise and ν, drawn once.
+    def default_programming(self) -> ProgrammingStrategy:
+        """Inference tiles program through their noise model (:class:`NoiseModelProgramming`).
 
-        The target is the reference weights (last :meth:`set_weights`) when
-        ``from_reference`` and one exists, else the current array weights. The converter
-        maps them to conductances, programming noise is added and one drift exponent per
-        device is drawn from its target conductance. The array then holds the programmed
-        weights, ``alpha`` is reset to 1 and the drift-compensation baseline is read.
-
-        Args:
-            from_reference: program the reference weights (else the current ones).
-            noise_model: overrides ``rpu_config.noise_model`` (kept for later drifts).
-            generator: random source (default the tile's ``generator``).
-
-        Raises:
-            TypeError: if ``noise_model`` is not a noise model.
+        ``program_weights(from_reference=True, noise_model=None, *, generator=None)`` then
+        programs the weights onto PCM devices: the target (reference weights, else the
+        current array weights) is mapped to conductances by the converter, programming
+        noise is added and one drift exponent per device is drawn from its target
+        conductance. The array then holds the programmed weights, ``alpha`` is reset to 1
+        and the drift-compensation baseline is read. A ``noise_model`` given there
+        overrides ``rpu_config.noise_model`` and is kept for later drifts; ``generator``
+        defaults to the tile's.
         """
-        if noise_model is not None and not isinstance(noise_model, BaseNoiseModel):
-            raise TypeError(
-                f"noise_model: expected a noise model such as PCMLikeNoiseModel, "
-                f"got {type(noise_model).__name__}"
-            )
-        model = noise_model or self.rpu_config.noise_model
-        gen = self.generator if generator is None else generator
-        core = self.analog_core
-        if from_reference and self.reference_weight is not None:
-            target = self.reference_weight.detach().clone()
-        else:
-            target = core.weight.detach().clone()
-        state = model.program(target, gen)
-        weights = state.weights.to(core.weight.dtype)
-        core.set_weights(weights)  # validates before any other state changes
+        return NoiseModelProgramming()
+
+    def _record_programming(
+        self, strategy: ProgrammingStrategy, context: ProgrammingContext, outcome: Any
+    ) -> None:
+        state: ProgrammedState = outcome
         self.g_target = state.g_target
         self.g_programmed = state.g_prog
         self.drift_nu = state.nu
         self.g_drifted = None
-        self.programmed_weight = weights.clone()
+        self.programmed_weight = state.weights.to(self.analog_core.weight.dtype).clone()
         self.conversion_params = dict(state.params)
-        self.programmed_noise_model = noise_model
+        self.programmed_noise_model = (
+            strategy.noise_model if isinstance(strategy, NoiseModelProgramming) else None
+        )
         self.t_inference = None
         self.alpha.fill_(1.0)
         comp = self.rpu_config.drift_compensation
         if comp is not None:
-            baseline = comp.init_baseline(self._readout(gen))
+            baseline = comp.init_baseline(self._readout(context.generator))
             self.drift_baseline.copy_(baseline.expand_as(self.drift_baseline))
-        self._emit("programmed_noise", weights=weights)
+        self._emit("programmed_noise", weights=self.programmed_weight.clone())
 
     def drift_weights(
         self, t_inference: float = 0.0, *, generator: torch.Generator | None = None

@@ -3,12 +3,28 @@
 :class:`TileWithPeriphery` is a concrete ``torch.nn.Module`` that *owns* its crossbar
 (:class:`~anatile.tiles.analog_core.AnalogCore`) and adds everything digital around it.
 Design decisions where the specification is silent are written down in ``docs/tile.md``.
+
+The tile holds the state (its tensors keep aihwkit's flat state-dict keys) and the public
+aihwkit-compatible surface; each concern is a part it composes:
+
+==========================  ==================================================
+``tiles/shapes.py``         transposed batches to rows and back
+``tiles/scaling.py``        checks of mapping scales and omega (math: functional)
+``tiles/indexing.py``       convolution indexing (``tile.indexing``)
+``tiles/programming.py``    programming strategies (``tile.programming``)
+``tiles/reading.py``        least-squares read-out
+``tiles/persistence.py``    generator state, optional state-dict slots
+``tiles/autograd.py``       the autograd functions and the context parameter
+==========================  ==================================================
+
+Why this file is over 400 lines: it is the public surface of aihwkit's ``TileWithPeriphery``
+(some 40 methods, each with its documented arguments); the logic behind them lives in the
+parts above.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,14 +35,23 @@ from anatile.config.parameters import BoundManagementType
 from anatile.config.rpu_config import RPUConfig
 from anatile.events import EventHub
 from anatile.exceptions import ConfigError, TileError
-from anatile.functional.indexed import gather_patches, scatter_patches
 from anatile.functional.input_range import input_range_data_init
 from anatile.functional.weight_scaling import learning_rate_scale, mapping_scales
 from anatile.tiles.analog_core import AnalogCore
 from anatile.tiles.autograd import AnalogContext, AnalogFunction, InputRangeFunction
 from anatile.tiles.checks import check_float, check_int, check_tensor
 from anatile.tiles.events import ProgrammingReport, TileEvent
-from anatile.tiles.programming import ProgressCallback, program_tile, read_tile
+from anatile.tiles.indexing import ConvolutionIndexing
+from anatile.tiles.persistence import generator_state, match_optional_slots, restore_generator
+from anatile.tiles.programming import (
+    ClosedLoopProgramming,
+    ProgrammingContext,
+    ProgrammingStrategy,
+    ProgressCallback,
+)
+from anatile.tiles.reading import read_weights_lstsq
+from anatile.tiles.scaling import checked_omega, checked_scales
+from anatile.tiles.shapes import along, from_rows, out_view, to_rows
 
 __all__ = ["TileWithPeriphery"]
 
@@ -54,6 +79,10 @@ class TileWithPeriphery(nn.Module):
         learned_out_scales: trainable out scales or None.
         input_range: trainable input range ``[1]`` or None.
         last_programming: :class:`ProgrammingReport` of the last :meth:`program_weights`.
+        programming: the :class:`~anatile.tiles.programming.ProgrammingStrategy` of
+            :meth:`program_weights` (default :class:`ClosedLoopProgramming`).
+        indexing: the :class:`~anatile.tiles.indexing.ConvolutionIndexing` of the indexed
+            passes.
 
     Shape:
         forward: ``[..., in_size]`` → ``[..., out_size]`` (indexed: ``[N, C, *spatial]`` →
@@ -118,7 +147,8 @@ class TileWithPeriphery(nn.Module):
         self.analog_ctx = AnalogContext(torch.zeros(()))
         self.analog_ctx.analog_tile = self
         self.register_buffer("indices", None)
-        self.image_sizes: list[int] | None = None
+        self.indexing = ConvolutionIndexing(in_size, out_size)
+        self.programming: ProgrammingStrategy = self.default_programming()
         self.last_programming: ProgrammingReport | None = None
         self.last_unclipped_output_fraction: float | None = None
         self._pending: list[tuple[Tensor, Tensor, bool]] = []
@@ -146,6 +176,11 @@ class TileWithPeriphery(nn.Module):
         generator = torch.Generator(device=device)
         generator.manual_seed(self.seed)
         self.generator = generator
+
+    @property
+    def image_sizes(self) -> list[int] | None:
+        """Image sizes of the indexed passes (see :meth:`set_indexed`), or None."""
+        return self.indexing.image_sizes
 
     @property
     def device(self) -> torch.device:
@@ -210,20 +245,6 @@ class TileWithPeriphery(nn.Module):
         """
         return self.mapping_scales.detach().clone()
 
-    def _validated_scales(self, name: str, value: Tensor | float | None) -> Tensor:
-        if value is None:
-            return torch.ones_like(self.mapping_scales)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = torch.tensor([float(value)])
-        value = check_tensor(name, value)
-        value = value.detach().reshape(-1).to(self.mapping_scales.dtype).to(self.device)
-        if value.numel() not in (1, self.out_size):
-            raise ValueError(f"{name}: expected 1 or {self.out_size} elements, "
-                             f"got {value.numel()}")
-        if bool((value == 0).any()):
-            raise ValueError(f"{name}: expected non-zero scales")
-        return value.clone()
-
     def set_mapping_scales(self, mapping_scales: Tensor | float | None) -> None:
         """Set the scales used for the weight mapping.
 
@@ -233,7 +254,8 @@ class TileWithPeriphery(nn.Module):
         Raises:
             TypeError, ValueError: on a wrong type, size, non-finite or zero value.
         """
-        scales = self._validated_scales("mapping_scales", mapping_scales)
+        scales = checked_scales("mapping_scales", mapping_scales, self.out_size,
+                                self.mapping_scales)
         lr = self.get_learning_rate()
         self.mapping_scales = scales
         self._learning_rate = lr * self._lr_scale()
@@ -292,7 +314,7 @@ class TileWithPeriphery(nn.Module):
         Raises:
             TypeError, ValueError: on bad scales (nothing is changed then).
         """
-        value = self._validated_scales("scales", scales)
+        value = checked_scales("scales", scales, self.out_size, self.mapping_scales)
         lr = self.get_learning_rate()
         self.mapping_scales = value
         if self.learned_out_scales is not None:
@@ -316,15 +338,8 @@ class TileWithPeriphery(nn.Module):
         if self.learned_out_scales is None:
             return values
         if tensor_view is None:
-            tensor_view = self._out_view(values.ndim)
+            tensor_view = out_view(values.ndim, self.out_trans)
         return values * self.learned_out_scales.view(tensor_view)
-
-    def _out_view(self, ndim: int, indexed: bool = False) -> tuple[int, ...]:
-        if indexed:
-            return (1, -1) + (1,) * (ndim - 2)
-        if self.out_trans:
-            return (-1,) + (1,) * (ndim - 1)
-        return (1,) * (ndim - 1) + (-1,)
 
     def apply_weight_scaling(self, combined_weights: Tensor,
                              weight_scaling_omega: float | None = None) -> Tensor:
@@ -351,9 +366,7 @@ class TileWithPeriphery(nn.Module):
         return weights / alpha.reshape(-1, 1).to(weights.device)
 
     def _omega(self, weight_scaling_omega: float | None) -> float:
-        if weight_scaling_omega is None:
-            return float(self.rpu_config.mapping.weight_scaling_omega)
-        return check_float("weight_scaling_omega", weight_scaling_omega)
+        return checked_omega(weight_scaling_omega, self.rpu_config.mapping.weight_scaling_omega)
 
     # ------------------------------------------------------------------ learning rate
     def _lr_scale(self) -> float:
@@ -460,7 +473,7 @@ class TileWithPeriphery(nn.Module):
         scales = self.mapping_scales
         if self.input_range is not None:
             scales = scales * self.input_range.detach()
-        return x_output * _along(scales, dim, x_output.ndim)
+        return x_output * along(scales, dim, x_output.ndim)
 
     def pre_backward(self, d_input: Tensor, dim: int, ctx: Any = None) -> Tensor:
         """Multiply the output gradient by the mapping scales (along ``dim``).
@@ -476,7 +489,7 @@ class TileWithPeriphery(nn.Module):
         Returns:
             Tensor of the same shape.
         """
-        return d_input * _along(self.mapping_scales, dim, d_input.ndim)
+        return d_input * along(self.mapping_scales, dim, d_input.ndim)
 
     def post_backward(self, d_output: Tensor, dim: int, ctx: Any = None) -> Tensor:
         """Hook after the transposed MVM (identity; scales are applied in pre_backward).
@@ -512,29 +525,7 @@ class TileWithPeriphery(nn.Module):
             r = self.input_range.detach()
             x_input = x_input / r
             scales = scales * r
-        return x_input, d_input * _along(scales, d_dim, d_input.ndim)
-
-    # ------------------------------------------------------------------ shapes
-    def _rows(self, x: Tensor, size: int, trans: bool, name: str) -> tuple[Tensor, Any]:
-        """Bring a (possibly transposed) tensor to ``[M, size]``; return how to undo it."""
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
-        if trans:
-            if x.ndim != 2 or x.shape[0] != size:
-                raise ValueError(f"{name}: expected shape [{size}, N] (transposed), "
-                                 f"got {tuple(x.shape)}")
-            return x.T, None
-        if x.ndim < 1 or x.shape[-1] != size:
-            raise ValueError(f"{name}: expected shape [..., {size}], got {tuple(x.shape)}")
-        return x.reshape(-1, size), x.shape[:-1]
-
-    @staticmethod
-    def _unrows(y: Tensor, lead: Any, trans: bool) -> Tensor:
-        if trans:
-            return y.T
-        return y.reshape(*lead, y.shape[-1])
+        return x_input, d_input * along(scales, d_dim, d_input.ndim)
 
     def _with_bias_column(self, x: Tensor) -> Tensor:
         if not self.analog_bias:
@@ -559,8 +550,8 @@ class TileWithPeriphery(nn.Module):
         Raises:
             TypeError, ValueError: on a wrong dtype or shape.
         """
-        x, lead = self._rows(x_input, self.in_size, self.in_trans, "x_input")
-        return self._unrows(self._forward_rows(x, is_test, ctx), lead, self.out_trans)
+        x, lead = to_rows(x_input, self.in_size, self.in_trans, "x_input")
+        return from_rows(self._forward_rows(x, is_test, ctx), lead, self.out_trans)
 
     def _forward_rows(self, x: Tensor, is_test: bool, ctx: Any = None) -> Tensor:
         """pre_forward → analog MVM → post_forward on ``[M, in_size]`` rows."""
@@ -588,13 +579,13 @@ class TileWithPeriphery(nn.Module):
         Raises:
             TypeError, ValueError: on a wrong dtype or shape.
         """
-        d, lead = self._rows(d_input, self.out_size, self.out_trans, "d_input")
+        d, lead = to_rows(d_input, self.out_size, self.out_trans, "d_input")
         d = self.pre_backward(d.to(self.analog_core.weight.dtype), -1, ctx)
         dx = self.analog_core.backward(d, self.generator)
         if self.analog_bias:
             dx = dx[:, :-1]
         dx = self.post_backward(dx, -1, ctx)
-        return self._unrows(dx, lead, self.in_trans)
+        return from_rows(dx, lead, self.in_trans)
 
     def update(self, x_input: Tensor, d_input: Tensor) -> None:
         """Update the array weights ``≈ −lr · dᵀx`` (pulsed or exact per the config).
@@ -606,8 +597,8 @@ class TileWithPeriphery(nn.Module):
         Raises:
             TypeError, ValueError: on wrong dtypes or shapes, or mismatched batch sizes.
         """
-        x, _ = self._rows(x_input, self.in_size, self.in_trans, "x_input")
-        d, _ = self._rows(d_input, self.out_size, self.out_trans, "d_input")
+        x, _ = to_rows(x_input, self.in_size, self.in_trans, "x_input")
+        d, _ = to_rows(d_input, self.out_size, self.out_trans, "d_input")
         if x.shape[0] != d.shape[0]:
             raise ValueError(f"x_input, d_input: batch sizes differ ({x.shape[0]} vs "
                              f"{d.shape[0]})")
@@ -641,7 +632,7 @@ class TileWithPeriphery(nn.Module):
             y = self.joint_forward_indexed(x, is_test=not self.training)
         else:
             y = self.joint_forward(x, is_test=not self.training)
-        view = self._out_view(y.ndim, indexed)
+        view = out_view(y.ndim, self.out_trans, indexed)
         y = self.apply_out_scaling(y, view)
         if self.bias is not None:
             y = y + self.bias.view(view)
@@ -800,7 +791,27 @@ class TileWithPeriphery(nn.Module):
         Raises:
             TypeError, ValueError: on bad ``x_values`` / ``over_sampling``.
         """
-        return read_tile(self, apply_weight_scaling, x_values, over_sampling)
+        core = self.analog_core
+        weight, bias = read_weights_lstsq(
+            self._logical_eval_forward, self.in_size, x_values, over_sampling, self.generator,
+            core.weight.dtype, self.device, with_bias=self.analog_bias)
+        if not apply_weight_scaling:
+            scales = self.get_scales()
+            assert scales is not None
+            weight = weight / scales.reshape(-1, 1)
+            if bias is not None:
+                bias = bias / scales.reshape(-1)
+        weight = weight.to("cpu")
+        if bias is not None:
+            bias = bias.to("cpu")
+        elif self.bias is not None:
+            bias = self.bias.detach().to("cpu", copy=True)
+        self._emit("weights_read", weight=weight, bias=bias)
+        return weight, bias
+
+    def default_programming(self) -> ProgrammingStrategy:
+        """The programming strategy of a new tile (closed loop for this class)."""
+        return ClosedLoopProgramming()
 
     def program_weights(
         self,
@@ -812,35 +823,76 @@ class TileWithPeriphery(nn.Module):
         w_init: float | Tensor = 0.01,
         *,
         callback: ProgressCallback | None = None,
+        **options: Any,
     ) -> None:
-        """Program the target weights with closed-loop read-and-update iterations.
+        """Program the target weights onto the devices with the tile's :attr:`programming`.
 
         Target: the reference weights (last :meth:`set_weights`) when ``from_reference``
-        and one exists, else the current weights. Starting from ``w_init``, repeat: eval
-        MVM of ``x_values`` (default the identity), error against the target outputs,
-        pulsed update with ``learning_rate`` - until ``mean|error| / max|target output|``
-        is below ``tolerance`` or ``max_iter`` updates were done. The outcome is stored in
-        :attr:`last_programming` and emitted as a ``"programmed"`` event; each iteration
-        emits ``"programming_progress"`` and calls ``callback(iteration, max_iter, error)``
-        (a callback or subscriber returning True, or raising StopIteration, stops early).
+        and one exists, else the current weights. A :class:`TileWithPeriphery` programs in
+        closed loop (:class:`~anatile.tiles.programming.ClosedLoopProgramming`: starting
+        from ``w_init``, repeat eval MVM of ``x_values``, error against the target outputs,
+        pulsed update with ``learning_rate``, until ``mean|error| / max|target output|`` is
+        below ``tolerance`` or ``max_iter`` updates were done); an
+        :class:`~anatile.tiles.InferenceTile` through its noise model
+        (:class:`~anatile.tiles.programming.NoiseModelProgramming`). The closed loop's
+        outcome is stored in :attr:`last_programming` and emitted as a ``"programmed"``
+        event; each iteration emits ``"programming_progress"`` and calls
+        ``callback(iteration, max_iter, error)`` (a callback or subscriber returning True,
+        or raising StopIteration, stops early).
 
         Args:
             from_reference: program the reference weights (else the current weights).
-            x_values: ``[N, in_size]`` inputs (or ``[N, in_size + 1]`` including the analog
-                bias input); default the identity.
-            learning_rate: update learning rate (> 0), divided by the largest eigenvalue of
-                ``xᵀx`` (1 for the identity) so that it is independent of ``x_values``.
-            max_iter: maximal number of updates (>= 1).
-            tolerance: relative error to reach; None runs all ``max_iter`` updates.
-            w_init: start weights: uniform in ``[−w_init, w_init]`` or a tensor
-                ``[out_size, in_size (+1)]`` in normalized conductance units.
+            x_values: closed loop: ``[N, in_size]`` inputs (or ``[N, in_size + 1]``
+                including the analog bias input); default the identity.
+            learning_rate: closed loop: update learning rate (> 0), divided by the largest
+                eigenvalue of ``xᵀx`` (1 for the identity) so that it is independent of
+                ``x_values``.
+            max_iter: closed loop: maximal number of updates (>= 1).
+            tolerance: closed loop: relative error to reach; None runs all ``max_iter``
+                updates.
+            w_init: closed loop: start weights: uniform in ``[−w_init, w_init]`` or a
+                tensor ``[out_size, in_size (+1)]`` in normalized conductance units.
             callback: progress callback.
+            **options: further options of the strategy, e.g. ``noise_model`` and
+                ``generator`` of an inference tile's noise-model programming.
 
         Raises:
-            TypeError, ValueError: on bad arguments (nothing is changed then).
+            TypeError, ValueError: on bad arguments, or an argument the strategy does not
+                take (nothing is changed then).
         """
-        program_tile(self, from_reference, x_values, learning_rate, max_iter, tolerance,
-                     w_init, callback)
+        strategy = self.programming.for_call(
+            x_values=x_values, learning_rate=learning_rate, max_iter=max_iter,
+            tolerance=tolerance, w_init=w_init, **options)
+        strategy.check(self.in_size, self.analog_core)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
+        core = self.analog_core
+        if from_reference and self.reference_weight is not None:
+            target = self.reference_weight.detach().clone()
+        else:
+            target = core.weight.detach().clone()
+
+        def progress(iteration: int, max_iter: int, error: float) -> bool:
+            stop = self._emit("programming_progress", iteration=iteration, max_iter=max_iter,
+                              error=error)
+            if callback is not None:
+                try:
+                    stop = (callback(iteration, max_iter, error) is True) or stop
+                except StopIteration:
+                    stop = True
+            return stop
+
+        generator = strategy.random_source(self.generator)
+        context = ProgrammingContext(target, self.in_size, core, generator, self.rpu_config,
+                                     progress)
+        self._record_programming(strategy, context, strategy.program(context))
+
+    def _record_programming(
+        self, strategy: ProgrammingStrategy, context: ProgrammingContext, outcome: Any
+    ) -> None:
+        """Keep the outcome of ``strategy`` (here: the closed loop's report)."""
+        self.last_programming = outcome
+        self._emit("programmed", report=outcome)
 
     # ------------------------------------------------------------------ indexed
     def is_indexed(self) -> bool:
@@ -863,43 +915,9 @@ class TileWithPeriphery(nn.Module):
         """
         if self.in_trans or self.out_trans:
             raise TileError("set_indexed: not supported for tiles with in_trans/out_trans")
-        if isinstance(image_sizes, (str, bytes)) or not isinstance(image_sizes, Sequence):
-            raise TypeError("image_sizes: expected a list of ints")
-        sizes = [int(check_int("image_sizes", s, 1)) for s in image_sizes]
-        if len(sizes) not in (3, 5, 7):
-            raise ValueError(f"image_sizes: expected 3, 5 or 7 sizes (1D/2D/3D), "
-                             f"got {len(sizes)}")
-        if not isinstance(indices, Tensor):
-            raise TypeError(f"indices: expected a torch.Tensor, got {type(indices).__name__}")
-        if indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
-            raise TypeError(f"indices: expected an integer tensor, got dtype {indices.dtype}")
-        n_spatial = (len(sizes) - 1) // 2
-        n_out = math.prod(sizes[1 + n_spatial:])
-        n_in = math.prod(sizes[:1 + n_spatial])
-        if tuple(indices.shape) != (self.in_size, n_out):
-            raise ValueError(f"indices: expected shape {(self.in_size, n_out)}, "
-                             f"got {tuple(indices.shape)}")
-        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) > n_in):
-            raise ValueError(f"indices: expected values in [0, {n_in}]")
-        self.indices = indices.detach().to(dtype=torch.int64, device=self.device).clone()
-        self.image_sizes = sizes
-
-    def _index_state(self) -> tuple[Tensor, list[int], int]:
-        if self.indices is None or self.image_sizes is None:
-            raise TileError("indexed pass: call set_indexed first")
-        n_spatial = (len(self.image_sizes) - 1) // 2
-        if n_spatial not in (1, 2, 3):
-            raise TileError(f"image_sizes: invalid length {len(self.image_sizes)}")
-        return self.indices, self.image_sizes, n_spatial
-
-    def _check_image(self, x: Tensor, name: str, channels: int, spatial: list[int]) -> None:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
-        if x.ndim != 2 + len(spatial) or list(x.shape[1:]) != [channels, *spatial]:
-            raise ValueError(f"{name}: expected shape [N, {channels}, "
-                             f"{', '.join(map(str, spatial))}], got {tuple(x.shape)}")
+        indices, sizes = self.indexing.check(indices, image_sizes)
+        self.indices = indices.to(self.device).clone()
+        self.indexing.image_sizes = sizes
 
     def joint_forward_indexed(self, x_input: Tensor, is_test: bool = False,
                               ctx: Any = None) -> Tensor:
@@ -917,19 +935,8 @@ class TileWithPeriphery(nn.Module):
             TileError: if :meth:`set_indexed` was not called.
             TypeError, ValueError: on a wrong input.
         """
-        indices, sizes, n_sp = self._index_state()
-        self._check_image(x_input, "x_input", sizes[0], sizes[1:1 + n_sp])
-        n = x_input.shape[0]
-        rows = gather_patches(x_input.to(self.analog_core.weight.dtype), indices)
-        y = self.joint_forward(rows, is_test, ctx)
-        out_sp = sizes[1 + n_sp:]
-        return y.reshape(n, -1, self.out_size).transpose(1, 2).reshape(n, self.out_size, *out_sp)
-
-    def _d_rows(self, d_input: Tensor) -> Tensor:
-        _, sizes, n_sp = self._index_state()
-        self._check_image(d_input, "d_input", self.out_size, sizes[1 + n_sp:])
-        n = d_input.shape[0]
-        return d_input.reshape(n, self.out_size, -1).transpose(1, 2).reshape(-1, self.out_size)
+        return self.indexing.forward(x_input, self.indices, self.analog_core.weight.dtype,
+                                     lambda rows: self.joint_forward(rows, is_test, ctx))
 
     def backward_indexed(self, d_input: Tensor, ctx: Any = None) -> Tensor:
         """Backward pass of a convolution (transposed MVM, col2im scatter-add).
@@ -945,9 +952,8 @@ class TileWithPeriphery(nn.Module):
             TileError: if :meth:`set_indexed` was not called.
             TypeError, ValueError: on a wrong input.
         """
-        indices, sizes, n_sp = self._index_state()
-        dx = self.backward(self._d_rows(d_input), ctx)
-        return scatter_patches(dx, indices, tuple(sizes[:1 + n_sp]))
+        return self.indexing.backward(d_input, self.indices,
+                                      lambda rows: self.backward(rows, ctx))
 
     def update_indexed(self, x_input: Tensor, d_input: Tensor) -> None:
         """Update pass of a convolution (all patches of the batch in one update).
@@ -960,11 +966,8 @@ class TileWithPeriphery(nn.Module):
             TileError: if :meth:`set_indexed` was not called.
             TypeError, ValueError: on wrong inputs.
         """
-        indices, sizes, n_sp = self._index_state()
-        self._check_image(x_input, "x_input", sizes[0], sizes[1:1 + n_sp])
-        d_rows = self._d_rows(d_input)
-        rows = gather_patches(x_input.to(self.analog_core.weight.dtype), indices)
-        self.update(rows, d_rows)
+        rows = self.indexing.input_rows(x_input, self.indices, self.analog_core.weight.dtype)
+        self.update(rows, self.indexing.grad_rows(d_input, self.indices))
 
     # ------------------------------------------------------------------ devices
     def cpu(self) -> TileWithPeriphery:
@@ -1008,7 +1011,7 @@ class TileWithPeriphery(nn.Module):
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.seed = int(state["seed"])
         self._learning_rate = float(state["learning_rate"])
-        self.image_sizes = state.get("image_sizes")
+        self.indexing.image_sizes = state.get("image_sizes")
         if state.get("generator_device") == str(self.generator.device):
             self.generator.set_state(state["generator_state"])
         else:
@@ -1016,36 +1019,21 @@ class TileWithPeriphery(nn.Module):
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
                               **kwargs: Any) -> None:
-        # Optional buffers and size-adaptive scales: make the local slots match the saved
-        # ones, so that a state dict of a tile in another state loads.
-        for name in ("reference_weight", "indices"):
-            key = prefix + name
-            if key in state_dict and getattr(self, name) is None:
-                setattr(self, name, torch.empty_like(state_dict[key], device=self.device))
-            elif key not in state_dict and getattr(self, name) is not None:
-                setattr(self, name, None)
-        key = prefix + "mapping_scales"
-        if key in state_dict and state_dict[key].shape != self.mapping_scales.shape:
-            self.mapping_scales = torch.empty_like(state_dict[key], device=self.device)
-        key = prefix + "learned_out_scales"
-        if key in state_dict and self.learned_out_scales is not None \
-                and state_dict[key].shape != self.learned_out_scales.shape:
-            self.learned_out_scales.data = torch.empty_like(state_dict[key], device=self.device)
+        match_optional_slots(self, state_dict, prefix, self.device,
+                             optional=("reference_weight", "indices"),
+                             resizable=("mapping_scales", "learned_out_scales"))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        generator = state.pop("generator")
-        state["_generator_state"] = (str(generator.device), generator.get_state())
+        state["_generator_state"] = generator_state(state.pop("generator"))
         state["_pending"] = []
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         device, gen_state = state.pop("_generator_state")
         super().__setstate__(state)
-        generator = torch.Generator(device=device)
-        generator.set_state(gen_state)
-        self.generator = generator
+        self.generator = restore_generator(device, gen_state)
         self.analog_ctx.analog_tile = self
 
     def extra_repr(self) -> str:
@@ -1053,11 +1041,3 @@ class TileWithPeriphery(nn.Module):
                 f"digital_bias={self.digital_bias}, analog_bias={self.analog_bias}, "
                 f"seed={self.seed}")
 
-
-def _along(scales: Tensor, dim: int, ndim: int) -> Tensor:
-    """View 1- or n-element ``scales`` so they broadcast along dimension ``dim``."""
-    if scales.numel() == 1:
-        return scales.reshape(())
-    shape = [1] * ndim
-    shape[dim] = -1
-    return scales.view(shape)

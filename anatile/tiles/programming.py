@@ -1,136 +1,267 @@
-"""Closed-loop weight programming and realistic read-out of a tile (used by its methods).
+"""How a tile gets its target weights onto the devices: programming strategies.
 
-Both work through the tile's public state and its analog core; see
-:meth:`TileWithPeriphery.program_weights` and :meth:`TileWithPeriphery.read_weights`.
+A tile holds one strategy in ``tile.programming`` and ``program_weights`` runs it; the
+arguments of a call replace fields of the strategy for that call (:meth:`for_call`).
+
+* :class:`ClosedLoopProgramming` (a :class:`~anatile.tiles.TileWithPeriphery`'s default):
+  read the array, compare with the target, pulse, repeat.
+* :class:`NoiseModelProgramming` (an :class:`~anatile.tiles.InferenceTile`'s default): one
+  shot through the PCM noise model (programming noise and drift exponents drawn once).
+
+A strategy sees the tile only through a :class:`ProgrammingContext`: the target, the analog
+core, the generator, the tile's configuration and a progress function that emits the tile's
+events and calls the user's callback. It returns an outcome that the tile records.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from anatile.functional.readout import lstsq_weights, readout_inputs
+from anatile.config.rpu_config import InferenceRPUConfig, RPUConfig
+from anatile.inference.noise import BaseNoiseModel, ProgrammedState
+from anatile.tiles.analog_core import AnalogCore
 from anatile.tiles.checks import check_float, check_int, check_tensor
 from anatile.tiles.events import ProgrammingReport
 
-if TYPE_CHECKING:
-    from anatile.tiles.periphery import TileWithPeriphery
+__all__ = [
+    "CLOSED_LOOP_DEFAULTS",
+    "ClosedLoopProgramming",
+    "NoiseModelProgramming",
+    "ProgrammingContext",
+    "ProgrammingStrategy",
+    "ProgressCallback",
+]
 
-__all__ = ["ProgressCallback", "program_tile", "read_tile"]
-
+#: ``callback(iteration, max_iter, relative_error)``; True or StopIteration stops early.
 ProgressCallback = Callable[[int, int, float], Any]
 
 
-def read_tile(
-    tile: TileWithPeriphery,
-    apply_weight_scaling: bool,
-    x_values: Tensor | None,
-    over_sampling: int,
-) -> tuple[Tensor, Tensor | None]:
-    """Body of :meth:`TileWithPeriphery.read_weights` (same arguments and result)."""
-    if x_values is None:
-        n = check_int("over_sampling", over_sampling, 1) * tile.in_size
-        x = readout_inputs(n, tile.in_size, tile.generator, tile.analog_core.weight.dtype,
-                           tile.device)
-    else:
-        x = check_tensor("x_values", x_values)
-        if x.ndim != 2 or x.shape[1] != tile.in_size:
-            raise ValueError(f"x_values: expected shape [N, {tile.in_size}], "
-                             f"got {tuple(x.shape)}")
-        x = x.detach().to(dtype=tile.analog_core.weight.dtype, device=tile.device)
-    y = tile._logical_eval_forward(x)
-    weight, bias = lstsq_weights(x, y, with_bias=tile.analog_bias)
-    if not apply_weight_scaling:
-        scales = tile.get_scales()
-        assert scales is not None
-        weight = weight / scales.reshape(-1, 1)
-        if bias is not None:
-            bias = bias / scales.reshape(-1)
-    weight = weight.to("cpu")
-    if bias is not None:
-        bias = bias.to("cpu")
-    elif tile.bias is not None:
-        bias = tile.bias.detach().to("cpu", copy=True)
-    tile._emit("weights_read", weight=weight, bias=bias)
-    return weight, bias
+@dataclass(frozen=True)
+class ProgrammingContext:
+    """What a strategy may use of the tile it programs.
+
+    Attributes:
+        target: target weights in array units ``[out_size, in_size (+1 analog bias)]``.
+        in_size: logical inputs of the tile (without the analog bias column).
+        core: the tile's crossbar.
+        generator: random source of this programming.
+        rpu_config: the tile's configuration.
+        progress: ``progress(iteration, max_iter, error)``: emits the tile's
+            ``"programming_progress"`` event and calls the user's callback; True: stop.
+    """
+
+    target: Tensor
+    in_size: int
+    core: AnalogCore
+    generator: torch.Generator
+    rpu_config: RPUConfig
+    progress: Callable[[int, int, float], bool]
 
 
-def program_tile(
-    tile: TileWithPeriphery,
-    from_reference: bool,
-    x_values: Tensor | None,
-    learning_rate: float,
-    max_iter: int,
-    tolerance: float | None,
-    w_init: float | Tensor,
-    callback: ProgressCallback | None,
-) -> None:
-    """Body of :meth:`TileWithPeriphery.program_weights` (same arguments)."""
-    core = tile.analog_core
-    n_cols = core.in_size
-    dtype, device = core.weight.dtype, tile.device
-    lr = check_float("learning_rate", learning_rate, lo=0.0, lo_open=True)
-    max_iter = check_int("max_iter", max_iter, 1)
-    tol = None if tolerance is None else check_float("tolerance", tolerance)
-    if x_values is None:
-        x = torch.eye(n_cols, dtype=dtype, device=device)
-    else:
-        x = check_tensor("x_values", x_values)
-        if x.ndim != 2 or x.shape[1] not in (tile.in_size, n_cols):
-            raise ValueError(f"x_values: expected shape [N, {tile.in_size}] or "
-                             f"[N, {n_cols}], got {tuple(x.shape)}")
+#: The closed-loop arguments of ``program_weights`` (aihwkit's signature) and their defaults.
+CLOSED_LOOP_DEFAULTS: dict[str, Any] = {
+    "x_values": None,
+    "learning_rate": 0.1,
+    "max_iter": 10000,
+    "tolerance": 0.01,
+    "w_init": 0.01,
+}
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if default is None:
+        return value is None
+    return type(value) in (int, float) and value == default
+
+
+class ProgrammingStrategy(ABC):
+    """How target weights are written to the devices (see the module docstring).
+
+    Subclasses are frozen dataclasses; their fields are the options of
+    ``program_weights``.
+    """
+
+    def for_call(self, **arguments: Any) -> ProgrammingStrategy:
+        """This strategy with the arguments of one ``program_weights`` call.
+
+        Arguments naming a field replace it. The closed-loop arguments of the signature
+        (:data:`CLOSED_LOOP_DEFAULTS`) are ignored by strategies without them as long as
+        they keep their defaults.
+
+        Raises:
+            TypeError: naming an argument this strategy does not take.
+        """
+        names = {f.name for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        chosen: dict[str, Any] = {}
+        for key, value in arguments.items():
+            if key in names:
+                chosen[key] = value
+            elif key in CLOSED_LOOP_DEFAULTS and _is_default(value, CLOSED_LOOP_DEFAULTS[key]):
+                continue
+            else:
+                raise TypeError(
+                    f"{key}: not an option of {type(self).__name__} "
+                    f"(options: {', '.join(sorted(names))})"
+                )
+        return dataclasses.replace(self, **chosen)  # type: ignore[type-var]
+
+    def check(self, in_size: int, core: AnalogCore) -> None:  # noqa: B027 - optional hook
+        """Validate the options for a tile before anything is changed (default: nothing)."""
+
+    def random_source(self, tile_generator: torch.Generator) -> torch.Generator:
+        """The generator of this programming (default: the tile's)."""
+        return tile_generator
+
+    @abstractmethod
+    def program(self, context: ProgrammingContext) -> Any:
+        """Program ``context.target`` onto ``context.core``; return the outcome to record."""
+
+
+@dataclass(frozen=True)
+class ClosedLoopProgramming(ProgrammingStrategy):
+    """Closed-loop read-and-update programming (aihwkit's ``TileWithPeriphery.program_weights``).
+
+    Starting from ``w_init``, repeat: eval MVM of ``x_values`` (default the identity), error
+    against the target outputs, pulsed update with ``learning_rate`` - until
+    ``mean|error| / max|target output|`` is below ``tolerance`` or ``max_iter`` updates
+    were done.
+
+    Attributes:
+        x_values: ``[N, in_size]`` inputs (or ``[N, in_size + 1]`` including the analog
+            bias input); default the identity.
+        learning_rate: update learning rate (> 0), divided by the largest eigenvalue of
+            ``xᵀx`` (1 for the identity) so that it is independent of ``x_values``.
+        max_iter: maximal number of updates (>= 1).
+        tolerance: relative error to reach; None runs all ``max_iter`` updates.
+        w_init: start weights: uniform in ``[−w_init, w_init]`` or a tensor
+            ``[out_size, in_size (+1)]`` in normalized conductance units.
+
+    The outcome is a :class:`~anatile.tiles.ProgrammingReport`.
+    """
+
+    x_values: Tensor | None = CLOSED_LOOP_DEFAULTS["x_values"]
+    learning_rate: float = CLOSED_LOOP_DEFAULTS["learning_rate"]
+    max_iter: int = CLOSED_LOOP_DEFAULTS["max_iter"]
+    tolerance: float | None = CLOSED_LOOP_DEFAULTS["tolerance"]
+    w_init: float | Tensor = CLOSED_LOOP_DEFAULTS["w_init"]
+
+    def check(self, in_size: int, core: AnalogCore) -> None:
+        check_float("learning_rate", self.learning_rate, lo=0.0, lo_open=True)
+        check_int("max_iter", self.max_iter, 1)
+        if self.tolerance is not None:
+            check_float("tolerance", self.tolerance)
+        self._inputs(in_size, core)
+        if isinstance(self.w_init, Tensor):
+            check_tensor("w_init", self.w_init, (core.out_size, core.in_size))
+        else:
+            check_float("w_init", self.w_init)
+
+    def _inputs(self, in_size: int, core: AnalogCore) -> Tensor:
+        dtype, device = core.weight.dtype, core.weight.device
+        if self.x_values is None:
+            return torch.eye(core.in_size, dtype=dtype, device=device)
+        x = check_tensor("x_values", self.x_values)
+        if x.ndim != 2 or x.shape[1] not in (in_size, core.in_size):
+            raise ValueError(f"x_values: expected shape [N, {in_size}] or "
+                             f"[N, {core.in_size}], got {tuple(x.shape)}")
         x = x.detach().to(dtype=dtype, device=device)
-        if x.shape[1] != n_cols:
-            x = tile._with_bias_column(x)
-    if isinstance(w_init, Tensor):
-        start = check_tensor("w_init", w_init, (core.out_size, n_cols)).detach()
-        start = start.to(dtype=dtype, device=device).clone()
-    else:
-        amp = check_float("w_init", w_init)
-        start = torch.rand(core.out_size, n_cols, generator=tile.generator, dtype=dtype,
-                           device=device).mul_(2.0 * amp).sub_(amp)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
-    if from_reference and tile.reference_weight is not None:
-        target = tile.reference_weight.detach().clone()
-    else:
-        target = core.weight.detach().clone()
-    target_out = x @ target.T
-    # Normalize the step so that lr means the same for any x_values: the closed loop is
-    # gradient descent on |x Wᵀ − target|², whose curvature is λ_max(xᵀx) (1 for the
-    # identity, ~N for N random rows; without this, lr = 0.1 would diverge there).
-    curvature = float(torch.linalg.matrix_norm(x, ord=2)) ** 2
-    lr = lr / curvature if curvature > 0 else lr
-    denom = float(target_out.abs().max())
-    denom = denom if denom > 0 else 1.0
-    core.set_weights(start)
+        if x.shape[1] != core.in_size:  # the analog bias column is driven by 1
+            x = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
+        return x
 
-    def measure() -> tuple[Tensor, float]:
-        with torch.no_grad():
-            err = core.forward(x, tile.generator) - target_out
-        return err, float(err.abs().mean()) / denom
+    def program(self, context: ProgrammingContext) -> ProgrammingReport:
+        core, gen = context.core, context.generator
+        self.check(context.in_size, core)
+        dtype, device = core.weight.dtype, core.weight.device
+        x = self._inputs(context.in_size, core)
+        max_iter = int(self.max_iter)
+        tol = None if self.tolerance is None else float(self.tolerance)
+        if isinstance(self.w_init, Tensor):
+            start = self.w_init.detach().to(dtype=dtype, device=device).clone()
+        else:
+            amp = float(self.w_init)
+            start = torch.rand(core.out_size, core.in_size, generator=gen, dtype=dtype,
+                               device=device).mul_(2.0 * amp).sub_(amp)
+        target_out = x @ context.target.T
+        # Normalize the step so that lr means the same for any x_values: the closed loop is
+        # gradient descent on |x Wᵀ − target|², whose curvature is λ_max(xᵀx) (1 for the
+        # identity, ~N for N random rows; without this, lr = 0.1 would diverge there).
+        curvature = float(torch.linalg.matrix_norm(x, ord=2)) ** 2
+        lr = float(self.learning_rate)
+        lr = lr / curvature if curvature > 0 else lr
+        denom = float(target_out.abs().max())
+        denom = denom if denom > 0 else 1.0
+        core.set_weights(start)
 
-    iterations, converged = 0, False
-    err, rel = measure()
-    while True:
-        stop = tile._emit("programming_progress", iteration=iterations,
-                          max_iter=max_iter, error=rel)
-        if callback is not None:
-            try:
-                stop = (callback(iterations, max_iter, rel) is True) or stop
-            except StopIteration:
-                stop = True
-        if tol is not None and rel < tol:
-            converged = True
-            break
-        if stop or iterations >= max_iter:
-            break
-        with torch.no_grad():
-            core.update(x, err, lr, tile.generator)
-        iterations += 1
+        def measure() -> tuple[Tensor, float]:
+            with torch.no_grad():
+                err = core.forward(x, gen) - target_out
+            return err, float(err.abs().mean()) / denom
+
+        iterations, converged = 0, False
         err, rel = measure()
-    tile.last_programming = ProgrammingReport(iterations, rel, converged)
-    tile._emit("programmed", report=tile.last_programming)
+        while True:
+            stop = context.progress(iterations, max_iter, rel)
+            if tol is not None and rel < tol:
+                converged = True
+                break
+            if stop or iterations >= max_iter:
+                break
+            with torch.no_grad():
+                core.update(x, err, lr, gen)
+            iterations += 1
+            err, rel = measure()
+        return ProgrammingReport(iterations, rel, converged)
+
+
+@dataclass(frozen=True)
+class NoiseModelProgramming(ProgrammingStrategy):
+    """One-shot programming through a PCM noise model (aihwkit's inference tiles).
+
+    The converter of the noise model maps the target to conductances, programming noise is
+    added and one drift exponent per device is drawn from its target conductance; the array
+    then holds the programmed weights.
+
+    Attributes:
+        noise_model: overrides ``rpu_config.noise_model`` (the tile keeps it for later
+            drifts); None uses the configuration's.
+        generator: random source of this programming (default the tile's generator).
+
+    The outcome is the noise model's :class:`~anatile.inference.ProgrammedState`.
+    """
+
+    noise_model: BaseNoiseModel | None = None
+    generator: torch.Generator | None = None
+
+    def check(self, in_size: int, core: AnalogCore) -> None:
+        if self.noise_model is not None and not isinstance(self.noise_model, BaseNoiseModel):
+            raise TypeError(
+                f"noise_model: expected a noise model such as PCMLikeNoiseModel, "
+                f"got {type(self.noise_model).__name__}"
+            )
+        if self.generator is not None and not isinstance(self.generator, torch.Generator):
+            raise TypeError(
+                f"generator: expected a torch.Generator, got {type(self.generator).__name__}"
+            )
+
+    def random_source(self, tile_generator: torch.Generator) -> torch.Generator:
+        return tile_generator if self.generator is None else self.generator
+
+    def program(self, context: ProgrammingContext) -> ProgrammedState:
+        self.check(context.in_size, context.core)
+        model = self.noise_model
+        if model is None:
+            if not isinstance(context.rpu_config, InferenceRPUConfig):
+                raise TypeError("noise_model: expected a noise model (the tile's "
+                                "configuration is not an InferenceRPUConfig)")
+            model = context.rpu_config.noise_model
+        state = model.program(context.target, context.generator)
+        context.core.set_weights(state.weights.to(context.core.weight.dtype))
+        return state

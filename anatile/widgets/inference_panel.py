@@ -105,11 +105,6 @@ class InferencePanel:
         host.invalidate("conductance")
 
     # ---------------------------------------------------------------- actions
-    def program(self) -> None:
-        """Program the tile with its noise model (the inspector's Program button)."""
-        self.tile.program_weights()
-        self.drift(float(self.t_slider.value))
-
     def drift(self, t_inference: float) -> None:
         """Drift the tile to ``t_inference`` seconds (what the slider does)."""
         self.tile.drift_weights(float(t_inference))

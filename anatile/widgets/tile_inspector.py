@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from anatile.tiles import InferenceTile, TileEvent, TileWithPeriphery
+from anatile.tiles import ClosedLoopProgramming, InferenceTile, TileEvent, TileWithPeriphery
 from anatile.widgets._base import (
     DEFAULT_MIN_INTERVAL_S,
     AnatileWidget,
@@ -159,8 +159,9 @@ class TileInspector(AnatileWidget):
     def _attach_inference_panel(self) -> None:
         if isinstance(self.tile, InferenceTile):
             self.extra = InferencePanel(self.tile, self)
-            # an inference tile is programmed with its noise model: no closed-loop controls
+        if not self._closed_loop():  # e.g. programmed through a noise model: no controls
             self.program_box.children = (self.program_box.children[1],)
+        if self.extra is not None:
             children = list(self.children)
             children[-2:-2] = self.extra.children
             self.children = children
@@ -222,17 +223,25 @@ class TileInspector(AnatileWidget):
         """
         self.progress.value = 0
         self.progress.bar_style = "info"
-        if self.extra is not None:
-            with self._busy(self.read_button, self.program_button):
-                self.extra.program()
-            return
         with self._busy(self.read_button, self.program_button):
-            self.tile.program_weights(
-                learning_rate=float(self.learning_rate.value),
-                max_iter=int(self.max_iter.value),
-                tolerance=float(self.tolerance.value),
-            )
-        self.read()
+            self.tile.program_weights(**self._programming_options())
+        if self.extra is not None:
+            self.extra.drift(float(self.extra.t_slider.value))
+        else:
+            self.read()
+
+    def _closed_loop(self) -> bool:
+        return isinstance(self.tile.programming, ClosedLoopProgramming)
+
+    def _programming_options(self) -> dict[str, Any]:
+        """The options of the tile's programming strategy that the controls set."""
+        if not self._closed_loop():
+            return {}
+        return {
+            "learning_rate": float(self.learning_rate.value),
+            "max_iter": int(self.max_iter.value),
+            "tolerance": float(self.tolerance.value),
+        }
 
     # -------------------------------------------------------------- widgets
     def _build_controls(self) -> None:
