@@ -1,7 +1,9 @@
-"""Questions asked of tiles and models: accuracy and TNMSE over time (more to come).
+"""Questions asked of tiles and models: where the error comes from and which layer costs.
 
 This layer sits above ``nn`` and ``wpo`` and below ``widgets``: it runs experiments on
-models and tiles and returns plain results that widgets only draw.
+models and tiles and returns plain results (dataclasses of tensors and floats, with a
+``to_rows()`` for tables) that widgets only draw. Every error metric is one of
+:mod:`anatile.analysis.metrics`.
 """
 
 from anatile.analysis.accuracy import (
@@ -11,13 +13,53 @@ from anatile.analysis.accuracy import (
     accuracy_over_time,
     format_time,
 )
+from anatile.analysis.budget import (
+    SOURCE_LABELS,
+    SOURCES,
+    BudgetTable,
+    ErrorBudget,
+    error_budget,
+)
+from anatile.analysis.diagnose import SEVERITIES, Finding, diagnose
+from anatile.analysis.metrics import (
+    METRICS,
+    Metric,
+    nmse,
+    output_nrmse,
+    tnmse,
+    weight_max_error,
+    weight_nmse,
+    weight_nrmse,
+)
+from anatile.analysis.sensitivity import LayerSensitivity, layer_sensitivity
 from anatile.analysis.tnmse import tnmse_over_time
+from anatile.analysis.trace import WeightTrace, weight_trace
 
 __all__ = [
     "DEFAULT_TIMES",
     "DEFAULT_TIME_SECONDS",
+    "METRICS",
+    "SEVERITIES",
+    "SOURCES",
+    "SOURCE_LABELS",
     "AccuracyOverTime",
+    "BudgetTable",
+    "ErrorBudget",
+    "Finding",
+    "LayerSensitivity",
+    "Metric",
+    "WeightTrace",
     "accuracy_over_time",
+    "diagnose",
+    "error_budget",
     "format_time",
+    "layer_sensitivity",
+    "nmse",
+    "output_nrmse",
+    "tnmse",
     "tnmse_over_time",
+    "weight_max_error",
+    "weight_nmse",
+    "weight_nrmse",
+    "weight_trace",
 ]

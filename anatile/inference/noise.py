@@ -125,10 +125,14 @@ class BaseNoiseModel(InitFieldsMixin):
         self,
         g_prog: Tensor,
         drift_noise_param: Tensor,
-        t_inference: float,
+        t_inference: float | Tensor,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """Conductances read ``t_inference`` s after programming to ``g_prog`` with ν."""
+        """Conductances read ``t_inference`` s after programming to ``g_prog`` with ν.
+
+        A tensor ``t_inference`` broadcasts against ``g_prog`` (e.g. ``[T, 1, ...]`` reads
+        every time at once).
+        """
         raise NotImplementedError
 
     # --- weights (aihwkit-style) ---------------------------------------------------------
@@ -370,7 +374,7 @@ class PCMLikeNoiseModel(BaseNoiseModel):
         self,
         g_prog: Tensor,
         drift_noise_param: Tensor,
-        t_inference: float,
+        t_inference: float | Tensor,
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Drift ``g_prog`` with exponents ``drift_noise_param`` and add read noise.
@@ -379,7 +383,8 @@ class PCMLikeNoiseModel(BaseNoiseModel):
             ValueError: if ``t_inference`` is negative or not finite.
 
         Shape:
-            ``g_prog``, ``drift_noise_param``: ``(*)``; output: ``(*)``.
+            ``g_prog``, ``drift_noise_param``: ``(*)``; a tensor ``t_inference``
+            broadcasts (``[T, 1, ...]``: one read per time); output: broadcast shape.
         """
         return apply_pcm_drift_and_read_noise(
             g_prog,

@@ -17,7 +17,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from anatile.config.parameters import IOParameters
 from anatile.config.rpu_config import InferenceRPUConfig
+from anatile.functional.io_model import analog_mvm
 from anatile.inference.compensation import PerColumnDriftCompensation
 from anatile.inference.noise import BaseNoiseModel, ProgrammedState
 from anatile.tiles.periphery import TileWithPeriphery
@@ -184,6 +186,73 @@ class InferenceTile(TileWithPeriphery):
         x = comp.get_readout_tensor(core.in_size, core.weight.dtype, core.weight.device)
         with torch.no_grad():
             return core.forward(x, generator)
+
+    def compensation_baseline(
+        self,
+        weights: Tensor,
+        *,
+        io: IOParameters | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The drift-compensation baseline a chip programmed to ``weights`` would read.
+
+        The readout :meth:`program_weights` takes right after programming, on ``weights``
+        instead of the array. Nothing in the tile changes.
+
+        Args:
+            weights: array weights ``[out_size, in_size (+1)]`` (normalized units).
+            io: IO parameters of the readout (default ``rpu_config.forward``).
+            generator: random source of the readout (default the tile's).
+
+        Returns:
+            The baseline (ones without a drift compensation).
+        """
+        comp = self.rpu_config.drift_compensation
+        if comp is None:
+            return torch.ones_like(self.drift_baseline)
+        return comp.init_baseline(self._readout_of(weights, io, generator))
+
+    def compensation_alpha(
+        self,
+        weights: Tensor,
+        *,
+        baseline: Tensor | None = None,
+        io: IOParameters | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The ``alpha`` the drift compensation would set if the array held ``weights``.
+
+        Reads the compensation's readout input through the forward IO model on
+        ``weights``, as :meth:`drift_weights` does on the array, and divides it into the
+        baseline. Nothing in the tile changes.
+
+        Args:
+            weights: array weights ``[out_size, in_size (+1)]`` (normalized units).
+            baseline: the baseline readout (default the tile's :attr:`drift_baseline`; see
+                :meth:`compensation_baseline` for another chip's).
+            io: IO parameters of the readout (default ``rpu_config.forward``).
+            generator: random source of the readout (default the tile's).
+
+        Returns:
+            ``alpha`` shaped like :attr:`alpha` (ones without a drift compensation).
+        """
+        comp = self.rpu_config.drift_compensation
+        if comp is None:
+            return torch.ones_like(self.alpha)
+        base = self.drift_baseline if baseline is None else baseline
+        alpha = comp.apply(self._readout_of(weights, io, generator), base)
+        return alpha.expand_as(self.alpha).clone()
+
+    def _readout_of(self, weights: Tensor, io: IOParameters | None,
+                    generator: torch.Generator | None) -> Tensor:
+        comp = self.rpu_config.drift_compensation
+        assert comp is not None
+        core = self.analog_core
+        x = comp.get_readout_tensor(core.in_size, core.weight.dtype, core.weight.device)
+        gen = self.generator if generator is None else generator
+        with torch.no_grad():
+            return analog_mvm(x, weights.to(core.weight.dtype),
+                              self.rpu_config.forward if io is None else io, gen)
 
     # ------------------------------------------------------------------ programming
     def set_weights(

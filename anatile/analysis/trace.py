@@ -1,0 +1,200 @@
+"""The life of one weight: its devices' conductances, ν, read value and effective weight."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from anatile.exceptions import TileError
+from anatile.tiles.inference_tile import InferenceTile
+from anatile.tiles.periphery import TileWithPeriphery
+
+__all__ = ["WeightTrace", "check_times", "weight_trace"]
+
+
+def check_times(t_steps: Sequence[float] | float, name: str = "t_steps") -> list[float]:
+    """``t_steps`` as a non-empty list of finite times ≥ 0 (s).
+
+    Raises:
+        ValueError: naming ``name`` otherwise.
+    """
+    items: Sequence[float] = [t_steps] if isinstance(t_steps, (int, float)) else t_steps
+    try:
+        times = [float(t) for t in items]
+        if isinstance(t_steps, bool) or any(isinstance(t, bool) for t in items):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a sequence of times in seconds, got {t_steps!r}")\
+            from None
+    if not times or any(not (math.isfinite(t) and t >= 0) for t in times):
+        raise ValueError(f"{name}: expected finite times >= 0 s, got {t_steps!r}")
+    return times
+
+
+@dataclass(frozen=True)
+class WeightTrace:
+    """Result of :func:`weight_trace` (CPU float64 tensors).
+
+    ``K`` is the number of devices per weight, ``T`` the number of times.
+
+    Attributes:
+        row, col: the weight's index in the tile (``[out_size, in_size]``).
+        t_steps: the times (s), ``[T]``.
+        device_names: converter labels of the devices (``"g+"``, ``"g-"``...), ``[K]``.
+        g_target: target conductance of each device (µS), ``[K]``.
+        g_programmed: conductance after programming noise (µS), ``[K]``.
+        nu: drift exponent of each device, ``[K]``.
+        g_drifted: drifted conductance without read noise, ``g_prog·((t+t_0)/t_0)^−ν``
+            (µS), ``[T, K]``.
+        g_read: conductance read at each time, drift plus 1/f read noise (µS), ``[T, K]``;
+            at the tile's own drift time it is the tile's read (:attr:`InferenceTile.g_drifted`).
+        alpha: drift compensation factor of the weight's output at each time, ``[T]``.
+        weight_target: the target weight (logical units).
+        weight_programmed: the weight right after programming (logical units).
+        weight_read: the weight the read conductances encode (logical units), ``[T]``.
+        weight_effective: ``alpha · weight_read``, what the eval forward pass applies
+            (logical units), ``[T]``.
+        scale: logical units per normalized unit of this weight's row (mapping and learned
+            out scales).
+    """
+
+    row: int
+    col: int
+    t_steps: Tensor
+    device_names: list[str]
+    g_target: Tensor
+    g_programmed: Tensor
+    nu: Tensor
+    g_drifted: Tensor
+    g_read: Tensor
+    alpha: Tensor
+    weight_target: float
+    weight_programmed: float
+    weight_read: Tensor
+    weight_effective: Tensor
+    scale: float
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One dict per time: ``t``, ``alpha``, the read/effective weight and each device's
+        drifted and read conductance (``"g+ drifted (µS)"``...), for tables and CSV."""
+        rows = []
+        for i, t in enumerate(self.t_steps.tolist()):
+            row: dict[str, Any] = {
+                "t (s)": t,
+                "alpha": float(self.alpha[i]),
+                "weight read": float(self.weight_read[i]),
+                "weight effective": float(self.weight_effective[i]),
+                "weight target": self.weight_target,
+            }
+            for k, name in enumerate(self.device_names):
+                row[f"{name} drifted (µS)"] = float(self.g_drifted[i, k])
+                row[f"{name} read (µS)"] = float(self.g_read[i, k])
+            rows.append(row)
+        return rows
+
+
+def _index(name: str, value: Any, size: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+        raise ValueError(f"{name}: expected an int in [0, {size}), got {value!r}")
+    return value
+
+
+@torch.no_grad()
+def weight_trace(
+    tile: TileWithPeriphery,
+    row: int,
+    col: int,
+    t_steps: Sequence[float] | float,
+    *,
+    seed: int = 0,
+) -> WeightTrace:
+    """Target, programmed, drifted and read conductances of every device of one weight.
+
+    Uses the tile's programmed state (its devices and their ν, never re-drawn). At each time
+    the drifted conductances are exact, the read noise is drawn from a generator seeded
+    with ``seed`` (except at the tile's own drift time, where the tile's read values are
+    used), and ``alpha`` is what the tile's drift compensation reads from the whole array
+    drifted to that time (:meth:`InferenceTile.compensation_alpha`; the tile's own
+    ``alpha`` at its drift time). The tile is not changed.
+
+    Args:
+        tile: a programmed :class:`~anatile.tiles.InferenceTile`.
+        row: output index (``0 ≤ row < out_size``).
+        col: input index (``0 ≤ col < in_size``; the analog bias column is ``in_size``).
+        t_steps: inference times (s, finite, ≥ 0).
+        seed: seed of the read noise and readouts at the other times.
+
+    Returns:
+        :class:`WeightTrace`.
+
+    Raises:
+        TypeError: for a tile without PCM devices (a training tile has no conductances,
+            drift or ν: inspect its weights with ``get_weights`` instead).
+        TileError: if the inference tile has not been programmed yet.
+        ValueError: on an index out of range or bad times.
+    """
+    if not isinstance(tile, InferenceTile):
+        raise TypeError(
+            f"tile: expected a programmed InferenceTile, got {type(tile).__name__}; a training "
+            "tile stores weights, not PCM conductances, so it has no conductance trace"
+        )
+    row = _index("row", row, tile.out_size)
+    col = _index("col", col, tile.in_size + int(tile.analog_bias))
+    times = check_times(t_steps)
+    if not tile.is_programmed():
+        raise TileError("tile: not programmed yet; call tile.program_weights() first")
+    assert tile.g_target is not None and tile.g_programmed is not None
+    assert tile.drift_nu is not None and tile.programmed_weight is not None
+    model = tile.noise_model
+    converter = model.g_converter
+    params = tile.conversion_params
+    generator = torch.Generator(device=tile.device).manual_seed(seed)
+    no_read_noise = model.replace(read_noise_scale=0.0)
+    scales = tile.get_scales()
+    scale = 1.0 if scales is None else float(scales.reshape(-1)[row if scales.numel() > 1 else 0])
+    alpha_idx = row if tile.alpha.numel() > 1 else 0
+    g_prog = tile.g_programmed
+    nu = tile.drift_nu
+
+    drifted, read, alphas, w_read = [], [], [], []
+    for t in times:
+        g_det = no_read_noise.apply_drift_noise_to_conductance(
+            g_prog[:, row, col], nu[:, row, col], t)
+        if tile.t_inference is not None and t == tile.t_inference and tile.g_drifted is not None:
+            g_t = tile.g_drifted
+            weights = tile.analog_core.weight
+            alpha = tile.alpha
+        else:
+            g_t = model.apply_drift_noise_to_conductance(g_prog, nu, t, generator)
+            weights = converter.convert_back_to_weights(list(g_t.unbind(0)), params)
+            alpha = tile.compensation_alpha(weights, generator=generator)
+        drifted.append(g_det.to("cpu", torch.float64))
+        read.append(g_t[:, row, col].to("cpu", torch.float64))
+        alphas.append(float(alpha.reshape(-1)[alpha_idx]))
+        w_read.append(float(weights[row, col]) * scale)
+    target = tile.reference_weight
+    w_target = float(target[row, col]) * scale if target is not None else math.nan
+    w_read_t = torch.tensor(w_read, dtype=torch.float64)
+    alpha_t = torch.tensor(alphas, dtype=torch.float64)
+    return WeightTrace(
+        row=row,
+        col=col,
+        t_steps=torch.tensor(times, dtype=torch.float64),
+        device_names=list(converter.device_names),
+        g_target=tile.g_target[:, row, col].to("cpu", torch.float64),
+        g_programmed=g_prog[:, row, col].to("cpu", torch.float64),
+        nu=nu[:, row, col].to("cpu", torch.float64),
+        g_drifted=torch.stack(drifted),
+        g_read=torch.stack(read),
+        alpha=alpha_t,
+        weight_target=w_target,
+        weight_programmed=float(tile.programmed_weight[row, col]) * scale,
+        weight_read=w_read_t,
+        weight_effective=alpha_t * w_read_t,
+        scale=scale,
+    )
