@@ -44,6 +44,7 @@ from anatile.analysis._layers import analog_layers, detached_copy, layer_tiles
 from anatile.analysis.metrics import OUTPUT_NMSE, WEIGHT_NMSE, Metric, nmse
 from anatile.analysis.trace import check_times
 from anatile.config.parameters import IOParameters
+from anatile.functional.io_model import quantization_step
 from anatile.inference.compensation import PerColumnDriftCompensation
 from anatile.tiles.inference_tile import InferenceTile
 from anatile.tiles.periphery import TileWithPeriphery
@@ -198,9 +199,14 @@ def _io_variants(io: IOParameters) -> dict[str, IOParameters]:
     """The tile's IO, without quantization and noise, without clipping, without both."""
     quiet = dataclasses.replace(io, inp_res=0.0, out_res=0.0, inp_noise=0.0, out_noise=0.0,
                                 w_noise=0.0)
+    def same_step(res: float, bound: float) -> float:
+        """The resolution that keeps the step of (res, bound) over ±bound · _UNBOUNDED."""
+        step = quantization_step(res, bound)
+        return step / (2.0 * bound * _UNBOUNDED) if step > 0 else res
+
     unclipped = dataclasses.replace(
-        io, inp_bound=io.inp_bound * _UNBOUNDED, inp_res=io.inp_res / _UNBOUNDED,
-        out_bound=io.out_bound * _UNBOUNDED, out_res=io.out_res / _UNBOUNDED)
+        io, inp_bound=io.inp_bound * _UNBOUNDED, inp_res=same_step(io.inp_res, io.inp_bound),
+        out_bound=io.out_bound * _UNBOUNDED, out_res=same_step(io.out_res, io.out_bound))
     ideal = dataclasses.replace(quiet, inp_bound=io.inp_bound * _UNBOUNDED,
                                 out_bound=io.out_bound * _UNBOUNDED)
     if io.is_perfect:
