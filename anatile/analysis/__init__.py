@@ -3,7 +3,8 @@
 This layer sits above ``nn`` and ``wpo`` and below ``widgets``: it runs experiments on
 models and tiles and returns plain results (dataclasses of tensors and floats, with a
 ``to_rows()`` for tables) that widgets only draw. Every error metric is one of
-:mod:`anatile.analysis.metrics`.
+:mod:`anatile.analysis.metrics` (its TNMSE is ``anatile.analysis.metrics.tnmse``: the name
+``anatile.analysis.tnmse`` is the module of :func:`tnmse_over_time`).
 """
 
 from anatile.analysis.accuracy import (
@@ -26,7 +27,6 @@ from anatile.analysis.metrics import (
     Metric,
     nmse,
     output_nrmse,
-    tnmse,
     weight_max_error,
     weight_nmse,
     weight_nrmse,
@@ -56,7 +56,6 @@ __all__ = [
     "layer_sensitivity",
     "nmse",
     "output_nrmse",
-    "tnmse",
     "tnmse_over_time",
     "weight_max_error",
     "weight_nmse",

@@ -5,17 +5,13 @@ these, and every label shows the metric's name and unit (:attr:`Metric.label`). 
 ``docs/metrics.md`` documents them; in short, with ``W`` the target (logical) weights,
 ``W̃`` the weights the hardware applies, ``y``/``ỹ`` the ideal/analog outputs:
 
-=====================  ===========  ==========================================  ==============
-metric                 symbol       formula                                     unit
-=====================  ===========  ==========================================  ==============
-weight error           NRMSE_W      ``sqrt(mean((W̃ − W)²)) / max|W|``          % of max|W|
-weight MSE             NMSE_W       ``mean((W̃ − W)²) / max|W|²``               (max|W|)²
-max weight error       MAXE_W       ``max|W̃ − W| / max|W|``                    % of max|W|
-TNMSE                  TNMSE        ``100 · mean_t NMSE_W(t)``                  (max|W|/10)²
-output error           NRMSE_y      ``sqrt(mean((ỹ − y)²)) / max|y|``           % of max|y|
-output MSE             NMSE_y       ``mean((ỹ − y)²) / max|y|²``                (max|y|)²
-accuracy drop          Δacc         ``acc_ideal − acc_analog``                  percentage points
-=====================  ===========  ==========================================  ==============
+* weight error NRMSE_W = ``sqrt(mean((W̃ − W)²)) / max|W|``, in % of max|W|;
+* weight MSE NMSE_W = ``mean((W̃ − W)²) / max|W|²``, in (max|W|)²;
+* max weight error MAXE_W = ``max|W̃ − W| / max|W|``, in % of max|W|;
+* TNMSE = ``100 · mean_t NMSE_W(t)``, in (max|W|/10)²;
+* output error NRMSE_y = ``sqrt(mean((ỹ − y)²)) / max|y|``, in % of max|y|;
+* output MSE NMSE_y = ``mean((ỹ − y)²) / max|y|²``, in (max|y|)²;
+* accuracy drop Δacc = ``acc_ideal − acc_analog``, in percentage points.
 
 The squared forms (NMSE) are the ones that add: independent error sources add their
 NMSE, which is why error budgets are reported in NMSE. TNMSE is the Weight Programming

@@ -12,12 +12,11 @@ from anatile.analysis import (
     METRICS,
     nmse,
     output_nrmse,
-    tnmse,
     weight_max_error,
     weight_nmse,
     weight_nrmse,
 )
-from anatile.analysis.metrics import TNMSE, WEIGHT_NRMSE
+from anatile.analysis.metrics import TNMSE, WEIGHT_NRMSE, tnmse
 
 
 def test_weight_metrics_match_their_formulas() -> None:
