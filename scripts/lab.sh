@@ -10,4 +10,18 @@ extra=()
 if [ "$(id -u)" = 0 ]; then
     extra+=(--allow-root)  # containers often run as root; JupyterLab refuses without this
 fi
+cat <<'GUIDE'
+
+anatile tutorials (open them in order in the JupyterLab that starts now):
+  01_tile_periphery      TileInspector: mapping scales, input range, programmed vs read-back weights.
+                         Try: change rpu_config.mapping.weight_scaling_omega and press Program.
+  02_inference_drift     PCM drift: conductance histograms over time, alpha, accuracy vs time.
+                         Try: drift_compensation=None and watch the accuracy fall after a day.
+  03_weight_programming  WPOMonitor: TNMSE per generation against the baseline converter.
+                         Try: a larger popsize, or another baseline converter.
+  04_model_inspection    ModelInspector: every analog layer of a converted model, tile by tile.
+  05_debugging_a_mapping Find which layer, tile, weight and non-ideality cost the accuracy.
+No browser? `bash scripts/demo.sh` prints the same story as text.
+
+GUIDE
 exec .venv/bin/jupyter lab --ServerApp.root_dir="$PWD/notebooks" "${extra[@]}" "$@"
