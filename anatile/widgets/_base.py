@@ -22,12 +22,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import ipywidgets as widgets
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["AnatileWidget", "FigurePanel", "Throttle"]
+__all__ = ["EXPORT_FORMATS", "AnatileWidget", "FigurePanel", "Throttle"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: one lock for every matplotlib draw in the process: text layout shares cached FreeType
+#: fonts, which are not thread-safe (a timer-thread redraw next to a kernel-thread export
+#: fails with "failed to load glyph").
+RENDER_LOCK = threading.RLock()
+
+#: figure formats of the export methods and buttons.
+EXPORT_FORMATS = ("png", "svg")
 
 #: default minimum time between two redraws of one panel (bursts are coalesced).
 DEFAULT_MIN_INTERVAL_S = 0.1
@@ -136,6 +145,11 @@ class FigurePanel:
 
     Build the artists once, then update them in place (``set_data``/``set_offsets``/
     ``set_array``) and call :meth:`render`.
+
+    Overlays (the selection markers) are *animated* artists: a full render draws the figure
+    without them, keeps that background, then draws them on top; :meth:`render_overlays`
+    only restores the kept background and redraws the overlays (a few ms instead of a full
+    redraw), which is what makes a click highlight fast. Exports (``savefig``) include them.
     """
 
     def __init__(
@@ -150,20 +164,39 @@ class FigurePanel:
         self.dpi = dpi
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.render_s = 0.0  # wall time of the last render, for the benchmark
+        self.overlays: list[Artist] = []
+        self._background: Any = None
         self._lock = threading.Lock()
 
-    def png(self) -> bytes:
+    def add_overlay(self, artist: Artist) -> Artist:
+        """Register ``artist`` as an overlay (drawn on top, redrawn by :meth:`render_overlays`)."""
+        artist.set_animated(True)
+        self.overlays.append(artist)
+        return artist
+
+    def png(self, full: bool = True) -> bytes:
         """Render the figure to PNG bytes (thread-safe).
 
         One Agg draw and a fast PNG encode of the canvas buffer: ``savefig`` would draw
         twice (a layout pass, then the render) and compress harder, ~1.5× the cost.
+
+        Args:
+            full: redraw everything; False redraws only the overlays over the background of
+                the last full render (falls back to a full render when there is none).
         """
         from PIL import Image  # matplotlib depends on Pillow
 
-        with self._lock:
+        with self._lock, RENDER_LOCK:
             canvas = self.figure.canvas
             assert isinstance(canvas, FigureCanvasAgg)
-            canvas.draw()
+            if full or self._background is None:
+                canvas.draw()
+                self._background = canvas.copy_from_bbox(self.figure.bbox)
+            else:
+                canvas.restore_region(self._background)
+            for artist in self.overlays:
+                if artist.get_visible() and artist.axes is not None:
+                    artist.axes.draw_artist(artist)
             width, height = canvas.get_width_height()
             image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw",
                                      "RGBA", 0, 1).convert("RGB")
@@ -171,12 +204,33 @@ class FigurePanel:
         image.save(buf, format="PNG", compress_level=1)
         return buf.getvalue()
 
-    def render(self) -> None:
+    def render(self, full: bool = True) -> None:
         """Render the figure and push the PNG to the image widget."""
         start = time.perf_counter()
-        data = self.png()
+        data = self.png(full)
         self.image.value = data
         self.render_s = time.perf_counter() - start
+
+    def render_overlays(self) -> None:
+        """Redraw only the overlays (after a selection change) and push the PNG."""
+        self.render(full=False)
+
+    def export(self, path: str | Path, dpi: int = 150) -> Path:
+        """Write the figure to ``path``; the format follows the suffix (``.png``, ``.svg``).
+
+        Raises:
+            ValueError: on another suffix or a dpi that is not a positive integer.
+        """
+        path = Path(path)
+        fmt = path.suffix.lower().lstrip(".")
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"path: expected a name ending in .png or .svg, got {str(path)!r}")
+        if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi <= 0:
+            raise ValueError(f"dpi: expected a positive integer, got {dpi!r}")
+        with self._lock, RENDER_LOCK:
+            self.figure.savefig(path, format=fmt, dpi=dpi)
+            self._background = None  # savefig re-laid the canvas out at another dpi
+        return path
 
 
 def _stack_pngs(images: list[bytes]) -> bytes:
@@ -231,6 +285,9 @@ class AnatileWidget(widgets.VBox):
         self._dirty_lock = threading.Lock()
         self._unsubscribe: list[Callable[[], None]] = []
         self._redraw = Throttle(self._draw, min_interval, self._report, max_duty)
+        # while building, panels are only marked stale: the constructor's last refresh()
+        # draws them all on the caller's thread (no timer racing the first frame)
+        self._holding = False
 
     # ------------------------------------------------------------------ errors
     def _report(self, exc: BaseException) -> None:
@@ -281,7 +338,8 @@ class AnatileWidget(widgets.VBox):
         """Mark panels stale (all when none named) and ask for a throttled redraw."""
         with self._dirty_lock:
             self._dirty.update(names or self._panels)
-        self._redraw.request()
+        if not self._holding:
+            self._redraw.request()
 
     def _draw(self) -> None:
         with self._dirty_lock:
@@ -298,6 +356,7 @@ class AnatileWidget(widgets.VBox):
 
     def refresh(self, *names: str) -> None:
         """Redraw the named (default: stale) panels now instead of within the interval."""
+        self._holding = False
         with self._dirty_lock:
             self._dirty.update(names)
         self._redraw.flush()
@@ -316,6 +375,79 @@ class AnatileWidget(widgets.VBox):
         path = Path(path)
         path.write_bytes(self._repr_png_())
         return path
+
+    # ------------------------------------------------------------------ export
+    def export(
+        self,
+        directory: str | Path = ".",
+        formats: tuple[str, ...] | list[str] = EXPORT_FORMATS,
+        dpi: int = 150,
+        stem: str | None = None,
+    ) -> list[Path]:
+        """Write every figure (one file per panel and format) and the widget's data.
+
+        Figures go to ``<directory>/<stem>_<panel>.<format>`` (PNG at ``dpi``, SVG);
+        :meth:`export_data` adds the tables, histories and converters (CSV / JSON).
+
+        Args:
+            directory: an existing folder.
+            formats: some of ``("png", "svg")``.
+            dpi: resolution of the PNG files.
+            stem: file-name prefix (default the widget's class name).
+
+        Returns:
+            The paths written.
+
+        Raises:
+            ValueError: if ``directory`` is not a folder, a format is unknown or ``dpi`` is
+                not a positive integer (nothing is written then).
+        """
+        folder = Path(directory)
+        if not folder.is_dir():
+            raise ValueError(f"directory: expected an existing folder, got {str(directory)!r}")
+        fmts = [formats] if isinstance(formats, str) else list(formats)
+        bad = [f for f in fmts if f not in EXPORT_FORMATS]
+        if bad or not fmts:
+            raise ValueError(f"formats: expected some of {EXPORT_FORMATS}, got {formats!r}")
+        if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi <= 0:
+            raise ValueError(f"dpi: expected a positive integer, got {dpi!r}")
+        stem = stem or type(self).__name__
+        written = [
+            panel.export(folder / f"{stem}_{name}.{fmt}", dpi)
+            for name, panel in self._panels.items()
+            for fmt in fmts
+        ]
+        written += self.export_data(folder, stem)
+        return written
+
+    def export_data(self, directory: str | Path, stem: str | None = None) -> list[Path]:
+        """Write the widget's tables / histories (CSV) and converters (JSON); see subclasses."""
+        return []
+
+    def _export_controls(self) -> widgets.HBox:
+        """The export row: folder, format, dpi, **Export** button and what was written."""
+        self.export_folder = widgets.Text(value=".", description="export to",
+                                          layout=widgets.Layout(width="260px"))
+        self.export_format = widgets.Dropdown(options=["png", "svg", "png+svg"],
+                                              value="png+svg", description="format",
+                                              layout=widgets.Layout(width="170px"))
+        self.export_dpi = widgets.BoundedIntText(value=150, min=20, max=1200,
+                                                 description="dpi",
+                                                 layout=widgets.Layout(width="140px"))
+        self.export_button = widgets.Button(description="Export", icon="download",
+                                            layout=widgets.Layout(width="auto"))
+        self.export_result = widgets.HTML("")
+        self.export_result.add_class("anatile-export-result")
+
+        def on_click(_b: Any) -> None:
+            paths = self.export(self.export_folder.value,
+                                tuple(self.export_format.value.split("+")),
+                                int(self.export_dpi.value))
+            self.export_result.value = "wrote " + ", ".join(p.name for p in paths)
+
+        self.export_button.on_click(self._guarded(on_click))
+        return widgets.HBox([self.export_folder, self.export_format, self.export_dpi,
+                             self.export_button, self.export_result])
 
     def _closers(self) -> list[Callable[[], None]]:
         """What :meth:`close` calls: unsubscribe, drop pending redraws (subclasses extend)."""

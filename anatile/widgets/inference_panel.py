@@ -1,9 +1,13 @@
-"""The InferenceTile part of the TileInspector: conductance histograms per device and a
-log-scale ``t_inference`` slider driving ``tile.drift_weights``."""
+"""The InferenceTile part of the TileInspector: conductance histograms per device, the
+selected weight's trace over time and a log-scale ``t_inference`` slider driving
+``tile.drift_weights``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import math
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import ipywidgets as widgets
@@ -15,18 +19,28 @@ from anatile.tiles import InferenceTile, TileEvent
 from anatile.widgets._base import F, FigurePanel
 from anatile.widgets._plots import device_style, few_ticks, format_readouts
 
-__all__ = ["InferencePanel", "PanelHost"]
+__all__ = ["TRACE_T_STEPS", "InferencePanel", "PanelHost"]
 
 N_BINS = 50
 #: slider range in log10(seconds): 1 s … 10⁹ s (≈ 32 years)
 LOG_T_MIN, LOG_T_MAX = 0.0, 9.0
+#: inference times (s) of the selected weight's trace: 1 s, 1 min, 1 h, 1 day, 1 month, 1 year
+TRACE_T_STEPS = (1.0, 60.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0)
 
 
 class PanelHost(Protocol):
-    """What the widget hosting an :class:`InferencePanel` provides (the TileInspector)."""
+    """What the widget hosting an :class:`InferencePanel` provides (the TileInspector).
+
+    Its traits ``selected``, ``t_inference`` and ``alpha`` are the state the panel observes
+    and sets; ``trace`` holds the selected weight's trace.
+    """
 
     #: RMSE, max |error| and relative error of the last weights shown.
     stats: dict[str, float]
+    selected: Any
+    t_inference: Any
+    alpha: Any
+    trace: Any
 
     def add_panel(
         self, name: str, figsize: tuple[float, float], update: Callable[[], None]
@@ -42,32 +56,69 @@ class PanelHost(Protocol):
         """Ask for a throttled redraw of the named panels."""
         ...
 
+    def refresh(self, *names: str) -> None:
+        """Redraw the named panels now."""
+        ...
+
+    def observe(self, handler: Callable[[Any], None], names: Any = ...) -> None:
+        """traitlets' observe on the host's traits."""
+        ...
+
     def show_weights(self, weight: Tensor, label: str = "read", defer: bool = False) -> None:
         """Compare ``weight`` with the host's target weights and redraw."""
         ...
 
 
-class InferencePanel:
-    """Conductance histograms (programmed and drifted, per device) and the drift slider.
+def default_trace_function() -> Callable[..., Any] | None:
+    """``anatile.analysis.weight_trace`` when the analysis package provides it, else None."""
+    try:
+        module = importlib.import_module("anatile.analysis")
+    except ImportError:
+        return None
+    fn = getattr(module, "weight_trace", None)
+    return fn if callable(fn) else None
 
-    Moving the slider calls ``tile.drift_weights(t)``; the ``"drifted"`` event updates the
-    alpha readout, the weight error of the drift-compensated weights against the target and
-    the host's weights panel (target vs compensated weights at ``t``).
+
+def _arr(value: Any) -> np.ndarray:
+    if isinstance(value, Tensor):
+        value = value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+class InferencePanel:
+    """Conductance histograms (programmed and drifted, per device), the selected weight's
+    trace and the drift slider.
+
+    Moving the slider calls ``tile.drift_weights(t)`` on this tile (it changes the tile; the
+    slider says so). Every ``"drifted"`` event, from the slider or from code elsewhere
+    (``drift_analog_weights(model, t)``), updates the host's ``t_inference`` and
+    ``alpha`` traits; the slider, the readouts and the weights panel (target vs
+    drift-compensated weights ``alpha · W(t)``) observe those.
 
     Args:
         tile: the inference tile shown.
         host: the widget the panel lives in (see :class:`PanelHost`).
+        trace_function: ``f(tile, row, col, t_steps)`` giving the selected weight's trace
+            (default :func:`anatile.analysis.weight_trace` when available).
+        t_steps: inference times of the trace.
     """
 
-    def __init__(self, tile: InferenceTile, host: PanelHost) -> None:
+    def __init__(
+        self,
+        tile: InferenceTile,
+        host: PanelHost,
+        trace_function: Callable[..., Any] | None = None,
+        t_steps: Sequence[float] = TRACE_T_STEPS,
+    ) -> None:
         self.host = host
         self.tile = tile
+        self.trace_function = trace_function or default_trace_function()
+        self.t_steps = [float(t) for t in t_steps]
         #: alpha and error readouts of the last drift (None before the first drift).
-        self.alpha: Tensor | None = None
-        self.t_inference: float | None = None
         self.drift_stats: dict[str, float] = {}
+        self._syncing = threading.local()
         n_dev = self.tile.noise_model.g_converter.n_devices
-        # as wide as the weights panel, so the inspector's images line up
+        # as wide as the weights panel, so the host's images line up
         self.panel = host.add_panel("conductance", (11.0, 2.6), self._update)
         axes = self.panel.figure.subplots(1, n_dev, squeeze=False, sharey=True)[0]
         self._axes = list(axes)
@@ -75,12 +126,20 @@ class InferencePanel:
         edges = np.linspace(0.0, 1.0, N_BINS + 1)
         self._prog_hist = []
         self._drift_hist = []
+        self._markers = []
         for i, ax in enumerate(self._axes):
             color = device_style(i, n_dev)["color"]
             self._prog_hist.append(ax.stairs(np.zeros(N_BINS), edges, fill=True, alpha=0.35,
                                              color=color, label="programmed"))
             self._drift_hist.append(ax.stairs(np.zeros(N_BINS), edges, color="k",
                                               linewidth=1.0, label="drifted"))
+            prog_mark = ax.axvline(0.0, color="#d62728", linewidth=1.5, visible=False,
+                                   label="selected: programmed")
+            drift_mark = ax.axvline(0.0, color="#d62728", linewidth=1.5, linestyle=":",
+                                    visible=False, label="selected: drifted")
+            self.panel.add_overlay(prog_mark)
+            self.panel.add_overlay(drift_mark)
+            self._markers.append((prog_mark, drift_mark))
             ax.set_xlabel("conductance (µS)")
             ax.set_ylim(0.8, 10.0)
             ax.set_yscale("log")  # the devices parked at g_min would flatten everything else
@@ -88,21 +147,79 @@ class InferencePanel:
         self._axes[0].set_ylabel("devices")
         self._axes[0].legend(fontsize=7, loc="upper right")
         self.panel.figure.tight_layout()
+        self._build_trace_panel()
 
         self.t_slider = widgets.FloatLogSlider(
             value=1.0, base=10, min=LOG_T_MIN, max=LOG_T_MAX, step=0.25,
-            description="t_inference (s)", readout_format=".3g", continuous_update=False,
-            style={"description_width": "initial"}, layout=widgets.Layout(width="480px"),
+            description="drift this tile to t (s)", readout_format=".3g",
+            continuous_update=False, style={"description_width": "initial"},
+            layout=widgets.Layout(width="520px"),
         )
         self.t_slider.add_class("anatile-t-slider")
         self.t_slider.observe(host.guarded(self._on_slider), names="value")
-        self.readout = widgets.HTML(format_readouts({"alpha": "–", "weight error": "–"}))
+        self.readout = widgets.HTML(format_readouts({"t": "not drifted", "alpha": "–"}))
+        self.readout.add_class("anatile-drift-readout")
         self.children: list[widgets.Widget] = [
-            widgets.HTML("<b>conductances per device</b> (programmed, drifted)"),
+            widgets.HTML("<b>conductances per device</b> (programmed, drifted; the selected "
+                         "weight in red)"),
             self.panel.image,
             widgets.HBox([self.t_slider, self.readout]),
+            self.trace_panel.image,
         ]
-        host.invalidate("conductance")
+        host.observe(host.guarded(self._on_state), names=["t_inference", "alpha"])
+        host.invalidate("conductance", "trace")
+
+    # ---------------------------------------------------------------- state
+    @property
+    def alpha(self) -> Tensor | None:
+        """The tile's drift compensation alpha as last shown (the host's trait)."""
+        alpha = self.host.alpha
+        return alpha if isinstance(alpha, Tensor) else None
+
+    @property
+    def t_inference(self) -> float | None:
+        """The tile's drift time as last shown (the host's trait)."""
+        t = self.host.t_inference
+        return None if t is None else float(t)
+
+    def open_state(self) -> bool:
+        """Show the tile's current state; False when it has none to show (not programmed)."""
+        tile = self.tile
+        if not tile.is_programmed():
+            return False
+        if tile.t_inference is not None:
+            self._on_drifted(float(tile.t_inference), tile.alpha)
+        else:
+            self._on_programmed()
+        return True
+
+    def _on_state(self, change: dict[str, Any]) -> None:
+        """Observer of the host's ``t_inference`` / ``alpha``: slider and readouts."""
+        insp = self.host
+        t = insp.t_inference
+        if t is not None and t > 0 and change["name"] == "t_inference":
+            self._syncing.active = True  # move the slider without drifting again
+            try:
+                self.t_slider.value = min(max(float(t), 10**LOG_T_MIN), 10**LOG_T_MAX)
+            finally:
+                self._syncing.active = False
+        self._show_readout()
+
+    def _show_readout(self) -> None:
+        insp = self.host
+        t = insp.t_inference
+        alpha = insp.alpha
+        if alpha is None:
+            alpha_txt = "–"
+        else:
+            a = alpha.reshape(-1)
+            alpha_txt = (f"{float(a[0]):.4f}" if a.numel() == 1
+                         else f"{float(a.min()):.4f} … {float(a.max()):.4f}")
+        items = {"t": "not drifted" if t is None else f"{t:.3g} s", "alpha": alpha_txt}
+        if self.drift_stats:
+            items["weight error"] = f"{self.drift_stats['relative_error']:.3%}"
+            items["RMSE"] = f"{self.drift_stats['rmse']:.4g}"
+        self.readout.value = format_readouts(items)
 
     # ---------------------------------------------------------------- actions
     def drift(self, t_inference: float) -> None:
@@ -110,32 +227,173 @@ class InferencePanel:
         self.tile.drift_weights(float(t_inference))
 
     def _on_slider(self, change: dict[str, Any]) -> None:
+        if getattr(self._syncing, "active", False):
+            return
         self.drift(float(change["new"]))
 
     def on_tile_event(self, event: TileEvent) -> None:
         if event.kind == "programmed_noise":
-            self.host.invalidate("conductance")
+            self._on_programmed()
         elif event.kind == "drifted":
             self._on_drifted(float(event.data["t_inference"]), event.data["alpha"])
+        elif event.kind == "weights_set":  # the tile forgot its programming
+            self.drift_stats = {}
+            self.host.t_inference = None
+            self.host.alpha = None
+            self.host.invalidate("conductance", "trace")
+
+    def _on_programmed(self) -> None:
+        insp = self.host
+        insp.show_weights(self.tile.effective_weights(), label="programmed", defer=True)
+        self.drift_stats = dict(insp.stats)
+        insp.alpha = self.tile.alpha.detach().to("cpu", copy=True)
+        insp.t_inference = None
+        self._show_readout()
+        self._refresh_trace()
+        insp.invalidate("conductance", "weights")
 
     def _on_drifted(self, t_inference: float, alpha: Tensor) -> None:
-        host = self.host
-        effective = self.tile.effective_weights()
-        self.alpha = alpha.detach().to("cpu", copy=True)
-        self.t_inference = t_inference
-        host.show_weights(effective, label=f"compensated (t = {t_inference:.3g} s)",
-                          defer=True)
-        self.drift_stats = dict(host.stats)
-        a = self.alpha.reshape(-1)
-        alpha_txt = (f"{float(a[0]):.4f}" if a.numel() == 1
-                     else f"{float(a.min()):.4f} … {float(a.max()):.4f}")
-        self.readout.value = format_readouts({
-            "t": f"{t_inference:.3g} s",
-            "alpha": alpha_txt,
-            "weight error": f"{self.drift_stats['relative_error']:.3%}",
-            "RMSE": f"{self.drift_stats['rmse']:.4g}",
-        })
-        host.invalidate("conductance", "weights")
+        insp = self.host
+        insp.show_weights(self.tile.effective_weights(),
+                          label=f"compensated (t = {t_inference:.3g} s)", defer=True)
+        self.drift_stats = dict(insp.stats)
+        insp.alpha = alpha.detach().to("cpu", copy=True)
+        insp.t_inference = t_inference
+        self._show_readout()  # a trait set to an equal value notifies nobody
+        self._place_markers()
+        insp.invalidate("conductance", "weights")
+
+    # ---------------------------------------------------------------- selection
+    def on_selected(self, selected: tuple[int, int] | None) -> None:
+        """Place the conductance markers and compute the selected weight's trace."""
+        self._place_markers()
+        self._refresh_trace()
+
+    def render_highlights(self) -> None:
+        """Overlay-only redraw of the conductance panel and a redraw of the trace panel."""
+        self.panel.render_overlays()
+        self.host.refresh("trace")
+
+    def _place_markers(self) -> None:
+        sel = self.host.selected
+        tile = self.tile
+        for k, (prog_mark, drift_mark) in enumerate(self._markers):
+            show = sel is not None and tile.g_programmed is not None
+            prog_mark.set_visible(show)
+            drift_mark.set_visible(show and tile.g_drifted is not None)
+            if not show or sel is None or tile.g_programmed is None:
+                continue
+            row, col = sel
+            prog_mark.set_xdata([float(tile.g_programmed[k, row, col])] * 2)
+            if tile.g_drifted is not None:
+                drift_mark.set_xdata([float(tile.g_drifted[k, row, col])] * 2)
+
+    def selection_html(self, row: int, col: int) -> str:
+        """The selected weight's stored device state: target, programmed and drifted
+        conductance and ν of every device (read from the tile's buffers)."""
+        tile = self.tile
+        if not tile.is_programmed():
+            return "<div style='color:#777'>not programmed: no conductances yet</div>"
+        assert tile.g_target is not None and tile.g_programmed is not None
+        assert tile.drift_nu is not None
+        names = tile.noise_model.g_converter.device_names
+        drifted_head = ("drifted" if tile.t_inference is None
+                        else f"drifted (t = {tile.t_inference:.3g} s)")
+        rows = "".join(
+            f"<tr><td><b>{name}</b></td><td>{float(tile.g_target[k, row, col]):.3f}</td>"
+            f"<td>{float(tile.g_programmed[k, row, col]):.3f}</td>"
+            f"<td>{'–' if tile.g_drifted is None else f'{float(tile.g_drifted[k, row, col]):.3f}'}"
+            f"</td><td>{float(tile.drift_nu[k, row, col]):.4f}</td></tr>"
+            for k, name in enumerate(names)
+        )
+        return (
+            "<table class='anatile-conductances' style='border-collapse:collapse'>"
+            "<tr><th>device</th><th>target (µS)</th><th>programmed (µS)</th>"
+            f"<th>{drifted_head} (µS)</th><th>ν</th></tr>{rows}</table>"
+        )
+
+    # ---------------------------------------------------------------- trace
+    def _build_trace_panel(self) -> None:
+        self.trace_panel = self.host.add_panel("trace", (11.0, 2.4), self._update_trace)
+        ax_g, ax_w = self.trace_panel.figure.subplots(1, 2)
+        for ax in (ax_g, ax_w):
+            ax.set_xscale("log")
+            ax.set_xlabel("t_inference (s)")
+            ax.grid(alpha=0.3)
+        ax_g.set_ylabel("conductance (µS)")
+        ax_w.set_ylabel("weight (norm. units)")
+        self._trace_axes = (ax_g, ax_w)
+        self._trace_artists: list[Any] = []
+        self._trace_note = ax_g.text(0.5, 0.5, "", transform=ax_g.transAxes, ha="center",
+                                     va="center", color="#777", fontsize=9)
+        self.trace_panel.figure.tight_layout()
+
+    def _refresh_trace(self) -> None:
+        """Compute the selected weight's trace (library call) and mark the panel stale."""
+        sel = self.host.selected
+        trace = None
+        if sel is not None and self.trace_function is not None and self.tile.is_programmed():
+            trace = self.trace_function(self.tile, sel[0], sel[1], self.t_steps)
+        self.host.trace = trace
+        self.host.invalidate("trace")
+
+    def show_trace(self, trace: Any) -> None:
+        """Show a ``weight_trace`` result (see :func:`anatile.analysis.weight_trace`)."""
+        self.host.trace = trace
+        self.host.refresh("trace")
+
+    def _update_trace(self) -> None:
+        ax_g, ax_w = self._trace_axes
+        for artist in self._trace_artists:
+            artist.remove()
+        self._trace_artists = []
+        trace = self.host.trace
+        sel = self.host.selected
+        if trace is None:
+            if sel is None:
+                note = "select a weight to see its conductances over time"
+            elif not self.tile.is_programmed():
+                note = "program the tile to see the selected weight over time"
+            elif self.trace_function is None:
+                note = "no trace function (anatile.analysis.weight_trace) available"
+            else:
+                note = ""
+            self._trace_note.set_text(note)
+            ax_g.set_title("", fontsize=9)
+            ax_w.set_title("", fontsize=9)
+            return
+        self._trace_note.set_text("")
+        t = _arr(trace.t_steps)
+        g_drift = _arr(trace.g_drifted).reshape(t.size, -1)
+        g_target = _arr(trace.g_target).reshape(-1)
+        g_prog = _arr(trace.g_programmed).reshape(-1)
+        names = list(trace.device_names)
+        n_dev = len(names)
+        for k, name in enumerate(names):
+            style = device_style(k, n_dev)
+            self._trace_artists += ax_g.plot(t, g_drift[:, k], marker=".", label=name, **style)
+            self._trace_artists.append(ax_g.axhline(g_target[k], color=style["color"],
+                                                    linewidth=0.8, alpha=0.5))
+            self._trace_artists += ax_g.plot([t[0]], [g_prog[k]], marker="o", color="k",
+                                             markersize=4, linestyle="none")
+        self._trace_artists.append(ax_g.legend(fontsize=7, loc="upper right", ncol=2))
+        self._trace_artists += ax_w.plot(t, _arr(trace.effective), marker=".",
+                                         label="effective (alpha · W)")
+        self._trace_artists += ax_w.plot(t, _arr(trace.read), marker="x", linestyle=":",
+                                         label="read")
+        self._trace_artists.append(ax_w.axhline(float(trace.target), color="k", linewidth=0.8,
+                                                label="target"))
+        self._trace_artists.append(ax_w.legend(fontsize=7, loc="best"))
+        nu = ", ".join(f"{v:.3f}" for v in _arr(trace.nu).reshape(-1))
+        ax_g.set_title(f"weight ({trace.row}, {trace.col}): conductance per device "
+                       f"(line: target, dot: programmed), ν = [{nu}]", fontsize=8)
+        ax_w.set_title("its weight over time", fontsize=8)
+        for ax in (ax_g, ax_w):
+            ax.relim()
+            ax.autoscale_view()
+        if math.isfinite(t[0]) and t.size:
+            ax_w.set_xlim(t[0] / 1.5, t[-1] * 1.5)
+            ax_g.set_xlim(t[0] / 1.5, t[-1] * 1.5)
 
     # ---------------------------------------------------------------- drawing
     def _update(self) -> None:

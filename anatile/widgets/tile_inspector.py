@@ -9,6 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 import torch
+import traitlets
 from torch import Tensor
 
 from anatile.tiles import ClosedLoopProgramming, InferenceTile, TileEvent, TileWithPeriphery
@@ -19,6 +20,7 @@ from anatile.widgets._base import (
     FigurePanel,
     Throttle,
 )
+from anatile.widgets._interact import PlotEvents, PlotPoint
 from anatile.widgets._plots import (
     error_summary,
     few_ticks,
@@ -32,6 +34,10 @@ __all__ = ["TileInspector"]
 
 #: at most this many points in the target-vs-read scatter (a fixed-seed subsample).
 MAX_SCATTER_POINTS = 4096
+#: one wheel notch zooms the heatmap by this factor.
+ZOOM_STEP = 1.25
+#: colour of the selection markers in every view.
+SELECT_COLOR = "#00e5ff"
 
 
 def _to_numpy(t: Tensor | None) -> np.ndarray:
@@ -52,15 +58,20 @@ class TileInspector(AnatileWidget):
       Weights are compared in *normalized conductance units* (what the array holds): the
       target is ``tile.reference_weight`` (what :meth:`~TileWithPeriphery.program_weights`
       aims for) or, without one, the current array weights; "read" is the last
-      ``read_weights(apply_weight_scaling=False)`` done from this widget;
+      ``read_weights(apply_weight_scaling=False)`` done from this widget (on opening, an
+      automatic read that leaves the tile's random stream where it was);
+    * **interaction** — hovering the heatmap or the scatter shows the weight under the
+      pointer; a click selects it (so does :meth:`select`, or setting the :attr:`selected`
+      trait) and every view highlights it; the wheel zooms the heatmap, a drag pans it;
     * **program** — learning rate, max_iter, tolerance, *Program* button and a progress bar
       fed by the tile's ``"programming_progress"`` events; after programming the tile is
       read back;
-    * **read** — over_sampling and a *Read* button.
+    * **read** — over_sampling and a *Read* button; **export** — figures as PNG / SVG.
 
-    For an :class:`~anatile.tiles.InferenceTile` it adds conductance histograms per device
-    and a log-scale ``t_inference`` slider that calls ``tile.drift_weights(t)`` and shows
-    the drift compensation alpha and the weight error (see :mod:`.inference_panel`).
+    For an :class:`~anatile.tiles.InferenceTile` it adds conductance histograms per device,
+    the selected weight's trace over time and a log-scale ``t_inference`` slider that calls
+    ``tile.drift_weights(t)`` (see :mod:`.inference_panel`). It opens on the tile's current
+    drift time and alpha and follows drifts made elsewhere (``drift_analog_weights``).
 
     The widget subscribes to ``tile.events``; redraws are throttled (``min_interval``) and
     happen off the emitting thread. Callback errors show in :attr:`log_area`.
@@ -77,10 +88,19 @@ class TileInspector(AnatileWidget):
         >>> tile = TileWithPeriphery(64, 64, seed=0)
         >>> tile.set_weights(torch.randn(64, 64) * 0.1)
         >>> inspector = TileInspector(tile)
-        >>> inspector.read_button.click()
+        >>> inspector.select(3, 5)
+        >>> inspector.selected
+        (3, 5)
         >>> sorted(inspector.stats)
         ['max_error', 'relative_error', 'rmse']
     """
+
+    #: ``(row, col)`` of the selected weight, or None (a trait: observe it, set it).
+    selected = traitlets.Any(None, allow_none=True)
+    #: the tile's drift time in seconds (None before a drift), kept in step with the tile.
+    t_inference = traitlets.Any(None, allow_none=True)
+    #: the tile's drift compensation alpha (a CPU tensor), kept in step with the tile.
+    alpha = traitlets.Any(None, allow_none=True)
 
     def __init__(
         self,
@@ -91,6 +111,7 @@ class TileInspector(AnatileWidget):
         if not isinstance(tile, TileWithPeriphery):
             raise TypeError(f"tile: expected a TileWithPeriphery, got {type(tile).__name__}")
         super().__init__(min_interval=min_interval)
+        self._holding = True  # until the first refresh() at the end
         self._progress_throttle = Throttle(self._show_progress, min_interval, self._report)
         self.tile = tile
         self.target: Tensor = self._current_target()
@@ -98,30 +119,40 @@ class TileInspector(AnatileWidget):
         self.read_weight: Tensor | None = None
         #: RMSE, max |error| and relative error of the last read vs the target.
         self.stats: dict[str, float] = {}
+        #: the selected weight's ``weight_trace`` result (inference tiles), or None.
+        self.trace: Any = None
         self._lock = threading.Lock()
         self._progress: dict[str, Any] = {"iteration": 0, "max_iter": 1, "error": float("nan")}
         self._programming_done = False
         self._scatter_idx = subsample_indices(self.target.numel(), max_scatter_points)
 
+        self.extra: InferencePanel | None = None  # for an InferenceTile
         self._build_scales_panel()
         self._build_weights_panel()
         self._build_controls()
+        self._build_interaction()
         self._subscribe(tile.events, self._guarded(self._on_tile_event))
-        self.extra: InferencePanel | None = None
         self.title = widgets.HTML(f"<b>{type(tile).__name__}</b> {tile.out_size}×{tile.in_size}")
         self.title.add_class("anatile-title")
+        self.export_box = self._export_controls()
         self.children = [
             self.title,
             self.scales_readout,
             self.scales_panel.image,
             self.weights_readout,
+            self.hover_readout,
             self.weights_panel.image,
+            self.zoom_box,
+            self.selection_readout,
             self.program_box,
             self.read_box,
+            self.export_box,
             self._error_label,
             self.log_area,
         ]
+        self.observe(self._guarded(self._on_selected), names="selected")
         self._attach_inference_panel()
+        self._guarded(self._open_state)()
         self.refresh("scales", "weights")
 
     # -------------------------------------------------------------- model -> state
@@ -131,6 +162,25 @@ class TileInspector(AnatileWidget):
         if ref is None:
             ref = tile.get_weights(apply_weight_scaling=False)[0]
         return ref.detach()[:, : tile.in_size].to("cpu", torch.float64).clone()
+
+    def _open_state(self) -> None:
+        """Show the tile as it is now: an inference tile's drift state, else a fresh read."""
+        if self.extra is not None and self.extra.open_state():
+            return
+        self.show_weights(self._quiet_read(), label="read (on opening)", defer=True)
+
+    def _quiet_read(self) -> Tensor:
+        """A read that leaves the tile's random stream where it was (opening a view must not
+        change what the user's next call draws)."""
+        gen = self.tile.generator
+        state = gen.get_state()
+        try:
+            weight, _ = self.tile.read_weights(
+                apply_weight_scaling=False, over_sampling=int(self.over_sampling.value)
+            )
+        finally:
+            gen.set_state(state)
+        return weight
 
     def _on_tile_event(self, event: TileEvent) -> None:
         kind = event.kind
@@ -162,8 +212,11 @@ class TileInspector(AnatileWidget):
         if not self._closed_loop():  # e.g. programmed through a noise model: no controls
             self.program_box.children = (self.program_box.children[1],)
         if self.extra is not None:
+            self.program_button.description = "Program this tile"
+            self.program_button.layout.width = "auto"
             children = list(self.children)
-            children[-2:-2] = self.extra.children
+            at = children.index(self.program_box)
+            children[at:at] = self.extra.children
             self.children = children
 
     # ------------------------------------------ host of the inference panel (PanelHost)
@@ -180,6 +233,207 @@ class TileInspector(AnatileWidget):
     def invalidate(self, *names: str) -> None:
         """Ask for a throttled redraw of the named panels (all when none named)."""
         self._invalidate(*names)
+
+    # -------------------------------------------------------------- selection
+    @traitlets.validate("selected")
+    def _validate_selected(self, proposal: dict[str, Any]) -> tuple[int, int] | None:
+        value = proposal["value"]
+        if value is None:
+            return None
+        out_size, in_size = self.tile.out_size, self.tile.in_size
+        try:
+            row, col = (int(v) for v in value)
+            ok = all(float(v) == int(v) for v in value)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok or not (0 <= row < out_size and 0 <= col < in_size):
+            raise traitlets.TraitError(
+                f"selected: expected (row, col) with 0 <= row < {out_size} and "
+                f"0 <= col < {in_size}, or None; got {value!r}"
+            )
+        return (row, col)
+
+    def select(self, row: int | None, col: int | None = None) -> None:
+        """Select the weight ``(row, col)`` (``select(None)`` clears the selection).
+
+        Every view highlights it and, for an inference tile, its trace over time is shown.
+
+        Raises:
+            traitlets.TraitError: if the index is outside the tile (nothing changes).
+        """
+        self.selected = None if row is None else (row, col)
+
+    def _on_selected(self, change: dict[str, Any]) -> None:
+        self._place_markers()
+        self._show_selection_info()
+        if self.extra is not None:
+            self.extra.on_selected(self.selected)
+        # overlay-only renders: the views' backgrounds are unchanged
+        self.weights_panel.render_overlays()
+        if self.extra is not None:
+            self.extra.render_highlights()
+
+    def _selected_values(self) -> tuple[float, float | None] | None:
+        """Target and read value of the selected weight (normalized units)."""
+        if self.selected is None:
+            return None
+        row, col = self.selected
+        with self._lock:
+            target = float(self.target[row, col])
+            read = None if self.read_weight is None else float(self.read_weight[row, col])
+        return target, read
+
+    def _place_markers(self) -> None:
+        values = self._selected_values()
+        visible = values is not None
+        for artist in (self._heat_marker, self._scatter_marker, self._hist_marker):
+            artist.set_visible(visible)
+        if values is None or self.selected is None:
+            return
+        row, col = self.selected
+        target, read = values
+        self._heat_marker.set_data([col], [row])
+        self._scatter_marker.set_data([target], [target if read is None else read])
+        self._hist_marker.set_xdata([0.0 if read is None else read - target] * 2)
+
+    def _show_selection_info(self) -> None:
+        values = self._selected_values()
+        if values is None or self.selected is None:
+            self.selection_readout.value = (
+                "<span style='color:#777'>click the |error| heatmap or the scatter to "
+                "select a weight</span>")
+            return
+        row, col = self.selected
+        target, read = values
+        items = {"selected": f"row {row}, col {col}", "target": f"{target:.4g}"}
+        if read is not None:
+            items["weight"] = f"{read:.4g} ({self._read_label})"
+            items["error"] = f"{read - target:+.4g}"
+        html = format_readouts(items)
+        if self.extra is not None:
+            html += self.extra.selection_html(row, col)
+        self.selection_readout.value = html
+
+    # -------------------------------------------------------------- pointer
+    def _build_interaction(self) -> None:
+        self.hover_readout = widgets.HTML("<span style='color:#777'>hover a plot</span>")
+        self.hover_readout.add_class("anatile-hover")
+        self.selection_readout = widgets.HTML()
+        self.selection_readout.add_class("anatile-selection")
+        ax_sc, ax_h, ax_m = self._weight_axes
+        panel = self.weights_panel
+        style = {"color": SELECT_COLOR, "markerfacecolor": "none", "markeredgewidth": 2.0,
+                 "visible": False}
+        (self._heat_marker,) = ax_m.plot([], [], marker="s", markersize=11,
+                                         markeredgecolor=SELECT_COLOR, **style)
+        (self._scatter_marker,) = ax_sc.plot([], [], marker="o", markersize=10,
+                                             markeredgecolor="#d62728",
+                                             **{**style, "color": "#d62728"})
+        self._hist_marker = ax_h.axvline(0.0, color="#d62728", linewidth=1.5, visible=False)
+        for artist in (self._heat_marker, self._scatter_marker, self._hist_marker):
+            panel.add_overlay(artist)
+        self.events = PlotEvents(panel, on_hover=self._guarded(self._on_hover),
+                                 on_click=self._guarded(self._on_click),
+                                 on_wheel=self._guarded(self._on_wheel),
+                                 on_drag=self._guarded(self._on_drag))
+        self.reset_zoom_button = widgets.Button(description="Reset zoom", icon="expand",
+                                                layout=widgets.Layout(width="auto"))
+        self.reset_zoom_button.on_click(self._guarded(lambda _b: self.zoom()))
+        self.zoom_box = widgets.HBox([
+            self.reset_zoom_button,
+            widgets.HTML("<span style='color:#777'>heatmap: wheel zooms, drag pans, "
+                         "click selects</span>"),
+        ])
+        self._show_selection_info()
+
+    def _cell(self, point: PlotPoint) -> tuple[int, int] | None:
+        """The weight under a point of the heatmap, or the nearest drawn point of the scatter."""
+        ax_sc, _ax_h, ax_m = self._weight_axes
+        if point.axes is ax_m:
+            row, col = int(round(point.y)), int(round(point.x))
+            if 0 <= row < self.tile.out_size and 0 <= col < self.tile.in_size:
+                return row, col
+            return None
+        if point.axes is ax_sc:
+            offsets = self.scatter_offsets()
+            if not len(offsets):
+                return None
+            x0, x1 = ax_sc.get_xlim()
+            y0, y1 = ax_sc.get_ylim()
+            d = (((offsets[:, 0] - point.x) / (x1 - x0)) ** 2
+                 + ((offsets[:, 1] - point.y) / (y1 - y0)) ** 2)
+            flat = int(self._scatter_idx[int(np.argmin(d))])
+            return divmod(flat, self.tile.in_size)
+        return None
+
+    def _on_hover(self, point: PlotPoint) -> None:
+        cell = self._cell(point)
+        if cell is None:
+            return
+        row, col = cell
+        with self._lock:
+            target = float(self.target[row, col])
+            read = None if self.read_weight is None else float(self.read_weight[row, col])
+        items = {"row": str(row), "col": str(col), "target": f"{target:.4g}"}
+        if read is not None:
+            items["weight"] = f"{read:.4g}"
+            items["|error|"] = f"{abs(read - target):.4g}"
+        self.hover_readout.value = format_readouts(items)
+
+    def _on_click(self, point: PlotPoint) -> None:
+        cell = self._cell(point)
+        if cell is not None:
+            self.select(*cell)
+
+    def _on_wheel(self, point: PlotPoint, delta: float) -> None:
+        ax_m = self._weight_axes[2]
+        if point.axes is not ax_m or delta == 0:
+            return
+        factor = ZOOM_STEP if delta > 0 else 1.0 / ZOOM_STEP
+        (x0, x1), (y1, y0) = ax_m.get_xlim(), ax_m.get_ylim()  # y axis is inverted
+        self._set_view((point.x + (x0 - point.x) * factor, point.x + (x1 - point.x) * factor),
+                       (point.y + (y0 - point.y) * factor, point.y + (y1 - point.y) * factor))
+
+    def _on_drag(self, start: PlotPoint, end: PlotPoint) -> None:
+        ax_m = self._weight_axes[2]
+        if start.axes is not ax_m:
+            return
+        dx, dy = start.x - end.x, start.y - end.y
+        (x0, x1), (y1, y0) = ax_m.get_xlim(), ax_m.get_ylim()
+        self._set_view((x0 + dx, x1 + dx), (y0 + dy, y1 + dy))
+
+    def _set_view(self, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
+        """Heatmap view limits (cell centres at integers), kept inside the matrix."""
+        n_rows, n_cols = self.tile.out_size, self.tile.in_size
+
+        def clamp(lo: float, hi: float, n: int) -> tuple[float, float]:
+            width = min(max(hi - lo, 1.0), float(n))
+            lo = min(max(lo, -0.5), n - 0.5 - width)
+            return lo, lo + width
+
+        x0, x1 = clamp(*xlim, n_cols)
+        y0, y1 = clamp(*ylim, n_rows)
+        ax_m = self._weight_axes[2]
+        ax_m.set_xlim(x0, x1)
+        ax_m.set_ylim(y1, y0)
+        self.refresh("weights")
+
+    def zoom(self, rows: tuple[int, int] | None = None,
+             cols: tuple[int, int] | None = None) -> None:
+        """Show rows ``rows[0] … rows[1]`` and columns ``cols[0] … cols[1]`` (inclusive) of the
+        heatmap; ``zoom()`` shows the whole matrix.
+
+        Raises:
+            ValueError: if a range is not two indices ``first <= last`` inside the tile.
+        """
+        for name, rng, n in (("rows", rows, self.tile.out_size),
+                             ("cols", cols, self.tile.in_size)):
+            if rng is not None and (len(rng) != 2 or not 0 <= rng[0] <= rng[1] < n):
+                raise ValueError(f"{name}: expected (first, last) with 0 <= first <= last < "
+                                 f"{n}, got {rng!r}")
+        r0, r1 = rows if rows is not None else (0, self.tile.out_size - 1)
+        c0, c1 = cols if cols is not None else (0, self.tile.in_size - 1)
+        self._set_view((c0 - 0.5, c1 + 0.5), (r0 - 0.5, r1 + 0.5))
 
     # -------------------------------------------------------------- actions
     def read(self) -> Tensor:
@@ -209,6 +463,8 @@ class TileInspector(AnatileWidget):
             self.read_weight = weight
             self._read_label = label
             self.stats = stats
+        self._place_markers()
+        self._show_selection_info()
         if defer:
             self._invalidate("weights")
         else:
@@ -428,4 +684,4 @@ class TileInspector(AnatileWidget):
         ax_sc.set_ylim(-lim, lim)
 
     def _closers(self) -> list[Any]:
-        return [self._progress_throttle.cancel, *super()._closers()]
+        return [self._progress_throttle.cancel, self.events.close, *super()._closers()]

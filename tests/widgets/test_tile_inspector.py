@@ -25,9 +25,9 @@ def _record(tile: TileWithPeriphery, kind: str) -> list[TileEvent]:
 
 def test_program_click_fills_the_progress_bar_and_shows_the_read_back() -> None:
     tile = _tile()
+    insp = TileInspector(tile)  # opens with one read of its own
     reads = _record(tile, "weights_read")
     progress = _record(tile, "programming_progress")
-    insp = TileInspector(tile)
     insp.max_iter.value = 15
     insp.tolerance.value = 0.0
     insp.program_button.click()
@@ -59,9 +59,14 @@ def test_program_controls_are_passed_to_the_tile(monkeypatch: pytest.MonkeyPatch
 
 def test_read_click_uses_over_sampling_and_updates_the_readouts() -> None:
     tile = _tile()
-    reads = _record(tile, "weights_read")
+    state = tile.generator.get_state()
+    opening = _record(tile, "weights_read")
     insp = TileInspector(tile)
-    assert insp.read_weight is None and insp.scatter_offsets().shape == (0, 2)
+    # it opens on a read of its own, which leaves the tile's random stream where it was
+    assert len(opening) == 1 and insp._read_label == "read (on opening)"
+    torch.testing.assert_close(insp.read_weight, opening[0].data["weight"].double())
+    assert torch.equal(tile.generator.get_state(), state)
+    reads = _record(tile, "weights_read")
     insp.over_sampling.value = 3
     insp.read_button.click()
 
@@ -85,6 +90,7 @@ def test_read_uses_the_over_sampling_value(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(tile, "read_weights", spy)
     insp = TileInspector(tile)
+    calls.clear()  # the read on opening
     insp.over_sampling.value = 4
     insp.read_button.click()
     assert calls == [{"apply_weight_scaling": False, "over_sampling": 4}]
