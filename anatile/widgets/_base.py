@@ -59,6 +59,8 @@ class Throttle:
             render from eating into a computation it is watching (1.0 disables it).
         on_error: receives any exception raised by ``fn`` (it is never re-raised in the
             timer thread, where it would be lost).
+        max_interval: the duty stretch never makes the gap longer than this (a live view
+            keeps a minimum frame rate; ``min_interval`` still wins when larger).
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class Throttle:
         min_interval: float = DEFAULT_MIN_INTERVAL_S,
         on_error: Callable[[BaseException], None] | None = None,
         max_duty: float = 1.0,
+        max_interval: float = float("inf"),
     ) -> None:
         if min_interval < 0:
             raise ValueError(f"min_interval: expected >= 0, got {min_interval}")
@@ -75,6 +78,7 @@ class Throttle:
         self._fn = fn
         self.min_interval = float(min_interval)
         self.max_duty = float(max_duty)
+        self.max_interval = float(max_interval)
         self._gap = self.min_interval
         self._on_error = on_error
         self._lock = threading.Lock()
@@ -137,7 +141,7 @@ class Throttle:
                 with self._lock:
                     self._last = end
                     busy = (end - start) * (1.0 / self.max_duty - 1.0)
-                    self._gap = max(self.min_interval, busy)
+                    self._gap = max(self.min_interval, min(busy, self.max_interval))
 
 
 class FigurePanel:
@@ -269,6 +273,7 @@ class AnatileWidget(widgets.VBox):
         self,
         min_interval: float = DEFAULT_MIN_INTERVAL_S,
         max_duty: float = 1.0,
+        max_interval: float = float("inf"),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -284,7 +289,7 @@ class AnatileWidget(widgets.VBox):
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
         self._unsubscribe: list[Callable[[], None]] = []
-        self._redraw = Throttle(self._draw, min_interval, self._report, max_duty)
+        self._redraw = Throttle(self._draw, min_interval, self._report, max_duty, max_interval)
         # while building, panels are only marked stale: the constructor's last refresh()
         # draws them all on the caller's thread (no timer racing the first frame)
         self._holding = False

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import csv
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.patches import Polygon
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from anatile.inference import CustomPairConductanceConverter
 from anatile.widgets._base import AnatileWidget
 from anatile.widgets._plots import conductance_curves, device_style, few_ticks, format_readouts
 from anatile.wpo import events as ev
-from anatile.wpo.loss import relative_loss
+from anatile.wpo.loss import tnmse_from_loss
 
 __all__ = ["WPOMonitor"]
 
 STATUS_INTERVAL_S = 0.25
+#: the figures redraw at least this often during a run (while generations arrive).
+MAX_FRAME_INTERVAL_S = 1.0
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -36,20 +40,22 @@ def _fmt_s(seconds: float | None) -> str:
 class WPOMonitor(AnatileWidget):
     """Live view of a :class:`~anatile.wpo.WeightProgrammingOptimizer` run.
 
-    Shows the loss per generation (best, the population's 10–90 % band, the baseline's loss
-    and the stop target at 0), the g(w) curves of every device and the f factors of the
-    current best strategy, the generation counter, elapsed time and ETA. **Start** runs the
-    optimizer in a background thread, so the notebook stays usable; **Stop** ends the run at
-    the next generation with the best strategy so far. Events come from
+    Shows the TNMSE per generation (the best strategy's, the population's 10–90 % band,
+    the baseline strategy's TNMSE and the target ``baseline · (1 − loss_margin)`` below
+    which the run may stop early), the g(w) curves of every device and the f factors of
+    the current best strategy, the generation counter, elapsed time and ETA (while
+    running), and the run's seed and settings. **Start** clears the figures and runs the
+    optimizer in a background thread, so the notebook stays usable; **Stop** ends the run
+    at the next generation with the best strategy so far. Events come from
     ``optimizer.events``; nothing is computed here.
 
     Args:
         optimizer: a ``WeightProgrammingOptimizer``.
         min_interval: minimum seconds between two redraws.
-        max_duty: at most this fraction of the wall time goes to redrawing the figures
-            (a render competes with the optimizer's torch threads for the cores, so its
-            real cost is about twice its duration; 2 % keeps the overhead under 5 %). The
-            status line updates every generation regardless.
+        max_duty: the figures take at most about this fraction of the wall time (a render
+            competes with the optimizer for the cores), but they redraw at least once per
+            ``max_interval`` seconds while generations arrive.
+        max_interval: longest gap between two figure redraws during a run (s).
 
     Attributes:
         history: one ``GenerationFinished`` event per finished generation, in order.
@@ -62,8 +68,10 @@ class WPOMonitor(AnatileWidget):
         CustomPairConductanceConverter(...)
     """
 
-    def __init__(self, optimizer: Any, min_interval: float = 0.25, max_duty: float = 0.02) -> None:
-        super().__init__(min_interval=min_interval, max_duty=max_duty)
+    def __init__(self, optimizer: Any, min_interval: float = 0.25, max_duty: float = 0.03,
+                 max_interval: float = MAX_FRAME_INTERVAL_S) -> None:
+        super().__init__(min_interval=min_interval, max_duty=max_duty,
+                         max_interval=max_interval)
         self.optimizer = optimizer
         self.history: list[Any] = []
         self.started: Any = None
@@ -78,9 +86,11 @@ class WPOMonitor(AnatileWidget):
         self.loss_panel = self._panel("loss", (5.6, 3.2), self._update_loss)
         ax = self.loss_panel.figure.subplots()
         ax.set_xlabel("generation")
-        ax.set_ylabel("loss")
-        # early populations span orders of magnitude; keep 0 (the stop target) linear
-        ax.set_yscale("symlog", linthresh=0.1)
+        ax.set_ylabel("TNMSE (normalized MSE, 1)")
+        ax.set_title("test-layer TNMSE: lower is better", fontsize=9)
+        # early populations span orders of magnitude
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_locator(NullLocator())
         ax.grid(alpha=0.3)
         self._loss_ax = ax
         self._band_patch = Polygon(np.zeros((0, 2)), closed=True, alpha=0.25, color="#1f77b4",
@@ -89,8 +99,8 @@ class WPOMonitor(AnatileWidget):
         (self._best_line,) = ax.plot([], [], color="#1f77b4", marker=".", label="best")
         self._baseline_line = ax.axhline(np.nan, color="#7f7f7f", linestyle="--",
                                          label="baseline")
-        self._target_line = ax.axhline(0.0, color="#2ca02c", linestyle=":",
-                                       label="target (stop)")
+        self._target_line = ax.axhline(np.nan, color="#2ca02c", linestyle=":",
+                                       label="target (early stop)")
         ax.legend(fontsize=8, loc="upper right")
         self.loss_panel.figure.tight_layout()
 
@@ -112,12 +122,17 @@ class WPOMonitor(AnatileWidget):
         self.start_button.on_click(self._guarded(lambda _b: self.start()))
         self.stop_button.on_click(self._guarded(lambda _b: self.stop()))
         self.status = widgets.HTML()
+        self.settings = widgets.HTML(self._settings_html())
+        self.settings.add_class("anatile-wpo-settings")
         self._set_status("idle")
         self._subscribe(optimizer.events, self._on_event)
+        self.export_box = self._export_controls()
         self.children = [
             widgets.HBox([self.start_button, self.stop_button]),
             self.status,
+            self.settings,
             widgets.HBox([self.loss_panel.image, self.g_panel.image]),
+            self.export_box,
             self._error_label,
             self.log_area,
         ]
@@ -149,7 +164,9 @@ class WPOMonitor(AnatileWidget):
         self._active = True
         self.start_button.disabled = True
         self.stop_button.disabled = False
+        self.settings.value = self._settings_html()
         self._set_status("starting")
+        self.refresh("loss", "g")  # the previous run's figures go now, not at generation 1
         if not background:
             self._run()
             return None
@@ -221,6 +238,25 @@ class WPOMonitor(AnatileWidget):
             self._invalidate("loss", "g")
 
     # -------------------------------------------------------------- drawing
+    def _settings_html(self) -> str:
+        opt = self.optimizer
+        opts = opt.options
+        f_txt = ", ".join("free" if f is None else f"{f:.3g}" for f in opt.f_lst)
+        t_txt = ", ".join(f"{t:.3g}" for t in opt.t_steps)
+        weights = getattr(opt, "test_weights", None)
+        layer = "–" if weights is None else "×".join(str(n) for n in weights.shape)
+        return format_readouts({
+            "seed": str(opts.seed),
+            "popsize": str(opts.popsize),
+            "maxiter": str(opts.maxiter),
+            "f_lst": f"[{f_txt}]",
+            "t_steps (s)": f"[{t_txt}]",
+            "baseline": type(opt.g_converter_baseline).__name__.replace(
+                "ConductanceConverter", ""),
+            "loss_margin": f"{opts.loss_margin:g}",
+            "test layer": layer,
+        })
+
     def _set_status(self, state: str) -> None:
         last = self.history[-1] if self.history else None
         maxiter = self.optimizer.options.maxiter
@@ -229,36 +265,50 @@ class WPOMonitor(AnatileWidget):
             "state": state,
             "generation": gen,
             "elapsed": _fmt_s(None if last is None else last.elapsed_s),
-            "ETA": _fmt_s(None if last is None else last.eta_s),
-            "best loss": "–" if last is None else f"{last.best_loss:.4g}",
-            "best TNMSE": "–" if last is None else f"{last.best_tnmse:.4g}",
         }
+        if state in ("running", "stopping", "starting"):  # no ETA once the run is over
+            items["ETA"] = _fmt_s(None if last is None else last.eta_s)
+        items["best TNMSE"] = "–" if last is None else f"{last.best_tnmse:.4g}"
         if self.baseline is not None:
             items["baseline TNMSE"] = f"{self.baseline.baseline_tnmse:.4g}"
+            items["target TNMSE"] = f"{self.baseline.target_tnmse:.4g}"
         self.status.value = format_readouts(items)
+
+    def population_tnmse_band(self) -> np.ndarray:
+        """The population's 10–90 % TNMSE per generation, ``[n_generations, 2]``."""
+        band = np.asarray(self._band[: len(self.history)], dtype=np.float64).reshape(-1, 2)
+        if self.baseline is None:
+            return np.full_like(band, np.nan)
+        return np.asarray(tnmse_from_loss(band, self.baseline.baseline_tnmse,
+                                          self.optimizer.options.loss_margin))
 
     def _update_loss(self) -> None:
         events = list(self.history)
-        band = np.asarray(self._band[: len(events)], dtype=np.float64).reshape(-1, 2)
         gens = np.asarray([e.generation for e in events], dtype=np.float64)
-        best = np.asarray([e.best_loss for e in events], dtype=np.float64)
+        best = np.asarray([e.best_tnmse for e in events], dtype=np.float64)
+        band = self.population_tnmse_band()[: len(events)]
         self._best_line.set_data(gens, best)
-        if len(gens):
+        if len(gens) and np.isfinite(band).all():
             self._band_patch.set_xy(np.concatenate([np.c_[gens, band[:, 1]],
                                                     np.c_[gens[::-1], band[::-1, 0]]]))
         else:
             self._band_patch.set_xy(np.zeros((0, 2)))
         ax = self._loss_ax
-        values = np.concatenate([best, band.reshape(-1), [0.0]])
+        values = np.concatenate([best, band.reshape(-1)])
         if self.baseline is not None:
-            b = self.baseline.baseline_tnmse
-            level = relative_loss(b, b, self.optimizer.options.loss_margin)
-            self._baseline_line.set_ydata([level, level])
-            values = np.append(values, level)
-        values = values[np.isfinite(values)]
-        lo, hi = float(values.min()), float(values.max())
-        pad = 0.05 * (hi - lo) if hi > lo else 0.1
-        ax.set_ylim(lo - pad, hi + pad)
+            b, target = self.baseline.baseline_tnmse, self.baseline.target_tnmse
+            self._baseline_line.set_ydata([b, b])
+            self._target_line.set_ydata([target, target])
+            values = np.append(values, [b, target])
+        else:
+            self._baseline_line.set_ydata([np.nan, np.nan])
+            self._target_line.set_ydata([np.nan, np.nan])
+        values = values[np.isfinite(values) & (values > 0)]
+        if values.size:
+            lo, hi = float(values.min()), float(values.max())
+            ax.set_ylim(lo / 1.15, hi * 1.15)
+        else:
+            ax.set_ylim(0.01, 1.0)
         ax.set_xlim(0, max(1.0, float(gens.max()) if len(gens) else 1.0))
         self._set_status(self._state_word())
 
@@ -271,6 +321,14 @@ class WPOMonitor(AnatileWidget):
 
     def _update_g(self) -> None:
         if not self.history:
+            for line in self._g_lines:
+                line.remove()
+            self._g_lines = []
+            legend = self._g_ax.get_legend()
+            if legend is not None:
+                legend.remove()
+            self._g_ax.set_title("best strategy: waiting for the first generation",
+                                 fontsize=9)
             return
         last = self.history[-1]
         conv = CustomPairConductanceConverter(
@@ -293,3 +351,20 @@ class WPOMonitor(AnatileWidget):
         self._g_ax.autoscale_view()
         f_txt = ", ".join(f"{f:.3g}" for f in last.best_f_lst)
         self._g_ax.set_title(f"best strategy (gen {last.generation}), f = [{f_txt}]", fontsize=9)
+
+    def export_data(self, directory: str | Path, stem: str | None = None) -> list[Path]:
+        """The run's history as CSV: generation, elapsed time, best TNMSE, the population's
+        10–90 % TNMSE and the best strategy's f factors."""
+        path = Path(directory) / f"{stem or type(self).__name__}_history.csv"
+        band = self.population_tnmse_band()
+        n_f = max((len(e.best_f_lst) for e in self.history), default=0)
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["generation", "elapsed_s", "best_tnmse", "population_tnmse_p10",
+                             "population_tnmse_p90", "best_loss",
+                             *(f"f{i}" for i in range(n_f))])
+            for e, (p10, p90) in zip(self.history, band, strict=True):
+                writer.writerow([e.generation, f"{e.elapsed_s:.6g}", repr(float(e.best_tnmse)),
+                                 repr(float(p10)), repr(float(p90)), repr(float(e.best_loss)),
+                                 *(repr(float(f)) for f in e.best_f_lst)])
+        return [path]

@@ -38,12 +38,18 @@ __all__ = [
     "loss_rpu_config",
     "loss_weights",
     "relative_loss",
+    "tnmse_from_loss",
 ]
 
 
 def relative_loss(tnmse: float, loss_baseline: float, loss_margin: float) -> float:
     """``(tnmse − baseline) / baseline + margin`` (negative once the margin is beaten)."""
     return (tnmse - loss_baseline) / loss_baseline + loss_margin
+
+
+def tnmse_from_loss(loss: Any, loss_baseline: float, loss_margin: float) -> Any:
+    """Inverse of :func:`relative_loss`: the TNMSE of a loss (floats or numpy arrays)."""
+    return (loss - loss_margin) * loss_baseline + loss_baseline
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def test_history_grows_one_point_per_generation() -> None:
     monitor.refresh()
     np.testing.assert_array_equal(monitor._best_line.get_xdata(), [1, 2, 3, 4])
     np.testing.assert_allclose(monitor._best_line.get_ydata(),
-                               [e.best_loss for e in monitor.history])
+                               [e.best_tnmse for e in monitor.history])
     # the g(w) panel shows the last generation's best strategy
     last = monitor.history[-1]
     conv = CustomPairConductanceConverter(last.best_f_lst, last.best_g_lst,
@@ -114,3 +114,80 @@ def test_a_broken_event_is_logged_and_does_not_stop_the_run() -> None:
                              elapsed_s=0.0, eta_s=0.0)
     assert monitor._on_event(bad) is False
     assert len(monitor.errors) == 1
+
+
+def test_tnmse_axis_baseline_target_settings_and_no_eta_after_the_end() -> None:
+    opt = _optimizer(maxiter=3, seed=17)
+    monitor = WPOMonitor(opt)
+    monitor.start(background=False)
+    monitor.refresh()
+    base = monitor.baseline
+    assert "TNMSE" in monitor._loss_ax.get_ylabel()
+    assert monitor._baseline_line.get_ydata()[0] == pytest.approx(base.baseline_tnmse)
+    assert monitor._target_line.get_ydata()[0] == pytest.approx(base.target_tnmse)
+    assert base.target_tnmse < base.baseline_tnmse
+    # the population band is the events' losses, in TNMSE
+    band = monitor.population_tnmse_band()
+    losses = monitor.history[-1].population_losses
+    lo = np.percentile(losses[np.isfinite(losses)], 10)
+    margin = opt.options.loss_margin
+    assert band[-1, 0] == pytest.approx((lo - margin) * base.baseline_tnmse
+                                        + base.baseline_tnmse)
+    assert "ETA" not in monitor.status.value and "finished" in monitor.status.value
+    settings = monitor.settings.value
+    assert "anatile-seed'>17<" in settings and "anatile-popsize'>4<" in settings
+    assert "3.6e+03" in settings  # the time steps
+
+
+def test_start_clears_the_previous_run_before_its_first_generation() -> None:
+    from anatile.wpo import OptimizerStarted
+
+    opt = _optimizer(maxiter=3)
+    monitor = WPOMonitor(opt)
+    monitor.start(background=False)
+    monitor.refresh()
+    assert len(monitor._g_lines) > 0
+    seen: list[tuple[int, int, str]] = []
+
+    def at_start(event: object) -> None:
+        if isinstance(event, OptimizerStarted):
+            seen.append((len(monitor._best_line.get_xdata()), len(monitor._g_lines),
+                         monitor._g_ax.get_title()))
+
+    opt.events.subscribe(at_start)
+    monitor.start(background=False)
+    assert seen == [(0, 0, "best strategy: waiting for the first generation")]
+    assert monitor.errors == []
+
+
+def test_monitor_redraws_at_least_once_per_second_during_a_run() -> None:
+    """A 3 s run (each generation held 50 ms by a slow subscriber) gets a frame a second."""
+    opt = _optimizer(maxiter=60)
+    monitor = WPOMonitor(opt)
+    frames: list[float] = []
+    render = monitor.loss_panel.render
+
+    def timed_render(full: bool = True) -> None:
+        render(full)
+        frames.append(time.monotonic())
+
+    monitor.loss_panel.render = timed_render  # type: ignore[method-assign]
+    gens: list[float] = []
+
+    def slow(event: object) -> None:
+        if isinstance(event, GenerationFinished):
+            gens.append(time.monotonic())
+            time.sleep(0.05)
+
+    opt.events.subscribe(slow)
+    frames.clear()
+    monitor.start(background=False)
+    end = gens[-1]
+    during = [t for t in frames if gens[0] <= t <= end]
+    duration = end - gens[0]
+    assert len(gens) == 60 and duration >= 3.0
+    assert len(during) >= int(duration) - 1
+    # the longest stretch without a new frame: one interval plus a render and timer slack
+    edges = [gens[0], *during, end]
+    assert max(np.diff(edges)) <= monitor._redraw.max_interval + 0.6
+    assert monitor.errors == []
