@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -10,6 +14,7 @@ import numpy as np
 import torch
 
 from anatile.analysis import tnmse_over_time
+from anatile.config.base import config_to_dict
 from anatile.inference import BaseConductanceConverter, BaseNoiseModel
 from anatile.widgets._base import AnatileWidget
 from anatile.widgets._plots import converter_title, plot_conductance_curves
@@ -30,10 +35,11 @@ class ConductanceMapView(AnatileWidget):
             :func:`anatile.wpo.loss.loss_weights` (the optimizer's own loss).
         weights: the weights the TNMSE is measured on, 2-D in tile layout (a 1-D tensor is
             one row); default a fixed-seed Gaussian ``20 × 512`` matrix, the WPO test-layer
-            shape.
+            shape. :meth:`from_optimizer` uses the optimizer's own test weights.
         t_steps: inference times (s) of the TNMSE panel.
         names: labels of the converters (default: class name and f factors).
-        seed: seed of the noise draws, so that the converters see the same draws.
+        seed: seed of the first noise draw; every converter sees the same draws, and each
+            **Recompute** draws new noise (seed + 1, + 2, …, shown in the panel title).
 
     Raises:
         TypeError: if a positional argument is not a conductance converter, or
@@ -73,14 +79,20 @@ class ConductanceMapView(AnatileWidget):
                 f"names: expected {len(converters)} names, got {len(names)}"
             )
         super().__init__()
+        self._holding = True
         self.converters = list(converters)
         self.names = list(names) if names is not None else [converter_title(c) for c in converters]
         self.noise_model = noise_model
         self.t_steps = [float(t) for t in t_steps]
         self.seed = seed
+        #: how many noise draws were made (Recompute adds one); the last used seed + draw.
+        self.draws = 0
         self.weights = weights
+        self._thread: threading.Thread | None = None
         #: TNMSE per converter and time step (rows: converters), or None without a noise model.
         self.tnmse: np.ndarray | None = None
+        #: the noise seed of :attr:`tnmse`.
+        self.tnmse_seed: int | None = None
 
         n = len(self.converters)
         self.map_panel = self._panel("map", (3.4 * n + 0.6, 3.2))
@@ -103,7 +115,7 @@ class ConductanceMapView(AnatileWidget):
             ax = self.tnmse_panel.figure.subplots()
             ax.set_xscale("log")
             ax.set_xlabel("t_inference (s)")
-            ax.set_ylabel("TNMSE")
+            ax.set_ylabel("TNMSE (normalized MSE, 1)")
             ax.grid(alpha=0.3, which="both")
             self._tnmse_ax = ax
             self._tnmse_lines = [
@@ -111,29 +123,117 @@ class ConductanceMapView(AnatileWidget):
             ]
             ax.legend(fontsize=8)
             self.tnmse_panel.figure.tight_layout()
-            self.compute_button = widgets.Button(description="Recompute TNMSE", icon="refresh")
-            self.compute_button.on_click(self._guarded(lambda _b: self.compute_tnmse()))
-            children += [self.tnmse_panel.image, self.compute_button]
+            self.compute_button = widgets.Button(description="Recompute TNMSE (new noise)",
+                                                 icon="refresh",
+                                                 layout=widgets.Layout(width="auto"))
+            self.compute_button.on_click(
+                self._guarded(lambda _b: self.compute_tnmse(background=True)))
+            self.progress = widgets.IntProgress(value=0, min=0, max=1,
+                                                description="TNMSE")
+            self.progress_label = widgets.HTML("")
+            self.progress_label.add_class("anatile-progress-label")
+            children += [self.tnmse_panel.image,
+                         widgets.HBox([self.compute_button, self.progress,
+                                       self.progress_label])]
             self._guarded(self.compute_tnmse)()
-        children += [self._error_label, self.log_area]
+        self.export_box = self._export_controls()
+        children += [self.export_box, self._error_label, self.log_area]
         self.children = children
-        self.refresh("map")
+        self.refresh("map", *(["tnmse"] if noise_model is not None else []))
 
-    def compute_tnmse(self) -> np.ndarray:
-        """(Re)compute the TNMSE of every converter at every time step and redraw.
+    @classmethod
+    def from_optimizer(
+        cls,
+        optimizer: Any,
+        *converters: BaseConductanceConverter,
+        names: Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> ConductanceMapView:
+        """A view measuring TNMSE exactly where ``optimizer`` does: its test weights, noise
+        model and time steps.
 
-        The numbers come from :func:`anatile.analysis.tnmse_over_time` (same seed for
-        every converter, so the same draws).
+        Args:
+            optimizer: a ``WeightProgrammingOptimizer``.
+            *converters: the converters to compare (default: the optimizer's baseline and,
+                once it has run, its result).
+            names: labels of the converters.
+            seed: seed of the first noise draw (default the optimizer's seed).
+        """
+        if not converters:
+            converters = (optimizer.g_converter_baseline,)
+            result = getattr(optimizer, "result", None)
+            if result is not None:
+                converters += (result.converter,)
+                if names is None:
+                    names = ["baseline", "optimized"]
+        return cls(*converters, noise_model=optimizer.noise_model,
+                   weights=optimizer.test_weights, t_steps=list(optimizer.t_steps),
+                   names=names, seed=optimizer.options.seed if seed is None else seed)
+
+    def compute_tnmse(self, background: bool = False) -> np.ndarray | None:
+        """Draw new noise and compute the TNMSE of every converter at every time step.
+
+        The numbers come from :func:`anatile.analysis.tnmse_over_time` (the same seed for
+        every converter, so the same draws), one converter at a time so that the progress
+        bar moves.
+
+        Args:
+            background: run in a thread (the notebook stays usable; the button does this).
 
         Returns:
-            ``[n_converters, len(t_steps)]`` TNMSE values (also in :attr:`tnmse`).
+            ``[n_converters, len(t_steps)]`` TNMSE values (also in :attr:`tnmse`); None when
+            started in the background.
+
+        Raises:
+            ValueError: without a noise model.
+            RuntimeError: while a computation is already running.
         """
         if self.noise_model is None:
             raise ValueError("noise_model: the TNMSE panel needs a noise model")
-        self.tnmse = tnmse_over_time(self.converters, self.noise_model, self._test_weights(),
-                                     self.t_steps, self.seed)
-        self.refresh("tnmse")
-        return self.tnmse
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("a TNMSE computation is already running")
+        seed = self.seed + self.draws
+        self.draws += 1
+        self.compute_button.disabled = True
+        self.compute_button.description = "Computing…"
+        self.progress.max = len(self.converters) * len(self.t_steps)
+        self.progress.value = 0
+        self.progress.bar_style = "info"
+        self.progress_label.value = f"noise seed {seed}"
+        if background:
+            self._thread = threading.Thread(target=self._guarded(self._compute), args=(seed,),
+                                            name="anatile-tnmse", daemon=True)
+            self._thread.start()
+            return None
+        return self._compute(seed)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a background computation ends; False on timeout."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _compute(self, seed: int) -> np.ndarray:
+        assert self.noise_model is not None
+        try:
+            weights = self._test_weights()
+            rows = []
+            for conv in self.converters:  # one converter at a time: the progress bar moves
+                rows.append(tnmse_over_time([conv], self.noise_model, weights, self.t_steps,
+                                            seed)[0])
+                self.progress.value += len(self.t_steps)
+            self.tnmse = np.asarray(rows, dtype=np.float64)
+            self.tnmse_seed = seed
+            self.progress.bar_style = "success"
+            self.progress_label.value = (
+                f"noise seed {seed} (draw {self.draws}), {weights.shape[0]}×{weights.shape[1]} "
+                "weights")
+            self.refresh("tnmse")
+            return self.tnmse
+        finally:
+            self.compute_button.disabled = False
+            self.compute_button.description = "Recompute TNMSE (new noise)"
 
     def _test_weights(self) -> torch.Tensor:
         if self.weights is None:
@@ -145,8 +245,30 @@ class ConductanceMapView(AnatileWidget):
     def _update_tnmse(self) -> None:
         if self.tnmse is None:
             return
+        self._tnmse_ax.set_title(f"TNMSE over time (noise seed {self.tnmse_seed})",
+                                 fontsize=9)
         t = np.asarray(self.t_steps)
         for line, row in zip(self._tnmse_lines, self.tnmse, strict=True):
             line.set_data(t, row)
         self._tnmse_ax.relim()
         self._tnmse_ax.autoscale_view()
+
+    def export_data(self, directory: str | Path, stem: str | None = None) -> list[Path]:
+        """The converters as JSON (``to_dict`` with their type) and, with a noise model, the
+        TNMSE table as CSV (one row per converter, one column per time step)."""
+        stem = stem or type(self).__name__
+        folder = Path(directory)
+        conv_path = folder / f"{stem}_converters.json"
+        conv_path.write_text(json.dumps(
+            [{"name": name, "converter": config_to_dict(conv)}
+             for name, conv in zip(self.names, self.converters, strict=True)], indent=2))
+        written = [conv_path]
+        if self.tnmse is not None:
+            table = folder / f"{stem}_tnmse.csv"
+            with table.open("w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["converter", *(f"tnmse_t={t:g}s" for t in self.t_steps)])
+                for name, row in zip(self.names, self.tnmse, strict=True):
+                    writer.writerow([name, *(repr(float(v)) for v in row)])
+            written.append(table)
+        return written

@@ -61,14 +61,39 @@ def test_tnmse_over_time_comes_from_the_wpo_loss() -> None:
     np.testing.assert_allclose(view.tnmse[1], expected)
 
 
-def test_recompute_button_redraws() -> None:
+def test_recompute_button_draws_new_noise_in_the_background_with_progress() -> None:
     view = ConductanceMapView(SinglePairConductanceConverter(), noise_model=PCMLikeNoiseModel(),
-                              weights=torch.ones(2, 8) * 0.5, t_steps=[1.0, 100.0])
+                              weights=torch.ones(2, 8) * 0.5, t_steps=[1.0, 100.0], seed=4)
     before = view.tnmse.copy()
-    view.seed = 99
+    assert view.tnmse_seed == 4
     view.compute_button.click()
+    assert view.wait(60)
     assert view.errors == []
+    assert view.tnmse_seed == 5 and "noise seed 5" in view.progress_label.value
     assert view.tnmse.shape == before.shape and not np.array_equal(view.tnmse, before)
+    assert view.progress.value == view.progress.max == 2
+    assert view.compute_button.description == "Recompute TNMSE (new noise)"
+    assert not view.compute_button.disabled
+
+
+def test_from_optimizer_measures_on_the_optimizers_own_test_weights(tmp_path) -> None:
+    import json
+
+    from anatile.wpo import WeightProgrammingOptimizer
+
+    weights = torch.randn(3000, generator=torch.Generator().manual_seed(0)) * 0.1
+    opt = WeightProgrammingOptimizer(
+        weights, [None, None], InferenceRPUConfig(), [1.0, 3600.0],
+        DualPairConductanceConverter([1.0, 1.0]), test_in_features=32, test_out_features=3,
+        seed=11, compile=False)
+    view = ConductanceMapView.from_optimizer(opt)
+    assert view.errors == []
+    assert torch.equal(view._test_weights(), opt.test_weights.float())
+    assert view.t_steps == list(opt.t_steps) and view.tnmse_seed == 11
+    paths = view.export_data(tmp_path)
+    data = json.loads(paths[0].read_text())
+    assert data[0]["converter"]["__type__"] == "DualPairConductanceConverter"
+    assert paths[1].read_text().splitlines()[0] == "converter,tnmse_t=1s,tnmse_t=3600s"
 
 
 @pytest.mark.parametrize(

@@ -211,3 +211,25 @@ def test_export_writes_png_at_the_chosen_dpi_and_svg(tmp_path: Path) -> None:
     insp.export_format.value = "svg"
     insp.export_button.click()
     assert insp.errors == [] and "TileInspector_weights.svg" in insp.export_result.value
+
+
+def test_compare_two_tiles_shares_axes_and_colour_scale() -> None:
+    from anatile.widgets import TileComparison, compare
+
+    a = _inference_tile(seed=3)
+    b = _inference_tile(seed=4)
+    a.drift_weights(10.0)
+    b.drift_weights(3e7)
+    view = compare(a, b, names=["early", "late"])
+    assert isinstance(view, TileComparison) and view.errors == []
+    ax = view.axes
+    assert ax[0, 0].get_xlim() == ax[1, 0].get_xlim() and ax[0, 0].get_ylim() == ax[1, 0].get_ylim()
+    assert ax[0, 1].get_ylim() == ax[1, 1].get_ylim()
+    clims = [im.get_clim() for row in ax[:, 2] for im in row.get_images()]
+    assert clims[0] == clims[1]
+    errs = [float((w - t).abs().max()) for t, w in zip(view.targets, view.weights, strict=True)]
+    assert clims[0][1] == pytest.approx(max(errs))
+    torch.testing.assert_close(view.weights[1], b.effective_weights().double())
+    assert "late" in view.readout.value
+    with pytest.raises(TypeError, match="two tiles or two conductance converters"):
+        compare(a, "b")
