@@ -79,12 +79,11 @@ class Throttle:
         self.min_interval = float(min_interval)
         self.max_duty = float(max_duty)
         self.max_interval = float(max_interval)
-        self._gap = self.min_interval
         self._on_error = on_error
         self._lock = threading.Lock()
         self._run_lock = threading.Lock()  # one call of fn at a time, whichever thread
         self._timer: threading.Timer | None = None
-        self._last = -float("inf")
+        self._next = -float("inf")  # earliest start of the next call
         self.calls = 0
         self.requests = 0
         self.busy_s = 0.0  # total seconds spent in fn (the benchmark reads it)
@@ -100,7 +99,7 @@ class Throttle:
             self.requests += 1
             if self._timer is not None:
                 return
-            delay = max(0.0, self._last + self._gap - time.monotonic())
+            delay = max(0.0, self._next - time.monotonic())
             self._timer = threading.Timer(delay, self._fire)
             self._timer.daemon = True
             self._timer.start()
@@ -139,9 +138,13 @@ class Throttle:
                 end = time.monotonic()
                 self.busy_s += end - start
                 with self._lock:
-                    self._last = end
+                    # duty limit: rest `busy` after a call that took (end - start) ...
                     busy = (end - start) * (1.0 / self.max_duty - 1.0)
-                    self._gap = max(self.min_interval, min(busy, self.max_interval))
+                    duty_next = end + max(self.min_interval, busy)
+                    # ... but start again within max_interval of this call's start
+                    # (never sooner than min_interval after its end)
+                    cap = max(start + self.max_interval, end + self.min_interval)
+                    self._next = min(duty_next, cap)
 
 
 class FigurePanel:

@@ -1,4 +1,5 @@
-"""ModelInspector: pick an analog layer of a torch model and inspect its tile."""
+"""ModelInspector: a per-layer table of a torch model's analog layers; a click opens the
+layer's TileInspector. Model-wide actions (drift) are model-wide controls."""
 
 from __future__ import annotations
 
@@ -7,11 +8,25 @@ from typing import Any
 import ipywidgets as widgets
 from torch import nn
 
-from anatile.tiles import TileWithPeriphery
-from anatile.widgets._base import DEFAULT_MIN_INTERVAL_S, AnatileWidget
+from anatile.tiles import InferenceTile, TileWithPeriphery
+from anatile.widgets._base import DEFAULT_MIN_INTERVAL_S, AnatileWidget, Throttle
+from anatile.widgets._plots import error_summary
 from anatile.widgets.tile_inspector import TileInspector
 
 __all__ = ["ModelInspector"]
+
+#: the table's columns: key, header
+COLUMNS = (
+    ("order", "#"),
+    ("layer", "layer"),
+    ("shape", "shape (out×in)"),
+    ("scales", "mapping scales"),
+    ("t", "drift t (s)"),
+    ("alpha", "alpha"),
+    ("error", "weight error now (relative, %)"),
+)
+#: what the table can be sorted by (column keys)
+SORT_KEYS = ("order", "error", "alpha", "t", "size")
 
 
 def _analog_layers(model: nn.Module) -> list[tuple[str, TileWithPeriphery]]:
@@ -33,10 +48,38 @@ def _analog_layers(model: nn.Module) -> list[tuple[str, TileWithPeriphery]]:
     return layers
 
 
+def layer_row(order: int, label: str, tile: TileWithPeriphery) -> dict[str, Any]:
+    """One table row: the tile's stored state (no reads, no draws)."""
+    scales = tile.get_mapping_scales().detach().reshape(-1)
+    row: dict[str, Any] = {
+        "order": order,
+        "layer": label.split(" (")[0],
+        "shape": f"{tile.out_size}×{tile.in_size}",
+        "size": tile.out_size * tile.in_size,
+        "scales": f"{float(scales.min()):.3g} … {float(scales.max()):.3g}",
+        "t": None, "alpha": None, "error": None,
+    }
+    if isinstance(tile, InferenceTile) and tile.is_programmed():
+        row["t"] = tile.t_inference
+        a = tile.alpha.detach().reshape(-1)
+        row["alpha"] = float(a.mean())
+        ref = tile.reference_weight
+        if ref is not None:
+            target = ref.detach()[:, : tile.in_size].to("cpu")
+            row["error"] = 100 * error_summary(target, tile.effective_weights())["relative_error"]
+    return row
+
+
 class ModelInspector(AnatileWidget):
-    """A dropdown of the analog layers of ``model``; below it, the chosen layer's
-    :class:`TileInspector` (built on first selection and kept, so switching back keeps its
-    state).
+    """A model's analog layers in a sortable table; a click on a layer opens its
+    :class:`TileInspector` below (built on first opening and kept).
+
+    The table shows each layer's shape, mapping scales, drift time, alpha and weight error
+    now (relative error of the drift-compensated weights against the programmed target,
+    for programmed inference layers) and follows the tiles' events. For a model with
+    inference tiles, a model-wide control drifts **every** layer
+    (``drift_analog_weights(model, t)``); the layer inspectors opened from here have no
+    drift slider of their own, and their Program button names the layer it re-programs.
 
     Args:
         model: a torch module containing analog layers (e.g. from ``convert_to_analog``).
@@ -74,8 +117,95 @@ class ModelInspector(AnatileWidget):
         self.container = widgets.VBox()
         self.layer.observe(self._guarded(lambda change: self._show(change["new"])),
                            names="value")
-        self.children = [self.layer, self.container, self._error_label, self.log_area]
+        # ---- the table
+        self.sort_by = widgets.Dropdown(options=list(SORT_KEYS), value="order",
+                                        description="sort by",
+                                        layout=widgets.Layout(width="200px"))
+        self.descending = widgets.Checkbox(value=False, description="descending",
+                                           indent=False, layout=widgets.Layout(width="120px"))
+        self.sort_by.observe(self._guarded(lambda _c: self.refresh_table()), names="value")
+        self.descending.observe(self._guarded(lambda _c: self.refresh_table()), names="value")
+        self.table = widgets.GridBox(layout=widgets.Layout(
+            grid_template_columns=f"repeat({len(COLUMNS)}, max-content)", grid_gap="2px 14px"))
+        self.table.add_class("anatile-layer-table")
+        #: the rows as shown, in table order (dicts with the COLUMNS keys)
+        self.rows: list[dict[str, Any]] = []
+        self._table_throttle = Throttle(self.refresh_table, min_interval, self._report)
+        for _label, tile in layers:
+            self._subscribe(tile.events, self._guarded(self._on_tile_event))
+        # ---- model-wide drift
+        children: list[widgets.Widget] = [
+            widgets.HTML("<b>analog layers</b> (click a layer to open it)"),
+            widgets.HBox([self.sort_by, self.descending]),
+            self.table,
+        ]
+        if any(isinstance(t, InferenceTile) for _l, t in layers):
+            self.t_model = widgets.FloatLogSlider(
+                value=1.0, base=10, min=0.0, max=9.0, step=0.25, readout_format=".3g",
+                description="t (s)", continuous_update=False,
+                layout=widgets.Layout(width="420px"))
+            self.drift_button = widgets.Button(
+                description="Drift the whole model (drift_analog_weights)", icon="clock-o",
+                button_style="warning", layout=widgets.Layout(width="auto"))
+            self.drift_button.on_click(self._guarded(lambda _b: self.drift(self.t_model.value)))
+            children.append(widgets.HBox([self.t_model, self.drift_button]))
+        children += [self.layer, self.container, self._error_label, self.log_area]
+        self.children = children
+        self.refresh_table()
         self._guarded(self._show)(self.layer.value)
+
+    # ------------------------------------------------------------------ table
+    def refresh_table(self) -> None:
+        """Rebuild the table from the tiles' current state, sorted as the controls say."""
+        rows = [layer_row(i, label, tile)
+                for i, (label, tile) in enumerate(self._tiles.items())]
+        key = self.sort_by.value
+
+        def sort_key(row: dict[str, Any]) -> tuple[bool, float]:
+            value = row["size" if key == "size" else key]
+            missing = value is None
+            return (missing, 0.0 if missing else float(value))
+
+        rows.sort(key=sort_key, reverse=False)
+        if self.descending.value:
+            present = [r for r in rows if r[key if key != "size" else "size"] is not None]
+            missing = [r for r in rows if r[key if key != "size" else "size"] is None]
+            rows = present[::-1] + missing
+        self.rows = rows
+        cells: list[widgets.Widget] = [widgets.HTML(f"<b>{head}</b>") for _k, head in COLUMNS]
+        for row in rows:
+            label = self.layer_names[row["order"]]
+            button = widgets.Button(description=row["layer"], tooltip=label,
+                                    layout=widgets.Layout(width="auto"))
+            button.add_class("anatile-layer-button")
+            button.on_click(self._guarded(lambda _b, label=label: self.open_layer(label)))
+            for key_, _head in COLUMNS:
+                if key_ == "layer":
+                    cells.append(button)
+                else:
+                    cells.append(widgets.HTML(_fmt(key_, row[key_])))
+        self.table.children = cells
+
+    def _on_tile_event(self, event: Any) -> None:
+        if event.kind in ("drifted", "programmed_noise", "weights_set", "scales_changed",
+                          "programmed"):
+            self._table_throttle.request()
+
+    # ------------------------------------------------------------------ actions
+    def open_layer(self, label: str) -> TileInspector:
+        """Open the layer ``label`` (one of :attr:`layer_names`) below the table."""
+        if label not in self._tiles:
+            raise ValueError(f"label: expected one of {self.layer_names}, got {label!r}")
+        self.layer.value = label
+        return self.inspector
+
+    def drift(self, t_inference: float) -> None:
+        """Drift every inference layer of the model to ``t_inference`` seconds
+        (:func:`anatile.nn.drift_analog_weights`; it changes the model)."""
+        from anatile.nn import drift_analog_weights
+
+        drift_analog_weights(self.model, float(t_inference))
+        self._table_throttle.flush()
 
     @property
     def inspector(self) -> TileInspector:
@@ -84,12 +214,44 @@ class ModelInspector(AnatileWidget):
 
     def _show(self, label: str) -> None:
         if label not in self._inspectors:
-            self._inspectors[label] = TileInspector(self._tiles[label], self._min_interval)
+            insp = TileInspector(self._tiles[label], self._min_interval)
+            layer = label.split(" (")[0]
+            insp.program_button.description = f"Re-program layer {layer} (changes your model)"
+            if insp.extra is not None:  # the model-wide control drifts; no per-layer slider
+                insp.extra.t_slider.layout.display = "none"
+            self._inspectors[label] = insp
         self.container.children = [self._inspectors[label]]
+
+    def export_data(self, directory: Any, stem: str | None = None) -> list[Any]:
+        """The layer table as CSV."""
+        import csv
+        from pathlib import Path
+
+        path = Path(directory) / f"{stem or type(self).__name__}_layers.csv"
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow([k for k, _h in COLUMNS])
+            for row in self.rows:
+                writer.writerow(["" if row[k] is None else row[k] for k, _h in COLUMNS])
+        return [path]
 
     def _repr_png_(self) -> bytes:
         """The selected layer's inspector as one PNG."""
         return self.inspector._repr_png_()
 
     def _closers(self) -> list[Any]:
-        return [*(insp.close for insp in self._inspectors.values()), *super()._closers()]
+        return [self._table_throttle.cancel,
+                *(insp.close for insp in self._inspectors.values()), *super()._closers()]
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "<span style='color:#999'>–</span>"
+    cls = f"anatile-cell-{key}"
+    if key == "alpha":
+        return f"<span class='{cls}'>{value:.4f}</span>"
+    if key == "error":
+        return f"<span class='{cls}'>{value:.2f}</span>"
+    if key == "t":
+        return f"<span class='{cls}'>{value:.3g}</span>"
+    return f"<span class='{cls}'>{value}</span>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipywidgets as widgets
 import pytest
 import torch
 from torch import nn
@@ -50,3 +51,52 @@ def test_bad_models() -> None:
         ModelInspector("not a model")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="analog"):
         ModelInspector(nn.Linear(2, 2))
+
+
+def _inference_model() -> nn.Module:
+    torch.manual_seed(0)
+    return convert_to_analog(nn.Sequential(nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 4)),
+                             InferenceRPUConfig())
+
+
+def test_table_lists_layers_with_their_state_and_sorts_and_opens_on_click() -> None:
+    from anatile.nn import drift_analog_weights
+
+    model = _inference_model()
+    drift_analog_weights(model, 86400.0)
+    mi = ModelInspector(model)
+    assert mi.errors == []
+    assert [r["layer"] for r in mi.rows] == ["0", "2"]
+    tiles = [model[0].analog_tile, model[2].analog_tile]
+    for row, tile in zip(mi.rows, tiles, strict=True):
+        assert row["t"] == pytest.approx(86400.0)
+        assert row["alpha"] == pytest.approx(float(tile.alpha))
+        assert row["shape"] == f"{tile.out_size}×{tile.in_size}"
+        assert row["error"] > 0
+    mi.sort_by.value = "error"
+    mi.descending.value = True
+    errors = [r["error"] for r in mi.rows]
+    assert errors == sorted(errors, reverse=True)
+    # a click on a layer's button opens that layer
+    buttons = [c for c in mi.table.children if isinstance(c, widgets.Button)]
+    target = buttons[[r["layer"] for r in mi.rows].index("2")]
+    target.click()
+    assert mi.inspector.tile is model[2].analog_tile
+    assert mi.inspector.t_inference == pytest.approx(86400.0)  # opened on the layer's state
+
+
+def test_model_drift_is_a_named_model_wide_action_and_layer_controls_say_what_they_change() -> None:
+    model = _inference_model()
+    mi = ModelInspector(model)
+    insp = mi.inspector
+    assert insp.extra.t_slider.layout.display == "none"  # no silent per-layer re-drift
+    assert "Re-program layer 0" in insp.program_button.description
+    assert "whole model" in mi.drift_button.description
+    mi.t_model.value = 1e4  # moving the model slider alone changes nothing
+    assert all(t.t_inference is None for t in (model[0].analog_tile, model[2].analog_tile))
+    mi.drift_button.click()
+    assert mi.errors == []
+    for tile in (model[0].analog_tile, model[2].analog_tile):
+        assert tile.t_inference == pytest.approx(1e4)
+    assert insp.t_inference == pytest.approx(1e4)
+    assert [r["t"] for r in mi.rows] == pytest.approx([1e4, 1e4])

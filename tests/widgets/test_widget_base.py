@@ -72,7 +72,17 @@ def test_throttle_reports_errors_instead_of_raising_in_the_timer() -> None:
 def test_throttle_duty_cycle_stretches_the_gap_after_a_slow_call() -> None:
     throttle = Throttle(lambda: time.sleep(0.05), min_interval=0.0, max_duty=0.25)
     throttle.flush()
-    assert throttle._gap >= 0.05 * 3 * 0.9
+    assert throttle._next - time.monotonic() >= 0.05 * 3 * 0.9 - 0.05
+
+
+def test_throttle_max_interval_caps_the_duty_stretch_from_the_call_start() -> None:
+    throttle = Throttle(lambda: time.sleep(0.05), min_interval=0.01, max_duty=0.01,
+                        max_interval=0.2)
+    start = time.monotonic()
+    throttle.flush()
+    # the duty limit alone would rest ~5 s; the cap restarts 0.2 s after the call began
+    assert throttle._next <= start + 0.2 + 0.05
+    assert throttle._next >= time.monotonic() + 0.01 - 0.2  # and not before min_interval
 
 
 @pytest.mark.parametrize("bad", [{"min_interval": -1.0}, {"max_duty": 0.0}, {"max_duty": 2.0}])

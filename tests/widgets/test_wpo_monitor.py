@@ -161,17 +161,23 @@ def test_start_clears_the_previous_run_before_its_first_generation() -> None:
 
 
 def test_monitor_redraws_at_least_once_per_second_during_a_run() -> None:
-    """A 3 s run (each generation held 50 ms by a slow subscriber) gets a frame a second."""
+    """A 3 s run (each generation held 50 ms by a slow subscriber) gets a frame a second.
+
+    A frame starts within ``max_interval`` of the previous frame's start, unless that
+    render itself took longer than ``max_interval − min_interval`` (a starved machine); the
+    test measures each render and allows for that and for timer latency.
+    """
     opt = _optimizer(maxiter=60)
     monitor = WPOMonitor(opt)
-    frames: list[float] = []
-    render = monitor.loss_panel.render
+    frames: list[tuple[float, float]] = []
+    draw = monitor._draw
 
-    def timed_render(full: bool = True) -> None:
-        render(full)
-        frames.append(time.monotonic())
+    def timed_draw() -> None:
+        start = time.monotonic()
+        draw()
+        frames.append((start, time.monotonic()))
 
-    monitor.loss_panel.render = timed_render  # type: ignore[method-assign]
+    monitor._redraw._fn = timed_draw
     gens: list[float] = []
 
     def slow(event: object) -> None:
@@ -180,14 +186,17 @@ def test_monitor_redraws_at_least_once_per_second_during_a_run() -> None:
             time.sleep(0.05)
 
     opt.events.subscribe(slow)
-    frames.clear()
     monitor.start(background=False)
     end = gens[-1]
-    during = [t for t in frames if gens[0] <= t <= end]
+    during = [(s, e) for s, e in frames if gens[0] <= s <= end]
     duration = end - gens[0]
     assert len(gens) == 60 and duration >= 3.0
-    assert len(during) >= int(duration) - 1
-    # the longest stretch without a new frame: one interval plus a render and timer slack
-    edges = [gens[0], *during, end]
-    assert max(np.diff(edges)) <= monitor._redraw.max_interval + 0.6
+    assert len(during) >= 2
+    throttle = monitor._redraw
+    slack = 0.3  # timer wake-up on a busy machine
+    for (s0, e0), (s1, _e1) in zip(during, during[1:], strict=False):
+        allowed = max(throttle.max_interval, (e0 - s0) + throttle.min_interval) + slack
+        assert s1 - s0 <= allowed, (s1 - s0, e0 - s0)
+    # the first frame of the run comes within one interval of the first generation
+    assert during[0][0] - gens[0] <= throttle.max_interval + slack
     assert monitor.errors == []
