@@ -26,7 +26,8 @@ from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["EXPORT_FORMATS", "AnatileWidget", "FigurePanel", "Throttle"]
+__all__ = ["EXPORT_FORMATS", "RENDER_LOCK", "AnatileWidget", "FigurePanel", "Throttle",
+           "tight_layout"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +35,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: fonts, which are not thread-safe (a timer-thread redraw next to a kernel-thread export
 #: fails with "failed to load glyph").
 RENDER_LOCK = threading.RLock()
+
+def tight_layout(figure: Figure) -> None:
+    """``figure.tight_layout()`` under :data:`RENDER_LOCK` (it measures text)."""
+    with RENDER_LOCK:
+        figure.tight_layout()
+
 
 #: figure formats of the export methods and buttons.
 EXPORT_FORMATS = ("png", "svg")
@@ -356,9 +363,10 @@ class AnatileWidget(widgets.VBox):
         for name in names:
             panel = self._panels[name]
             try:
-                if panel.update is not None:
-                    panel.update()
-                panel.render()
+                with RENDER_LOCK:  # an update may lay text out (legends, tight layouts)
+                    if panel.update is not None:
+                        panel.update()
+                    panel.render()
             except Exception as exc:  # noqa: BLE001 - one broken panel must not hide others
                 self._report(exc)
 

@@ -16,7 +16,7 @@ import torch
 from anatile.analysis import tnmse_over_time
 from anatile.config.base import config_to_dict
 from anatile.inference import BaseConductanceConverter, BaseNoiseModel
-from anatile.widgets._base import AnatileWidget
+from anatile.widgets._base import AnatileWidget, tight_layout
 from anatile.widgets._plots import converter_title, plot_conductance_curves
 
 __all__ = ["ConductanceMapView"]
@@ -107,7 +107,7 @@ class ConductanceMapView(AnatileWidget):
             ax.set_title(name, fontsize=9)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="upper center")
-        self.map_panel.figure.tight_layout()
+        tight_layout(self.map_panel.figure)
         children: list[widgets.Widget] = [self.map_panel.image]
 
         if noise_model is not None:
@@ -122,7 +122,7 @@ class ConductanceMapView(AnatileWidget):
                 ax.plot([], [], marker="o", label=name)[0] for name in self.names
             ]
             ax.legend(fontsize=8)
-            self.tnmse_panel.figure.tight_layout()
+            tight_layout(self.tnmse_panel.figure)
             self.compute_button = widgets.Button(description="Recompute TNMSE (new noise)",
                                                  icon="refresh",
                                                  layout=widgets.Layout(width="auto"))

@@ -16,7 +16,7 @@ from matplotlib.ticker import NullLocator
 from torch import Tensor
 
 from anatile.tiles import InferenceTile, TileEvent
-from anatile.widgets._base import F, FigurePanel
+from anatile.widgets._base import F, FigurePanel, tight_layout
 from anatile.widgets._plots import device_style, few_ticks, format_readouts
 
 __all__ = ["TRACE_T_STEPS", "InferencePanel", "PanelHost"]
@@ -146,7 +146,7 @@ class InferencePanel:
             ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks: costly, unreadable
         self._axes[0].set_ylabel("devices")
         self._axes[0].legend(fontsize=7, loc="upper right")
-        self.panel.figure.tight_layout()
+        tight_layout(self.panel.figure)
         self._build_trace_panel()
 
         self.t_slider = widgets.FloatLogSlider(
@@ -321,12 +321,12 @@ class InferencePanel:
             ax.set_xlabel("t_inference (s)")
             ax.grid(alpha=0.3)
         ax_g.set_ylabel("conductance (µS)")
-        ax_w.set_ylabel("weight (norm. units)")
+        ax_w.set_ylabel("weight (logical units)")
         self._trace_axes = (ax_g, ax_w)
         self._trace_artists: list[Any] = []
         self._trace_note = ax_g.text(0.5, 0.5, "", transform=ax_g.transAxes, ha="center",
                                      va="center", color="#777", fontsize=9)
-        self.trace_panel.figure.tight_layout()
+        tight_layout(self.trace_panel.figure)
 
     def _refresh_trace(self) -> None:
         """Compute the selected weight's trace (library call) and mark the panel stale."""
@@ -376,17 +376,24 @@ class InferencePanel:
                                                     linewidth=0.8, alpha=0.5))
             self._trace_artists += ax_g.plot([t[0]], [g_prog[k]], marker="o", color="k",
                                              markersize=4, linestyle="none")
+        g_read = getattr(trace, "g_read", None)
+        if g_read is not None:
+            g_read = _arr(g_read).reshape(t.size, -1)
+            for k in range(n_dev):
+                self._trace_artists += ax_g.plot(t, g_read[:, k], marker="x", linestyle="none",
+                                                 color=device_style(k, n_dev)["color"],
+                                                 markersize=4)
         self._trace_artists.append(ax_g.legend(fontsize=7, loc="upper right", ncol=2))
-        self._trace_artists += ax_w.plot(t, _arr(trace.effective), marker=".",
-                                         label="effective (alpha · W)")
-        self._trace_artists += ax_w.plot(t, _arr(trace.read), marker="x", linestyle=":",
-                                         label="read")
-        self._trace_artists.append(ax_w.axhline(float(trace.target), color="k", linewidth=0.8,
-                                                label="target"))
+        self._trace_artists += ax_w.plot(t, _arr(trace.weight_effective), marker=".",
+                                         label="effective (alpha · read)")
+        self._trace_artists += ax_w.plot(t, _arr(trace.weight_read), marker="x",
+                                         linestyle=":", label="read")
+        self._trace_artists.append(ax_w.axhline(float(trace.weight_target), color="k",
+                                                linewidth=0.8, label="target"))
         self._trace_artists.append(ax_w.legend(fontsize=7, loc="best"))
         nu = ", ".join(f"{v:.3f}" for v in _arr(trace.nu).reshape(-1))
-        ax_g.set_title(f"weight ({trace.row}, {trace.col}): conductance per device "
-                       f"(line: target, dot: programmed), ν = [{nu}]", fontsize=8)
+        ax_g.set_title(f"weight ({trace.row}, {trace.col}): line target, dot programmed, "
+                       f"• drifted, × read; ν = [{nu}]", fontsize=8)
         ax_w.set_title("its weight over time", fontsize=8)
         for ax in (ax_g, ax_w):
             ax.relim()

@@ -19,6 +19,7 @@ from anatile.widgets._base import (
     F,
     FigurePanel,
     Throttle,
+    tight_layout,
 )
 from anatile.widgets._interact import PlotEvents, PlotPoint
 from anatile.widgets._plots import (
@@ -573,7 +574,7 @@ class TileInspector(AnatileWidget):
                                   ha="center", va="center", color="#777")
         self._scale_axes = (ax_s, ax_b)
         few_ticks(self._scale_axes)
-        self.scales_panel.figure.tight_layout()
+        tight_layout(self.scales_panel.figure)
 
     def _update_scales(self) -> None:
         tile = self.tile
@@ -634,7 +635,7 @@ class TileInspector(AnatileWidget):
         self._weight_axes = (ax_sc, ax_h, ax_m)
         self._read_label = "read"
         few_ticks(self._weight_axes)
-        fig.tight_layout()
+        tight_layout(fig)
 
     def scatter_offsets(self) -> np.ndarray:
         """The (target, read) points drawn in the scatter, ``[k, 2]``."""

@@ -14,7 +14,7 @@ from matplotlib.patches import Polygon
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from anatile.inference import CustomPairConductanceConverter
-from anatile.widgets._base import AnatileWidget
+from anatile.widgets._base import AnatileWidget, tight_layout
 from anatile.widgets._plots import conductance_curves, device_style, few_ticks, format_readouts
 from anatile.wpo import events as ev
 from anatile.wpo.loss import tnmse_from_loss
@@ -102,7 +102,7 @@ class WPOMonitor(AnatileWidget):
         self._target_line = ax.axhline(np.nan, color="#2ca02c", linestyle=":",
                                        label="target (early stop)")
         ax.legend(fontsize=8, loc="upper right")
-        self.loss_panel.figure.tight_layout()
+        tight_layout(self.loss_panel.figure)
 
         self.g_panel = self._panel("g", (5.0, 3.2), self._update_g)
         self._g_ax = self.g_panel.figure.subplots()
@@ -113,7 +113,7 @@ class WPOMonitor(AnatileWidget):
         self._g_lines: list[Any] = []
         few_ticks([self._g_ax], 5)
         self._loss_ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
-        self.g_panel.figure.tight_layout()
+        tight_layout(self.g_panel.figure)
 
         self.start_button = widgets.Button(description="Start", icon="play",
                                            button_style="success")

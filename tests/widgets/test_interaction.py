@@ -59,7 +59,8 @@ def test_click_on_a_heatmap_pixel_selects_that_weight_and_highlights_every_view(
             row=row, col=col, t_steps=list(t_steps), device_names=["g+", "g-"],
             g_target=[5.0, 0.0], g_programmed=[5.2, 0.1],
             g_drifted=np.linspace(5.0, 4.0, 2 * n).reshape(n, 2), nu=[0.05, 0.06],
-            read=np.full(n, 0.2), effective=np.full(n, 0.21), target=0.2)
+            g_read=np.linspace(5.0, 4.0, 2 * n).reshape(n, 2) + 0.01,
+            weight_read=np.full(n, 0.2), weight_effective=np.full(n, 0.21), weight_target=0.2)
 
     insp = TileInspector(tile)
     insp.extra.trace_function = fake_trace
