@@ -446,7 +446,7 @@ class AnatileWidget(widgets.VBox):
                                           layout=widgets.Layout(width="260px"))
         self.export_format = widgets.Dropdown(options=["png", "svg", "png+svg"],
                                               value="png+svg", description="format",
-                                              layout=widgets.Layout(width="170px"))
+                                              layout=widgets.Layout(width="210px"))
         self.export_dpi = widgets.BoundedIntText(value=150, min=20, max=1200,
                                                  description="dpi",
                                                  layout=widgets.Layout(width="140px"))

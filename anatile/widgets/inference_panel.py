@@ -134,9 +134,9 @@ class InferencePanel:
             self._drift_hist.append(ax.stairs(np.zeros(N_BINS), edges, color="k",
                                               linewidth=1.0, label="drifted"))
             prog_mark = ax.axvline(0.0, color="#d62728", linewidth=1.5, visible=False,
-                                   label="selected: programmed")
+                                   label="_selected programmed")
             drift_mark = ax.axvline(0.0, color="#d62728", linewidth=1.5, linestyle=":",
-                                    visible=False, label="selected: drifted")
+                                    visible=False, label="_selected drifted")
             self.panel.add_overlay(prog_mark)
             self.panel.add_overlay(drift_mark)
             self._markers.append((prog_mark, drift_mark))
@@ -161,7 +161,7 @@ class InferencePanel:
         self.readout.add_class("anatile-drift-readout")
         self.children: list[widgets.Widget] = [
             widgets.HTML("<b>conductances per device</b> (programmed, drifted; the selected "
-                         "weight in red)"),
+                         "weight in red: solid programmed, dotted drifted)"),
             self.panel.image,
             widgets.HBox([self.t_slider, self.readout]),
             self.trace_panel.image,

@@ -114,6 +114,7 @@ class ModelInspector(AnatileWidget):
         self.layer = widgets.Dropdown(options=self.layer_names, value=self.layer_names[0],
                                       description="layer",
                                       layout=widgets.Layout(width="520px"))
+        self.layer.add_class("anatile-layer-select")
         self.container = widgets.VBox()
         self.layer.observe(self._guarded(lambda change: self._show(change["new"])),
                            names="value")

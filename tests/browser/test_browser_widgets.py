@@ -195,7 +195,7 @@ def test_all_widgets_render_and_answer_in_jupyterlab(lab_page, tmp_path: Path) -
     # --- ModelInspector: pick the second layer ------------------------------------------
     model = page.locator(".nb-model")
     model.scroll_into_view_if_needed()
-    select = model.locator("select").first
+    select = model.locator(".anatile-layer-select select").first
     options = select.locator("option").all_inner_texts()
     assert len(options) == 2 and options[1].startswith("2")
     select.select_option(index=1)
