@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from anatile.analysis.metrics import OUTPUT_NRMSE, WEIGHT_NRMSE, output_nrmse, weight_nrmse
 from anatile.config import InferenceRPUConfig, RPUConfig
 from anatile.inference import SinglePairConductanceConverter
 from anatile.tiles import InferenceTile, TileWithPeriphery
@@ -20,8 +21,14 @@ from anatile.wpo import BaselineMeasured, GenerationFinished, WeightProgrammingO
 
 
 def rel_rmse(a: torch.Tensor, b: torch.Tensor) -> float:
-    """RMSE of ``a − b`` relative to ``max|b|``."""
-    return float((a - b).pow(2).mean().sqrt() / b.abs().max())
+    """The weight error NRMSE_W (``anatile.analysis.metrics``) of ``a`` against target ``b``."""
+    return float(weight_nrmse(a, b))
+
+
+def explain(meaning: str, try_next: str) -> None:
+    """Print what a step's numbers mean and what to try next."""
+    print(f"   what it means: {meaning}")
+    print(f"   try next: {try_next}")
 
 
 def demo_tile(size: int, max_iter: int) -> None:
@@ -41,10 +48,15 @@ def demo_tile(size: int, max_iter: int) -> None:
     w_read, _ = tile.read_weights(apply_weight_scaling=True, over_sampling=10)
     end = time.perf_counter()
     print(f"   mapping scale {float(tile.get_mapping_scales().mean()):.3f}; "
-          f"programming: {report.iterations} iterations, relative error {report.error:.3f}, "
-          f"converged {report.converged} ({start_read - start:.2f} s)")
-    print(f"   weight error relative to max|W|: programmed {rel_rmse(w_prog, w):.3f}, "
-          f"read back {rel_rmse(w_read, w):.3f} (read in {end - start_read:.3f} s)")
+          f"programming: {report.iterations} iterations, converged {report.converged} "
+          f"({start_read - start:.2f} s)")
+    print(f"   {WEIGHT_NRMSE.label}: programmed {WEIGHT_NRMSE.format(rel_rmse(w_prog, w))}, "
+          f"read back {WEIGHT_NRMSE.format(rel_rmse(w_read, w))} "
+          f"(read in {end - start_read:.3f} s)")
+    explain("the closed loop programs the array until the read-back weights match; the "
+            "read-back error includes the output noise of every read.",
+            "cfg.forward.out_noise = 0.0 and see the read-back error fall to the programming "
+            "error; TileInspector(tile) shows scales, weights and read-back (tutorial 01).")
 
 
 def demo_drift(size: int) -> None:
@@ -64,13 +76,18 @@ def demo_drift(size: int) -> None:
         with torch.no_grad():
             for _, t in times:
                 tile.drift_weights(t)
-                errs.append((rel_rmse(tile(x), y_ideal), float(tile.alpha.mean())))
+                errs.append((float(output_nrmse(tile(x), y_ideal)), float(tile.alpha.mean())))
         rows[name] = errs
-    print(f"   {'relative output error':24s}" + "".join(f"{label:>9s}" for label, _ in times))
+    print(f"   {OUTPUT_NRMSE.label:32s}" + "".join(f"{label:>9s}" for label, _ in times))
     for name, errs in rows.items():
-        print(f"   {name:24s}" + "".join(f"{e:9.3f}" for e, _ in errs))
-    print(f"   {'alpha (global comp.)':24s}"
+        print(f"   {name:32s}" + "".join(f"{100 * e:7.2f} %" for e, _ in errs))
+    print(f"   {'alpha (global comp.)':32s}"
           + "".join(f"{a:9.2f}" for _, a in rows["global comp."]))
+    explain("conductances decay as g0·((t+t0)/t0)^-nu, so without compensation every output "
+            "shrinks; global compensation rescales by alpha and leaves the device-to-device "
+            "spread of nu.",
+            "PerColumnDriftCompensation(), or anatile.analysis.error_budget(tile, times) to "
+            "split the error by source (tutorial 05).")
 
 
 def demo_wpo(quick: bool) -> None:
@@ -100,6 +117,10 @@ def demo_wpo(quick: bool) -> None:
           f"success {success}; TNMSE {result.baseline_tnmse:.4f} -> {result.best_tnmse:.4f}")
     print(f"   optimized converter: f_lst {[round(f, 3) for f in converter.f_lst]}, "
           f"{len(converter.g_lst)} devices × {len(converter.g_lst[0])} grid weights")
+    explain("TNMSE is the time-averaged normalized weight error of the test layer over the "
+            "time steps; the optimizer searches a converter whose weights stay accurate while "
+            "the devices drift.",
+            "WPOMonitor(wpo) in JupyterLab shows it live (tutorial 03).")
 
 
 def main() -> None:
@@ -114,6 +135,8 @@ def main() -> None:
     demo_tile(32 if quick else 64, 100 if quick else 300)
     demo_drift(32 if quick else 128)
     demo_wpo(quick)
+    print("next: `bash scripts/lab.sh` opens the five tutorials in JupyterLab; tutorial 05 "
+          "walks through finding which layer, tile, weight and error source cost accuracy.")
     print(f"done in {time.perf_counter() - start:.1f} s")
 
 
