@@ -161,19 +161,28 @@ def weight_trace(
     g_prog = tile.g_programmed
     nu = tile.drift_nu
 
-    drifted, read, alphas, w_read = [], [], [], []
-    for t in times:
-        g_det = no_read_noise.apply_drift_noise_to_conductance(
-            g_prog[:, row, col], nu[:, row, col], t)
-        if tile.t_inference is not None and t == tile.t_inference and tile.g_drifted is not None:
-            g_t = tile.g_drifted
-            weights = tile.analog_core.weight
-            alpha = tile.alpha
-        else:
-            g_t = model.apply_drift_noise_to_conductance(g_prog, nu, t, generator)
-            weights = converter.convert_back_to_weights(list(g_t.unbind(0)), params)
+    own = tile.t_inference if tile.g_drifted is not None else None
+    others = [t for t in times if t != own]
+    simulated: dict[float, tuple[Tensor, Tensor, Tensor]] = {}
+    if others:
+        # every other time in one broadcast call (t along a leading dimension)
+        t_col = torch.tensor(others, dtype=torch.float64, device=tile.device)
+        g_all = model.apply_drift_noise_to_conductance(g_prog, nu, t_col.reshape(-1, 1, 1, 1),
+                                                       generator)
+        w_all = converter.convert_back_to_weights(list(g_all.unbind(1)), params)
+        for k, t in enumerate(others):
+            weights = w_all[k].to(tile.analog_core.weight.dtype)
             alpha = tile.compensation_alpha(weights, generator=generator)
-        drifted.append(g_det.to("cpu", torch.float64))
+            simulated[t] = (g_all[k], weights, alpha)
+    t_all = torch.tensor(times, dtype=torch.float64, device=tile.device).reshape(-1, 1)
+    g_det = no_read_noise.apply_drift_noise_to_conductance(
+        g_prog[:, row, col], nu[:, row, col], t_all)
+    read, alphas, w_read = [], [], []
+    for t in times:
+        if t == own and tile.g_drifted is not None:
+            g_t, weights, alpha = tile.g_drifted, tile.analog_core.weight, tile.alpha
+        else:
+            g_t, weights, alpha = simulated[t]
         read.append(g_t[:, row, col].to("cpu", torch.float64))
         alphas.append(float(alpha.reshape(-1)[alpha_idx]))
         w_read.append(float(weights[row, col]) * scale)
@@ -189,7 +198,7 @@ def weight_trace(
         g_target=tile.g_target[:, row, col].to("cpu", torch.float64),
         g_programmed=g_prog[:, row, col].to("cpu", torch.float64),
         nu=nu[:, row, col].to("cpu", torch.float64),
-        g_drifted=torch.stack(drifted),
+        g_drifted=g_det.to("cpu", torch.float64),
         g_read=torch.stack(read),
         alpha=alpha_t,
         weight_target=w_target,
