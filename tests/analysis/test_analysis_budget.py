@@ -201,3 +201,17 @@ def test_bad_arguments_raise_naming_them() -> None:
         error_budget(torch.nn.Linear(3, 2), [1.0])
     with pytest.raises(ValueError, match="top_source|output"):
         error_budget(tile, [1.0]).top_source(output=True)
+
+
+def test_convolution_layers_add_up(one_thread: None) -> None:
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 6 * 6, 3))
+    cfg = InferenceRPUConfig()
+    cfg.mapping.weight_scaling_omega = 1.0
+    model = convert_to_analog(net, cfg, seed=0).eval()
+    budget = error_budget(model, [1.0, 3600.0], inputs=torch.randn(8, 2, 8, 8))
+    assert [c.name for c in budget.children] == ["0", "3"]
+    for node in (budget, *budget.children):
+        _assert_adds_up(node.weight)
+        _assert_adds_up(node.output)
+        assert node.output is not None and float(node.output.total.min()) > 0
