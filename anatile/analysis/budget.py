@@ -230,9 +230,9 @@ class _TileStates:
     def effective(self, ablation: str) -> Tensor:
         """Logical effective weights ``[T, out, in']``."""
         w = self.weights[ablation]
-        if self.alpha is not None:
-            w = w * self.alpha[ablation].unsqueeze(-1)
-        return w * self.scales
+        if self.alpha is None:
+            return w * self.scales
+        return w * (self.alpha[ablation].unsqueeze(-1) * self.scales)  # [T, out, 1]: one pass
 
 
 def _target(tile: TileWithPeriphery) -> Tensor:

@@ -51,8 +51,9 @@ def test_batch_dims_and_scale() -> None:
     ref = torch.ones(2, 3)
     est = torch.stack([ref, ref + 1.0, ref - 2.0])
     out = nmse(est, ref, batch_dims=1)
-    assert out.tolist() == [0.0, 1.0, 4.0]
-    assert nmse(est, ref, scale=2.0, batch_dims=1).tolist() == [0.0, 0.25, 1.0]
+    assert out.tolist() == pytest.approx([0.0, 1.0, 4.0], rel=1e-6)
+    assert nmse(est, ref, scale=2.0, batch_dims=1).tolist() == pytest.approx([0.0, 0.25, 1.0],
+                                                                             rel=1e-6)
     assert nmse(ref, ref).dtype == torch.float64
 
 
