@@ -219,6 +219,8 @@ def denormalize(
 ) -> tuple[list[float], list[list[float]]]:
     """Decode one hypercube point into ``f_lst`` and ``g_lst`` of a custom-pair converter.
 
+    One point through :func:`decode_batch` (the one implementation of the decoding).
+
     Args:
         x: one hypercube point, shape ``(D,)``.
         d: the search space.
@@ -231,38 +233,17 @@ def denormalize(
         ValueError: if ``x`` has the wrong length.
     """
     s = _space(d)
-    f_lst, k_w, x_g = partition_parameters(x, s)
-    blocks, g_len = reformat_x_g(x_g, len(f_lst), s.symmetric)
-    w_us_grid = [k_w * w for w in s.weights_discretized_unitless][: s.n_programmed]
-    spans = [f * (s.g_max - s.g_min) for f in f_lst]
-    g_lst = [[0.0] * g_len for _ in range(2 * len(f_lst))]
-    for i, w_us in enumerate(w_us_grid):
-        rest = w_us
-        for j, f in enumerate(f_lst):
-            x_pos = blocks[2 * j][i]
-            x_dg = blocks[2 * j + 1][i] if j < len(f_lst) - 1 else 1.0
-            reach = span_of_remaining_pairs(spans, j + 1)
-            lo = max(rest - reach, -spans[j])
-            hi = min(rest + reach, spans[j])
-            share = lo + x_dg * (hi - lo)
-            rest -= share
-            dg = share / f
-            gp_lo = s.g_min + max(dg, 0.0) - s.g_err
-            gp_hi = s.g_max + min(dg, 0.0) + s.g_err
-            g_p = min(max(gp_lo + x_pos * (gp_hi - gp_lo), s.g_min), s.g_max)
-            g_m = min(max(g_p - dg, s.g_min), s.g_max)
-            g_lst[2 * j][i] = g_p
-            g_lst[2 * j + 1][i] = g_m
-            if s.symmetric:
-                g_lst[2 * j][g_len - 1 - i] = g_m
-                g_lst[2 * j + 1][g_len - 1 - i] = g_p
-    return f_lst, g_lst
+    xs = _as_list(x)
+    if len(xs) != n_dimensions(s):
+        raise ValueError(f"x: expected {n_dimensions(s)} coordinates, got {len(xs)}")
+    f, g_table = decode_batch(np.asarray(xs, dtype=np.float64)[None, :], s)
+    return f[0].tolist(), g_table[0].tolist()
 
 
 def decode_batch(
     x: Tensor | np.ndarray, d: SearchSpace | Mapping[str, Any]
 ) -> tuple[Tensor, Tensor]:
-    """Vectorized :func:`denormalize` of a whole population.
+    """Decode a whole population (the decoding described in the module docstring).
 
     Args:
         x: hypercube points, shape ``(S, D)``.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -108,17 +110,46 @@ def test_symmetric_strategy_mirrors_devices():
         np.testing.assert_allclose(g_arr[2 * j][:5], g_arr[2 * j + 1][10:5:-1])
 
 
+def _reference_decode(x, s):
+    """The decoding of the module docstring, one grid weight and one pair at a time (an
+    oracle written independently of the vectorized implementation)."""
+    f_lst, k_w, x_g = partition_parameters(x, s)
+    blocks, g_len = reformat_x_g(x_g, len(f_lst), s.symmetric)
+    spans = [f * (s.g_max - s.g_min) for f in f_lst]
+    g_lst = [[0.0] * g_len for _ in range(2 * len(f_lst))]
+    for i, w in enumerate(s.weights_discretized_unitless[: s.n_programmed]):
+        rest = k_w * w
+        for j, f in enumerate(f_lst):
+            x_dg = blocks[2 * j + 1][i] if j < len(f_lst) - 1 else 1.0
+            reach = span_of_remaining_pairs(spans, j + 1)
+            lo, hi = max(rest - reach, -spans[j]), min(rest + reach, spans[j])
+            share = lo + x_dg * (hi - lo)
+            rest -= share
+            dg = share / f
+            gp_lo = s.g_min + max(dg, 0.0) - s.g_err
+            gp_hi = s.g_max + min(dg, 0.0) + s.g_err
+            g_p = min(max(gp_lo + blocks[2 * j][i] * (gp_hi - gp_lo), s.g_min), s.g_max)
+            g_m = min(max(g_p - dg, s.g_min), s.g_max)
+            g_lst[2 * j][i], g_lst[2 * j + 1][i] = g_p, g_m
+            if s.symmetric:
+                g_lst[2 * j][g_len - 1 - i], g_lst[2 * j + 1][g_len - 1 - i] = g_m, g_p
+    return f_lst, g_lst
+
+
 @pytest.mark.parametrize("symmetric", [True, False])
-def test_batch_decoding_matches_scalar(symmetric):
-    s = space((None, None), symmetric)
+@pytest.mark.parametrize("g_err", [0.0, 1.5])
+def test_decoding_matches_a_scalar_reference(symmetric, g_err):
+    s = dataclasses.replace(space((None, 2.0, None), symmetric), g_err=g_err)
     x = np.random.default_rng(3).random((16, n_dimensions(s)))
     x[0] = 0.0
     x[1] = 1.0
     f_b, g_b = decode_batch(x, s)
     for i in range(x.shape[0]):
-        f, g = denormalize(x[i], s)
+        f, g = _reference_decode(x[i], s)
         np.testing.assert_allclose(f_b[i].numpy(), f, rtol=1e-12)
         np.testing.assert_allclose(g_b[i].numpy(), np.array(g), atol=1e-9)
+        f1, g1 = denormalize(x[i], s)
+        assert f1 == f_b[i].tolist() and g1 == g_b[i].tolist()
 
 
 def test_decode_accepts_a_mapping_like_the_seed_api():
