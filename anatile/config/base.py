@@ -4,10 +4,17 @@ Configs stay mutable (notebook users tweak them in place, as in every aihwkit tu
 tiles call :meth:`ConfigBase.validate` and deep-copy the config when they are built, so later
 edits never reach a live tile.
 
-Serialization: :meth:`ConfigBase.to_dict` returns plain JSON types. Nested objects carry a
-``"__type__"`` tag so that polymorphic fields (a device model, a noise model, a drift
-compensation) round-trip. Any class with ``to_dict()`` and a ``from_dict()`` classmethod can
-take part by calling :func:`register_config_type`.
+Serialization (the one system of the package): :meth:`ConfigBase.to_dict` returns plain
+JSON types. Nested objects carry a ``"__type__"`` tag so that polymorphic fields (a device
+model, a noise model, a drift compensation) round-trip. Two front-ends share it:
+
+* :class:`ConfigBase` for dataclasses (the fields are the dataclass fields);
+* :class:`InitFieldsMixin` for the physics objects of ``anatile.inference``, plain classes
+  that list the constructor arguments they store in ``_init_fields``.
+
+Both convert values with :func:`config_to_dict` / :func:`config_from_dict` and read a dict
+with :func:`fields_from_dict`; any registered class (:func:`register_config_type`) with
+``to_dict()`` and a ``from_dict()`` classmethod takes part.
 """
 
 from __future__ import annotations
@@ -23,13 +30,16 @@ from anatile.exceptions import ConfigError
 
 __all__ = [
     "ConfigBase",
+    "InitFieldsMixin",
     "register_config_type",
     "config_from_dict",
     "config_to_dict",
+    "fields_from_dict",
     "check_number",
 ]
 
 T = TypeVar("T", bound="ConfigBase")
+F = TypeVar("F", bound="InitFieldsMixin")
 
 _TYPE_KEY = "__type__"
 _REGISTRY: dict[str, Any] = {}
@@ -72,11 +82,8 @@ def config_to_dict(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out: dict[str, Any] = {_TYPE_KEY: type(value).__name__}
-        for f in dataclasses.fields(value):
-            if f.init:
-                out[f.name] = config_to_dict(getattr(value, f.name))
-        return out
+        names = [f.name for f in dataclasses.fields(value) if f.init]
+        return {_TYPE_KEY: type(value).__name__, **_fields_to_dict(value, names)}
     if hasattr(value, "to_dict") and type(value).__name__ in _REGISTRY:
         return {_TYPE_KEY: type(value).__name__, **value.to_dict()}
     if isinstance(value, (list, tuple)):
@@ -88,6 +95,39 @@ def config_to_dict(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise ConfigError(f"cannot serialize a value of type {type(value).__name__}")
+
+
+def _fields_to_dict(obj: Any, names: Any) -> dict[str, Any]:
+    return {name: config_to_dict(getattr(obj, name)) for name in names}
+
+
+def fields_from_dict(
+    owner: str, data: Any, names: Any, hints: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The constructor arguments in ``data`` (a :meth:`to_dict` output), converted back.
+
+    Args:
+        owner: class name for the messages.
+        data: the dict (its ``"__type__"`` tag is ignored).
+        names: the field / constructor-argument names the class takes.
+        hints: annotated types of the fields (enums and nested configs are rebuilt).
+
+    Raises:
+        ConfigError: if ``data`` is not a dict, has an unknown key or a bad value.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{owner}.from_dict: expected a dict, got {type(data).__name__}")
+    body = {k: v for k, v in data.items() if k != _TYPE_KEY}
+    unknown = sorted(set(body) - set(names))
+    if unknown:
+        raise ConfigError(f"{owner}: unknown key(s) {unknown}; expected some of {sorted(names)}")
+    kwargs = {}
+    for name, value in body.items():
+        try:
+            kwargs[name] = config_from_dict(value, (hints or {}).get(name))
+        except ConfigError as err:
+            raise ConfigError(f"{owner}.{name}: {err}") from err
+    return kwargs
 
 
 def config_from_dict(data: Any, expected: Any = None) -> Any:
@@ -170,27 +210,14 @@ class ConfigBase:
             raise ConfigError(
                 f"{cls.__name__}.from_dict: expected a dict, got {type(data).__name__}"
             )
-        data = dict(data)
-        tag = data.pop(_TYPE_KEY, cls.__name__)
+        tag = data.get(_TYPE_KEY, cls.__name__)
         if tag != cls.__name__:
             target = _REGISTRY.get(tag)
             if target is None or not issubclass(target, cls):
                 raise ConfigError(f"{cls.__name__}.from_dict: {_TYPE_KEY} is {tag!r}")
-            return target.from_dict(data)
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise ConfigError(
-                f"{cls.__name__}: unknown key(s) {unknown}; expected some of {sorted(fields)}"
-            )
-        hints = typing.get_type_hints(cls)
-        kwargs = {}
-        for name, value in data.items():
-            try:
-                kwargs[name] = config_from_dict(value, hints.get(name))
-            except ConfigError as err:
-                raise ConfigError(f"{cls.__name__}.{name}: {err}") from err
-        return cls(**kwargs)
+            return target.from_dict({k: v for k, v in data.items() if k != _TYPE_KEY})
+        names = [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+        return cls(**fields_from_dict(cls.__name__, data, names, typing.get_type_hints(cls)))
 
     def to_json(self, **kwargs: Any) -> str:
         """JSON text of :meth:`to_dict`."""
@@ -200,3 +227,77 @@ class ConfigBase:
     def from_json(cls: type[T], text: str) -> T:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
+
+
+class InitFieldsMixin:
+    """Serialization, ``replace``, ``__eq__`` and ``__repr__`` from ``_init_fields``.
+
+    For plain classes (the physics objects: converters, noise models, drift compensations)
+    that store each constructor argument listed in ``_init_fields`` under the same
+    attribute name, so that an object is never serialized from untyped ``__dict__`` state.
+    """
+
+    _init_fields: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON dictionary of the constructor arguments (nested objects are tagged)."""
+        return _fields_to_dict(self, self._init_fields)
+
+    @classmethod
+    def from_dict(cls: type[F], data: dict[str, Any]) -> F:
+        """Rebuild the object from :meth:`to_dict` output.
+
+        Raises:
+            ConfigError: on an unknown key or a value the constructor rejects.
+        """
+        kwargs = fields_from_dict(cls.__name__, data, cls._init_fields)
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{cls.__name__}: {err}") from err
+
+    def replace(self: F, **changes: Any) -> F:
+        """A copy with some constructor arguments changed (like ``dataclasses.replace``).
+
+        Raises:
+            TypeError: on an argument name the constructor does not take.
+            ValueError: on a value the constructor rejects.
+        """
+        unknown = sorted(set(changes) - set(self._init_fields))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}.replace: unknown argument(s) {unknown}; expected some "
+                f"of {sorted(self._init_fields)}"
+            )
+        kwargs = {name: getattr(self, name) for name in self._init_fields}
+        kwargs.update(changes)
+        return type(self)(**kwargs)
+
+    def validate(self) -> None:
+        """Re-check the arguments (they may have been edited in place since construction).
+
+        Called by the owning :class:`~anatile.config.InferenceRPUConfig` whenever a tile is
+        built from it.
+
+        Raises:
+            ConfigError: naming the class and the offending argument.
+        """
+        for name in self._init_fields:
+            value = getattr(self, name)
+            if isinstance(value, InitFieldsMixin):
+                value.validate()
+        try:
+            self.replace()
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{type(self).__name__}: {err}") from err
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._init_fields)
+        return f"{type(self).__name__}({args})"
