@@ -136,7 +136,7 @@ class Throttle:
             start = time.monotonic()
             try:
                 self._fn()
-            except Exception as exc:  # noqa: BLE001 - reported to the widget's log
+            except Exception as exc:  # reported to the widget's log
                 if self._on_error is None:
                     raise
                 self._on_error(exc)
@@ -320,7 +320,7 @@ class AnatileWidget(widgets.VBox):
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - shown to the user
+            except Exception as exc:  # shown to the user
                 self._report(exc)
                 return None
 
@@ -367,7 +367,7 @@ class AnatileWidget(widgets.VBox):
                     if panel.update is not None:
                         panel.update()
                     panel.render()
-            except Exception as exc:  # noqa: BLE001 - one broken panel must not hide others
+            except Exception as exc:  # one broken panel must not hide others
                 self._report(exc)
 
     def refresh(self, *names: str) -> None:

@@ -196,7 +196,7 @@ class WPOMonitor(AnatileWidget):
     def _run(self) -> None:
         try:
             self.optimizer.run_optimizer()
-        except Exception as exc:  # noqa: BLE001 - shown in the log area
+        except Exception as exc:  # shown in the log area
             self._report(exc)
         finally:
             self._active = False
@@ -210,7 +210,7 @@ class WPOMonitor(AnatileWidget):
     def _on_event(self, event: Any) -> bool:
         try:
             self._record(event)
-        except Exception as exc:  # noqa: BLE001 - shown in the log area
+        except Exception as exc:  # shown in the log area
             self._report(exc)
         return self._stop_requested.is_set()
 

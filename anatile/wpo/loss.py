@@ -101,7 +101,7 @@ def _unpack(args: Sequence[Any]) -> LossContext:
         raise TypeError("loss_fxn: expected the loss context as the first extra argument")
     d = args[0]
     if isinstance(d, (bytes, bytearray)):
-        d = pickle.loads(d)  # noqa: S301 - produced by the optimizer itself
+        d = pickle.loads(d)  # trusted: produced by the optimizer itself
     return LossContext.from_mapping(d)
 
 
