@@ -27,10 +27,10 @@ from collections.abc import Callable
 # setting OMP_WAIT_POLICY yourself.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import torch  # noqa: E402
+import torch
 
-from anatile.config import RPUConfig  # noqa: E402
-from anatile.tiles import TileWithPeriphery  # noqa: E402
+from anatile.config import RPUConfig
+from anatile.tiles import TileWithPeriphery
 from benchmarks._report import write_section
 
 
