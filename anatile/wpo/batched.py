@@ -284,7 +284,8 @@ class BatchedTNMSE:
 
     @torch.no_grad()
     def __call__(
-        self, f: Tensor, g_table: Tensor, generator: torch.Generator | None = None
+        self, f: Tensor, g_table: Tensor, generator: torch.Generator | None = None, *,
+        common_random_numbers: bool | None = None,
     ) -> Tensor:
         """TNMSE of each candidate.
 
@@ -292,6 +293,8 @@ class BatchedTNMSE:
             f: significance factors, ``(S, P)``.
             g_table: conductances (µS) at the grid weights, ``(S, 2·P, n_grid)``.
             generator: random source on :attr:`device`.
+            common_random_numbers: share one noise draw among the candidates of this call
+                (None: :attr:`common_random_numbers`).
 
         Returns:
             float64 TNMSE per candidate, shape ``(S,)``, on :attr:`device` (``inf`` where
@@ -319,8 +322,9 @@ class BatchedTNMSE:
         g_b = (g_table[:, :, 1:] - g_table[:, :, :-1]).to(self.dtype)
         coef = coef.to(self.dtype)
 
-        return self._run(g_a, g_b, self._lo, self._frac, coef, generator,
-                         self.common_random_numbers)
+        common = (self.common_random_numbers if common_random_numbers is None
+                  else common_random_numbers)
+        return self._run(g_a, g_b, self._lo, self._frac, coef, generator, common)
 
     @torch.no_grad()
     def evaluate_targets(

@@ -42,8 +42,11 @@ __all__ = [
 ]
 
 
-def relative_loss(tnmse: float, loss_baseline: float, loss_margin: float) -> float:
-    """``(tnmse − baseline) / baseline + margin`` (negative once the margin is beaten)."""
+def relative_loss(tnmse: Any, loss_baseline: float, loss_margin: float) -> Any:
+    """``(tnmse − baseline) / baseline + margin`` (negative once the margin is beaten).
+
+    The one definition of the search's loss; ``tnmse`` may be a float or an array.
+    """
     return (tnmse - loss_baseline) / loss_baseline + loss_margin
 
 
@@ -269,7 +272,7 @@ class BatchedObjective:
 
     def relative(self, tnmse: np.ndarray) -> np.ndarray:
         """``(tnmse − baseline) / baseline + margin``."""
-        return (tnmse - self.loss_baseline) / self.loss_baseline + self.loss_margin
+        return relative_loss(tnmse, self.loss_baseline, self.loss_margin)
 
     def observe(self, population: np.ndarray, losses: np.ndarray) -> None:
         """The current population (scipy's order) and its stored losses."""

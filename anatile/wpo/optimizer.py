@@ -4,6 +4,12 @@ Differential evolution over a unit hypercube that encodes a conductance programm
 strategy (:mod:`anatile.wpo.encoding`), minimizing the time-averaged normalized mean squared
 error of the weights after programming noise, drift, read noise and drift compensation,
 relative to a baseline converter.
+
+:class:`WeightProgrammingOptimizer` is aihwkit's public surface over parts shaped like
+scipy's solver: the problem (:mod:`~anatile.wpo.problem`), the objective
+(:mod:`~anatile.wpo.objective`), the solver (:mod:`~anatile.wpo.solver`), the polish and
+validation steps (:mod:`~anatile.wpo.polish`) and the result (:mod:`~anatile.wpo.result`),
+configured by :class:`~anatile.wpo.options.WPOOptions`.
 """
 
 from __future__ import annotations
@@ -14,13 +20,11 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-from scipy.optimize import differential_evolution, minimize
-from torch import Size, Tensor
+from torch import Tensor
 
 from anatile.config.rpu_config import InferenceRPUConfig
 from anatile.events import EventHub
@@ -30,94 +34,20 @@ from anatile.inference import (
     NPairConductanceConverter,
     SinglePairConductanceConverter,
 )
-from anatile.wpo.batched import BatchedTNMSE, PCMPhysics, compensation_kind
-from anatile.wpo.encoding import SearchSpace, decode_batch, denormalize, encode, generate_bounds
-from anatile.wpo.events import (
-    BaselineMeasured,
-    GenerationFinished,
-    OptimizerFinished,
-    OptimizerStarted,
-)
-from anatile.wpo.loss import BatchedObjective, LossContext, loss_fxn, loss_rpu_config
+from anatile.wpo.batched import BatchedTNMSE
+from anatile.wpo.encoding import denormalize, generate_bounds
+from anatile.wpo.events import BaselineMeasured, OptimizerFinished, OptimizerStarted
+from anatile.wpo.loss import BatchedObjective, LossContext, tnmse_from_loss
+from anatile.wpo.objective import WPOObjective
 from anatile.wpo.options import WPOOptions
-from anatile.wpo.sampling import downsample_weight_distribution
+from anatile.wpo.polish import polish, validate
+from anatile.wpo.problem import WPOProblem
+from anatile.wpo.result import GenerationRecord, WPOResult
+from anatile.wpo.solver import GenerationMonitor, differential_evolution_search, elapsed_since
 
 __all__ = ["GenerationRecord", "WPOResult", "WeightProgrammingOptimizer"]
 
 _log = logging.getLogger(__name__)
-
-_BASELINE_TYPES = (
-    SinglePairConductanceConverter,
-    DualPairConductanceConverter,
-    NPairConductanceConverter,
-    CustomPairConductanceConverter,
-)
-
-
-@dataclass(frozen=True)
-class GenerationRecord:
-    """Summary of one generation (kept in :attr:`WPOResult.history`).
-
-    Attributes:
-        generation: 1-based generation number.
-        best_loss: best relative loss so far.
-        best_tnmse: TNMSE of the best strategy so far.
-        median_loss: median population loss.
-        elapsed_s: seconds since the run started.
-    """
-
-    generation: int
-    best_loss: float
-    best_tnmse: float
-    median_loss: float
-    elapsed_s: float
-
-
-@dataclass
-class WPOResult:
-    """Outcome of :meth:`WeightProgrammingOptimizer.run_optimizer`.
-
-    Attributes:
-        converter: the optimized :class:`~anatile.inference.CustomPairConductanceConverter`.
-        success: True when the best loss is negative (baseline beaten by the margin).
-        best_tnmse: TNMSE of the returned strategy (as estimated during the search).
-        baseline_tnmse: TNMSE of the baseline converter.
-        history: one :class:`GenerationRecord` per generation.
-        elapsed_s: wall time of the run (s).
-        stopped_by_user: a subscriber or :meth:`~WeightProgrammingOptimizer.request_stop`
-            ended the run early (the polish is then skipped).
-        stopped_by_callback: the ``callback`` option (by default :func:`stop_criterion`:
-            the margin was reached) ended the run early.
-        best_loss: relative loss of the returned strategy.
-        f_lst: its f factors.
-        g_lst: its conductance lists (µS).
-        x: its hypercube point.
-        n_generations: generations run.
-        n_evaluations: candidate evaluations (baseline not included).
-        message: scipy's termination message (plus the polish outcome).
-        polished: whether the polish improved the strategy.
-        validated_tnmse: mean TNMSE of the returned strategy re-measured on fresh,
-            independent noise (``validation_iterations`` runs, batched path), free of the
-            selection bias of ``best_tnmse``; None when not measured.
-    """
-
-    converter: CustomPairConductanceConverter
-    success: bool
-    best_tnmse: float
-    baseline_tnmse: float
-    history: list[GenerationRecord] = field(default_factory=list)
-    elapsed_s: float = 0.0
-    stopped_by_user: bool = False
-    stopped_by_callback: bool = False
-    best_loss: float = math.inf
-    f_lst: list[float] = field(default_factory=list)
-    g_lst: list[list[float]] = field(default_factory=list)
-    x: np.ndarray | None = None
-    n_generations: int = 0
-    n_evaluations: int = 0
-    message: str = ""
-    polished: bool = False
-    validated_tnmse: float | None = None
 
 
 class WeightProgrammingOptimizer:
@@ -130,6 +60,9 @@ class WeightProgrammingOptimizer:
     read noise and drift compensation, averaged over ``t_steps``; ``baseline`` is the
     TNMSE of ``g_converter_baseline``. By default the whole population is evaluated as one
     batched tensor computation (see :mod:`anatile.wpo.batched`).
+
+    Every :meth:`run_optimizer` restarts the random streams from ``seed``: a second run on
+    the same optimizer (e.g. Start again after Stop) reproduces the first one.
 
     Args:
         weights: the (unitless) weights whose distribution the strategy is tuned for.
@@ -148,6 +81,8 @@ class WeightProgrammingOptimizer:
 
     Attributes:
         options: the typed options.
+        problem: the checked :class:`~anatile.wpo.problem.WPOProblem`.
+        objective: the :class:`~anatile.wpo.objective.WPOObjective`.
         rpu_config: a copy of the caller's configuration; after a run its noise model
             holds the optimized converter.
         search_rpu_config: the copy the search runs on (output scaling and mapping off,
@@ -158,6 +93,7 @@ class WeightProgrammingOptimizer:
         best_loss: TNMSE of the best strategy after a run (``inf`` before).
         test_weights: the test weights, tile layout ``(out_features, in_features)``.
         space: the :class:`~anatile.wpo.encoding.SearchSpace`.
+        generator: the noise generator of the batched loss (restarted by each run).
 
     Raises:
         ConfigError: for unknown or invalid keyword options (naming them).
@@ -187,95 +123,60 @@ class WeightProgrammingOptimizer:
         **kwargs: Any,
     ) -> None:
         self.options = WPOOptions.from_kwargs(**kwargs)
-        opts = self.options
-        if not isinstance(g_converter_baseline, _BASELINE_TYPES):
-            raise TypeError(
-                f"g_converter_baseline = {type(g_converter_baseline).__name__} not supported; "
-                "expected SinglePair, DualPair, NPair or CustomPairConductanceConverter"
-            )
-        if not isinstance(rpu_config, InferenceRPUConfig):
-            raise TypeError(
-                f"rpu_config: expected an InferenceRPUConfig, got {type(rpu_config).__name__}"
-            )
-        if not isinstance(weights, Tensor) or weights.numel() == 0:
-            raise ValueError("weights: expected a non-empty tensor")
-        if not bool(torch.isfinite(weights.detach()).all()):
-            raise ValueError("weights: expected finite values (found NaN or inf)")
-        if float(weights.detach().abs().max()) == 0.0:
-            raise ValueError("weights: all zero; there is no weight range to program")
-        if not isinstance(f_lst, (list, tuple)) or len(f_lst) == 0:
-            raise ValueError(f"f_lst: expected a non-empty list, got {f_lst!r}")
-        for f in f_lst:
-            if f is not None and (isinstance(f, bool) or not isinstance(f, (int, float))
-                                  or not math.isfinite(f) or f <= 0):
-                raise ValueError(f"f_lst: expected None or positive numbers, got {f_lst!r}")
-        t_list = [float(t) for t in t_steps]
-        if not t_list or any(not math.isfinite(t) or t < 0 for t in t_list):
-            raise ValueError(f"t_steps: expected a non-empty list of times >= 0, got {t_steps!r}")
-        if not isinstance(symmetric, bool):
-            raise TypeError(f"symmetric: expected a bool, got {symmetric!r}")
-
-        self.f_lst: list[float | None] = list(f_lst)
-        self.t_steps = t_list
-        self.symmetric = symmetric
+        self.problem = WPOProblem.build(weights, f_lst, rpu_config, t_steps,
+                                        g_converter_baseline, symmetric, self.options)
+        self.objective = WPOObjective(self.problem, self.options)
+        problem = self.problem
+        self.f_lst: list[float | None] = list(problem.f_lst)
         # the caller's config is never touched; the search runs on a second copy
         self.rpu_config = copy.deepcopy(rpu_config)
-        self.mapping_saved = copy.deepcopy(self.rpu_config.mapping)
-        search = copy.deepcopy(rpu_config)
-        # output scales would distort the weights the loss compares: off during the search
-        search.mapping.weight_scaling_omega = 0.0
-        search.mapping.weight_scaling_columnwise = False
-        search.mapping.learn_out_scaling = False
-        search.mapping.out_scaling_columnwise = False
-        if opts.perfect_readout:
-            search.forward.is_perfect = True
-        self.search_rpu_config = search
-        self.noise_model = search.noise_model
-        self.g_converter_baseline = copy.deepcopy(g_converter_baseline)
-        self.g_min = float(self.g_converter_baseline.g_min)
-        self.g_max = float(self.g_converter_baseline.g_max)
-        self.g_err = opts.g_err * (self.g_max - self.g_min)  # µS
-        self.test_in_features = opts.test_in_features or search.mapping.max_input_size
-        self.test_out_features = opts.test_out_features
-        if opts.device is not None:
-            self.device = torch.device(opts.device)
-        else:
-            self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-        sample_gen = torch.Generator().manual_seed(opts.seed)
-        self.test_weights = downsample_weight_distribution(
-            weights.detach().to("cpu", torch.float32).flatten(),
-            Size([self.test_out_features, self.test_in_features]), generator=sample_gen,
-        )
-        self.max_abs_weight_unitless = float(self.test_weights.abs().max())
-        self.weights_discretized_unitless = torch.linspace(
-            -self.max_abs_weight_unitless, self.max_abs_weight_unitless, opts.nbins * 2 - 1,
-            dtype=torch.float64,
-        )
-        self.space = SearchSpace(
-            f_lst=tuple(None if f is None else float(f) for f in self.f_lst),
-            f_min=opts.f_min, f_max=opts.f_max, g_min=self.g_min, g_max=self.g_max,
-            g_err=self.g_err, use_max_kw=opts.use_max_kw, symmetric=symmetric,
-            max_abs_weight_unitless=self.max_abs_weight_unitless,
-            weights_discretized_unitless=tuple(self.weights_discretized_unitless.tolist()),
-        )
-        self.generator = torch.Generator(self.device).manual_seed(opts.seed)
         self.events = EventHub()
         self.loss_baseline = math.inf
         self.best_loss = math.inf
         self.result: WPOResult | None = None
+        self.generator = self._new_generator()
         self._stop = threading.Event()
-        self._engine: BatchedTNMSE | None = None
-        self._t_start = time.perf_counter()
-        self._history: list[GenerationRecord] = []
-        self._stopped_by_user = False
-        self._stopped_by_callback = False
-        self._objective: BatchedObjective | None = None
-        self._search_start = 0.0
+        self._clock = elapsed_since(time.perf_counter())
+
+    # ------------------------------------------------------------------ the problem
+    t_steps = property(lambda self: list(self.problem.t_steps),
+                       doc="Inference times (s) the error is averaged over.")
+    symmetric = property(lambda self: self.problem.symmetric,
+                         doc="One strategy mirrored for both signs.")
+    search_rpu_config = property(lambda self: self.problem.search_rpu_config,
+                                 doc="The configuration the search runs on.")
+    noise_model = property(lambda self: self.problem.search_rpu_config.noise_model,
+                           doc="The noise model of the search.")
+    g_converter_baseline = property(lambda self: self.problem.g_converter_baseline,
+                                    doc="The converter to beat (a copy).")
+    g_min = property(lambda self: self.problem.g_min, doc="Smallest conductance (µS).")
+    g_max = property(lambda self: self.problem.g_max, doc="Largest conductance (µS).")
+    g_err = property(lambda self: self.problem.space.g_err,
+                     doc="Allowed over/under-programming (µS).")
+    device = property(lambda self: self.problem.device, doc="Device of the batched loss.")
+    test_weights = property(lambda self: self.problem.test_weights,
+                            doc="The test layer ``(out_features, in_features)``.")
+    test_in_features = property(lambda self: self.problem.test_weights.shape[1],
+                                doc="Inputs of the test layer.")
+    test_out_features = property(lambda self: self.problem.test_weights.shape[0],
+                                 doc="Outputs of the test layer.")
+    max_abs_weight_unitless = property(lambda self: self.problem.max_abs_weight_unitless,
+                                       doc="``max|test_weights|``.")
+    weights_discretized_unitless = property(
+        lambda self: self.problem.weights_discretized_unitless,
+        doc="The grid weights of a strategy (float64).")
+    space = property(lambda self: self.problem.space, doc="The search space.")
+
+    def _new_generator(self) -> torch.Generator:
+        return torch.Generator(self.problem.device).manual_seed(self.options.seed)
 
     # ------------------------------------------------------------------ helpers
     def request_stop(self) -> None:
-        """Ask a running optimization to stop after the current generation (thread-safe)."""
+        """Ask the optimization to stop after the current generation (thread-safe).
+
+        A request made before :meth:`run_optimizer` stops that run after its first
+        generation; the request is cleared when a run ends.
+        """
         self._stop.set()
 
     def generate_hop_bounds(self) -> tuple[tuple[float, float], ...]:
@@ -286,16 +187,11 @@ class WeightProgrammingOptimizer:
             ``use_max_kw``), then ``(2·P − 1)`` blocks of ``nbins`` (symmetric) or
             ``2·nbins − 1`` coordinates.
         """
-        return generate_bounds(self.space)
+        return generate_bounds(self.problem.space)
 
     def loss_context(self, get_baseline: bool = False) -> LossContext:
         """The picklable context of the per-candidate loss."""
-        return LossContext(
-            space=self.space, rpu_config=self.search_rpu_config, t_steps=tuple(self.t_steps),
-            test_weights=self.test_weights, max_abs_weight_unitless=self.max_abs_weight_unitless,
-            loss_baseline=self.loss_baseline, loss_margin=self.options.loss_margin,
-            get_baseline=get_baseline, seed=self.options.seed,
-        )
+        return self.objective.loss_context(get_baseline, self.loss_baseline)
 
     def batched_engine(self) -> BatchedTNMSE:
         """The batched TNMSE evaluator of this optimizer (built on first use).
@@ -306,35 +202,19 @@ class WeightProgrammingOptimizer:
             ConfigError: if the readout is not perfect (``perfect_readout=False`` with
                 forward IO noise), which the batched path does not model.
         """
-        if self._engine is None:
-            from anatile.exceptions import ConfigError
+        return self.objective.engine
 
-            if not self.search_rpu_config.forward.is_perfect:
-                raise ConfigError(
-                    "WPOOptions.perfect_readout: the batched loss models a drift-compensation "
-                    "readout without IO noise; set perfect_readout=True or vectorized=False"
-                )
-            physics = PCMPhysics.from_noise_model(self.noise_model, self.g_max)
-            self._engine = BatchedTNMSE(
-                self.test_weights, self.t_steps, physics, n_grid=self.space.n_grid,
-                compensation=compensation_kind(self.search_rpu_config.drift_compensation),
-                device=self.device, chunk_size=self.options.chunk_size,
-                common_random_numbers=self.options.common_random_numbers,
-                compile=self.options.compile, native=self.options.native,
-            )
-        return self._engine
+    def baseline_point(self) -> np.ndarray | None:
+        """The baseline converter encoded as a hypercube point, or None if it has a
+        different number of pairs than ``f_lst`` (see :meth:`WPOProblem.baseline_point`)."""
+        return self.problem.baseline_point()
 
-    def _elapsed(self) -> float:
-        return time.perf_counter() - self._t_start
+    def validate_point(self, x: np.ndarray, repeats: int) -> float:
+        """Mean TNMSE of hypercube point ``x`` over ``repeats`` independent noise draws
+        (batched path; draws from the optimizer's generator)."""
+        return validate(self.objective, x, repeats, self.generator)
 
-    def _converter_from(self, f_lst: list[float],
-                        g_lst: list[list[float]]) -> CustomPairConductanceConverter:
-        return CustomPairConductanceConverter(
-            [float(f) for f in f_lst], [[float(g) for g in row] for row in g_lst],
-            g_max=self.g_max, g_min=self.g_min, invertibility_test=False,
-        )
-
-    # ------------------------------------------------------------------ baseline
+    # ------------------------------------------------------------------ the steps
     def get_loss_baseline(self) -> float:
         """Average TNMSE of ``g_converter_baseline`` over ``baseline_iterations`` runs.
 
@@ -345,66 +225,14 @@ class WeightProgrammingOptimizer:
         Returns:
             The baseline TNMSE (also stored in :attr:`loss_baseline`).
         """
-        opts = self.options
-        n = opts.baseline_iterations
-        if opts.use_batched:
-            engine = self.batched_engine()
-            targets, params = self.g_converter_baseline.convert_to_conductances(
-                self.test_weights.to(torch.float64))
-            g_target = torch.stack([g.reshape(-1) for g in targets])
-            coef = _linear_coefficients(self.g_converter_baseline, params, g_target.shape[0])
-            tnmse = engine.evaluate_targets(g_target, coef, n, self.generator)
-            value = float(tnmse.mean())
-        else:
-            rpu_config = copy.deepcopy(self.search_rpu_config)
-            rpu_config.noise_model.g_converter = copy.deepcopy(self.g_converter_baseline)
-            ctx = self.loss_context(get_baseline=True)
-            vals = [
-                loss_rpu_config(_replace(ctx, rpu_config=rpu_config, seed=opts.seed * 7919 + i))
-                for i in range(n)
-            ]
-            value = float(np.mean(vals))
+        value = self.objective.baseline(self.options.baseline_iterations, self.generator)
         self.loss_baseline = value
         _log.info("loss baseline = %f (%s)", value, type(self.g_converter_baseline).__name__)
         return value
 
-    # ------------------------------------------------------------------ the search
-    def _on_generation(self, intermediate_result: Any) -> bool:
-        opts = self.options
-        nit = int(intermediate_result.nit)
-        fun = float(intermediate_result.fun)
-        f_lst, g_lst = denormalize(np.asarray(intermediate_result.x), self.space)
-        best_tnmse = (fun - opts.loss_margin) * self.loss_baseline + self.loss_baseline
-        elapsed = self._elapsed()
-        losses = np.array(intermediate_result.population_energies, dtype=np.float64, copy=True)
-        if self._objective is not None and hasattr(intermediate_result, "population"):
-            self._objective.observe(intermediate_result.population, losses)
-        per_gen = (elapsed - self._search_start) / max(nit, 1)
-        eta = per_gen * max(opts.maxiter - nit, 0)
-        self._history.append(GenerationRecord(nit, fun, best_tnmse,
-                                              float(np.median(losses)), elapsed))
-        if opts.disp:
-            _log.info("generation %d: best loss %.6f (TNMSE %.6g), %.1f s", nit, fun,
-                      best_tnmse, elapsed)
-        stop = self.events.emit(GenerationFinished(
-            source=self, generation=nit, best_loss=fun, population_losses=losses,
-            best_f_lst=f_lst, best_g_lst=g_lst, best_tnmse=best_tnmse, elapsed_s=elapsed,
-            eta_s=eta,
-        ))
-        if self._stop.is_set():
-            stop = True
-        if stop:
-            self._stopped_by_user = True
-        if opts.callback is not None:
-            try:
-                if opts.callback(intermediate_result=intermediate_result) is True:
-                    self._stopped_by_callback = True
-            except StopIteration:
-                self._stopped_by_callback = True
-        return stop or self._stopped_by_callback
-
     def differential_weight_evolution(self) -> tuple[CustomPairConductanceConverter, bool]:
-        """Run differential evolution (measuring the baseline first if needed).
+        """Run differential evolution (measuring the baseline first if needed), then the
+        polish and validation steps.
 
         To widen the search, increase ``popsize`` together with ``mutation`` and lower
         ``recombination``.
@@ -418,189 +246,47 @@ class WeightProgrammingOptimizer:
             self.get_loss_baseline()
         bounds = self.generate_hop_bounds()
         _log.info("hypercube dimensions = %d", len(bounds))
-        self._history = []
-        self._stopped_by_user = False
-        self._stopped_by_callback = False
-        self._search_start = self._elapsed()
-        init: str | np.ndarray = opts.init
-        x_base = self.baseline_point() if opts.seed_with_baseline else None
-        if x_base is not None:
-            init = self._initial_population(len(bounds), x_base)
-        common: dict[str, Any] = dict(
-            callback=self._on_generation, strategy=opts.strategy, maxiter=opts.maxiter,
-            popsize=opts.popsize, tol=opts.tol, atol=opts.atol, mutation=opts.mutation,
-            recombination=opts.recombination, rng=opts.seed, disp=False, polish=False,
-            init=init,
-        )
-        self._objective = None
-        if opts.use_batched:
-            objective = BatchedObjective(self.space, self.batched_engine(), self.generator,
-                                         self.loss_baseline, opts.loss_margin,
-                                         paired=opts.paired_selection)
-            self._objective = objective
-            res = differential_evolution(objective, bounds, vectorized=True,
-                                         updating="deferred", **common)
-            n_eval = objective.n_candidates
-        else:
-            ctx = self.loss_context()
-            res = differential_evolution(
-                loss_fxn, bounds, args=(ctx,), workers=opts.workers,
-                updating="immediate" if opts.workers == 1 else "deferred", **common)
-            n_eval = int(res.nfev)
+        batched = (BatchedObjective(self.space, self.objective.engine, self.generator,
+                                    self.loss_baseline, opts.loss_margin,
+                                    paired=opts.paired_selection)
+                   if opts.use_batched else None)
+        monitor = GenerationMonitor(self, self.events, self.problem, opts, self.loss_baseline,
+                                    self._stop, self._clock, batched)
+        x0 = self.baseline_point() if opts.seed_with_baseline else None
+        res, n_eval = differential_evolution_search(
+            batched if batched is not None else self.loss_context(), bounds, opts, monitor, x0)
         x_best = np.asarray(res.x, dtype=np.float64)
         fun = float(res.fun)
         message = str(res.message)
         polished = False
-        if opts.polish and not self._stopped_by_user and opts.polish_maxiter > 0:
-            x_pol, fun_pol, polished = self._polish(x_best, fun, bounds)
+        if (opts.polish and opts.use_batched and not monitor.stopped_by_user
+                and opts.polish_maxiter > 0):
+            x_best, fun, polished = polish(self.objective, x_best, fun, bounds,
+                                           self.loss_baseline, self.generator)
             if polished:
-                x_best, fun = x_pol, fun_pol
                 message += "; polished"
         f_lst, g_lst = denormalize(x_best, self.space)
-        converter = self._converter_from(f_lst, g_lst)
-        success = bool(fun < 0.0)
+        converter = self.problem.converter(f_lst, g_lst)
         validated = None
         if opts.use_batched and opts.validation_iterations > 0:
             validated = self.validate_point(x_best, opts.validation_iterations)
-        self.best_loss = (fun - opts.loss_margin) * self.loss_baseline + self.loss_baseline
+        self.best_loss = float(tnmse_from_loss(fun, self.loss_baseline, opts.loss_margin))
         self.result = WPOResult(
-            converter=converter, success=success, best_tnmse=self.best_loss,
-            baseline_tnmse=self.loss_baseline, history=list(self._history),
-            elapsed_s=self._elapsed(), stopped_by_user=self._stopped_by_user,
-            stopped_by_callback=self._stopped_by_callback, best_loss=fun,
+            converter=converter, success=bool(fun < 0.0), best_tnmse=self.best_loss,
+            baseline_tnmse=self.loss_baseline, history=list(monitor.history),
+            elapsed_s=self._clock(), stopped_by_user=monitor.stopped_by_user,
+            stopped_by_callback=monitor.stopped_by_callback, best_loss=fun,
             f_lst=list(f_lst), g_lst=[list(r) for r in g_lst], x=x_best,
             n_generations=int(res.nit), n_evaluations=n_eval, message=message,
             polished=polished, validated_tnmse=validated,
         )
-        return converter, success
-
-    def validate_point(self, x: np.ndarray, repeats: int) -> float:
-        """Mean TNMSE of hypercube point ``x`` over ``repeats`` independent noise draws
-        (batched path; draws from the optimizer's generator)."""
-        engine = self.batched_engine()
-        shared = engine.common_random_numbers
-        engine.common_random_numbers = False
-        try:
-            f, g = decode_batch(np.repeat(np.asarray(x, dtype=np.float64)[None], repeats, 0),
-                                self.space)
-            return float(engine(f, g, self.generator).mean())
-        finally:
-            engine.common_random_numbers = shared
-
-    def baseline_point(self) -> np.ndarray | None:
-        """The baseline converter encoded as a hypercube point, or None if it has a
-        different number of pairs than ``f_lst``.
-
-        The baseline's conductances at the grid weights are taken as the strategy; fixed f
-        factors that differ and conductances outside the search space are clipped to the
-        nearest point.
-        """
-        conv = self.g_converter_baseline
-        f_base = list(getattr(conv, "f_lst", [1.0]))
-        if len(f_base) != len(self.f_lst):
-            return None
-        grid = self.weights_discretized_unitless.to(torch.float64)
-        gs, _ = conv.convert_to_conductances(grid)
-        g_lst = [[float(v) for v in g.reshape(-1)] for g in gs]
-        try:
-            return encode(f_base, g_lst, self.space)
-        except ValueError:  # pragma: no cover - shapes already checked
-            return None
-
-    def _initial_population(self, n_dims: int, x_base: np.ndarray) -> np.ndarray:
-        """The ``init`` sampling of scipy (Latin hypercube, Sobol', Halton or random) with
-        the baseline point as its first member."""
-        from scipy.stats import qmc
-
-        n = self.options.popsize * n_dims
-        rng = np.random.default_rng(self.options.seed)
-        kind = self.options.init
-        sampler: Any
-        if kind == "latinhypercube":
-            sampler = qmc.LatinHypercube(d=n_dims, rng=rng)
-        elif kind == "sobol":
-            sampler = qmc.Sobol(d=n_dims, rng=rng)
-        elif kind == "halton":
-            sampler = qmc.Halton(d=n_dims, rng=rng)
-        else:
-            sampler = None
-        if sampler is None:
-            pop = rng.random((n, n_dims))
-        elif kind == "sobol":
-            pop = sampler.random_base2(int(np.ceil(np.log2(max(n, 2)))))[:n]
-        else:
-            pop = sampler.random(n)
-        pop = np.array(pop, dtype=np.float64)
-        pop[0] = x_base
-        if n < 5:  # scipy needs at least 5 members for an explicit population
-            extra = rng.random((5 - n, n_dims))
-            pop = np.concatenate([pop, extra])
-        return pop
-
-    def _polish(self, x0: np.ndarray, fun0: float,
-                bounds: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, float, bool]:
-        """L-BFGS-B from the best candidate on a fixed-noise (sample-average) loss.
-
-        A noisy loss has no usable finite-difference gradient, so the polish minimizes
-        the loss under one fixed noise draw (the gradient is one batched call of ``D + 1``
-        candidates). The polished point is kept only if it also wins on fresh noise
-        against the starting point (both evaluated on the same draws).
-        """
-        opts = self.options
-        if not opts.use_batched or self._objective is None:
-            return x0, fun0, False
-        obj = self._objective
-        seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(
-            opts.seed + 1)).item())
-        base, margin = self.loss_baseline, opts.loss_margin
-        step = 1e-4
-
-        def fixed(points: np.ndarray) -> np.ndarray:
-            gen = torch.Generator(self.device).manual_seed(seed)
-            shared = obj.engine.common_random_numbers
-            obj.engine.common_random_numbers = True
-            try:
-                vals = obj.tnmse(points, generator=gen)
-            finally:
-                obj.engine.common_random_numbers = shared
-            return (vals - base) / base + margin
-
-        def fun_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-            dim = x.size
-            pts = np.repeat(x[None, :], dim + 1, axis=0)
-            # forward differences, backward at the upper bound
-            h = np.where(x + step <= 1.0, step, -step)
-            pts[1 + np.arange(dim), np.arange(dim)] += h
-            vals = fixed(pts)
-            return float(vals[0]), (vals[1:] - vals[0]) / h
-
-        try:
-            res = minimize(fun_and_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                           options={"maxiter": opts.polish_maxiter})
-        except (ValueError, RuntimeError, FloatingPointError):  # pragma: no cover - defensive
-            _log.warning("polish failed; keeping the differential-evolution result",
-                         exc_info=True)
-            return x0, fun0, False
-        x1 = np.clip(np.asarray(res.x, dtype=np.float64), 0.0, 1.0)
-        if np.allclose(x1, x0):
-            return x0, fun0, False
-        # fair comparison on fresh common noise, averaged over a few draws
-        repeats = 4
-        pts = np.concatenate([np.repeat(x0[None], repeats, 0), np.repeat(x1[None], repeats, 0)])
-        engine = obj.engine
-        shared = engine.common_random_numbers
-        engine.common_random_numbers = False
-        try:
-            vals = obj.tnmse(pts)
-        finally:
-            engine.common_random_numbers = shared
-        t0, t1 = float(vals[:repeats].mean()), float(vals[repeats:].mean())
-        if t1 < t0:
-            return x1, (t1 - base) / base + margin, True
-        return x0, fun0, False
+        return converter, self.result.success
 
     def run_optimizer(self) -> tuple[CustomPairConductanceConverter, bool]:
-        """Measure the baseline, run the search, restore the mapping and report.
+        """Measure the baseline, run the search and report.
+
+        The random streams restart from ``seed`` (a rerun reproduces the run); a
+        :meth:`request_stop` made before the call is honoured after the first generation.
 
         Emits :class:`~anatile.wpo.events.OptimizerStarted`,
         :class:`~anatile.wpo.events.BaselineMeasured`, one
@@ -611,43 +297,27 @@ class WeightProgrammingOptimizer:
             ``(converter, success)``; the full :class:`WPOResult` is in :attr:`result`.
         """
         opts = self.options
-        self._stop.clear()
-        self._t_start = time.perf_counter()
-        bounds = self.generate_hop_bounds()
-        self.events.emit(OptimizerStarted(
-            source=self, n_dims=len(bounds), n_candidates=opts.popsize * len(bounds),
-            maxiter=opts.maxiter, vectorized=opts.use_batched, device=str(self.device),
-        ))
-        baseline = self.get_loss_baseline()
-        self.events.emit(BaselineMeasured(
-            source=self, baseline_tnmse=baseline,
-            target_tnmse=baseline * (1.0 - opts.loss_margin),
-            converter=type(self.g_converter_baseline).__name__, elapsed_s=self._elapsed(),
-        ))
-        converter, success = self.differential_weight_evolution()
+        self.generator = self._new_generator()
+        self._clock = elapsed_since(time.perf_counter())
+        try:
+            bounds = self.generate_hop_bounds()
+            self.events.emit(OptimizerStarted(
+                source=self, n_dims=len(bounds), n_candidates=opts.popsize * len(bounds),
+                maxiter=opts.maxiter, vectorized=opts.use_batched, device=str(self.device),
+            ))
+            baseline = self.get_loss_baseline()
+            self.events.emit(BaselineMeasured(
+                source=self, baseline_tnmse=baseline,
+                target_tnmse=baseline * (1.0 - opts.loss_margin),
+                converter=type(self.g_converter_baseline).__name__, elapsed_s=self._clock(),
+            ))
+            converter, success = self.differential_weight_evolution()
+        finally:
+            self._stop.clear()
         # a configuration ready for inference: the caller's settings, optimized converter
         self.rpu_config.noise_model.g_converter = copy.deepcopy(converter)
         self.f_lst = list(converter.f_lst)
         assert self.result is not None
-        self.result.elapsed_s = self._elapsed()
+        self.result.elapsed_s = self._clock()
         self.events.emit(OptimizerFinished(source=self, result=self.result))
         return converter, success
-
-
-def _replace(ctx: LossContext, **changes: Any) -> LossContext:
-    import dataclasses
-
-    return dataclasses.replace(ctx, **changes)
-
-
-def _linear_coefficients(converter: Any, params: dict[str, Any], n_dev: int) -> Tensor:
-    """Weight per unit conductance of each device (the converters are linear going back)."""
-    coef = []
-    for k in range(n_dev):
-        unit = [torch.full((1,), 1.0 if j == k else 0.0, dtype=torch.float64)
-                for j in range(n_dev)]
-        zero = [torch.zeros(1, dtype=torch.float64) for _ in range(n_dev)]
-        one = converter.convert_back_to_weights(unit, params)
-        off = converter.convert_back_to_weights(zero, params)
-        coef.append(float(one.reshape(-1)[0] - off.reshape(-1)[0]))
-    return torch.tensor(coef, dtype=torch.float64)

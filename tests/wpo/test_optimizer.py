@@ -88,6 +88,31 @@ def test_same_seed_same_converter_and_other_seed_differs(make_wpo):
     assert runs[0][:2] != runs[2][:2]
 
 
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_a_second_run_on_the_same_optimizer_reproduces_the_first(make_wpo, vectorized):
+    # what the monitor's Start after Stop does: every run restarts the streams from the seed
+    wpo = make_wpo(maxiter=2, callback=None, polish=vectorized, polish_maxiter=2,
+                   vectorized=vectorized, popsize=3 if vectorized else 2,
+                   baseline_iterations=8 if vectorized else 2)
+    runs = []
+    for _ in range(2):
+        converter, _ = wpo.run_optimizer()
+        result = wpo.result
+        runs.append((converter.f_lst, converter.g_lst, result.baseline_tnmse, result.best_loss,
+                     result.validated_tnmse, [h.best_loss for h in result.history]))
+    assert runs[0] == runs[1]
+
+
+def test_a_stop_requested_before_the_run_is_honoured_and_then_cleared(make_wpo):
+    wpo = make_wpo(maxiter=20, callback=None, polish=True)
+    wpo.request_stop()
+    wpo.run_optimizer()
+    assert wpo.result.stopped_by_user and wpo.result.n_generations == 1
+    assert not wpo.result.polished
+    wpo.run_optimizer()  # the request was used up by the run it stopped
+    assert not wpo.result.stopped_by_user and wpo.result.n_generations == 20
+
+
 def test_beats_the_baseline_by_the_margin_on_gaussian_weights(make_wpo):
     # two pairs with free f factors against a single-pair baseline, default stop criterion
     wpo = make_wpo(popsize=6, maxiter=25, baseline_iterations=16,

@@ -1,0 +1,133 @@
+"""The objective of the search: TNMSE of hypercube points, and the baseline it is relative to.
+
+:class:`WPOObjective` evaluates strategies on the batched engine (:mod:`anatile.wpo.batched`)
+or, for the baseline, through the reference path (one test tile per run). Every evaluation
+names its random source and whether the candidates of the call share one noise draw
+(``common_noise``): nothing is toggled on the engine.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from anatile.exceptions import ConfigError
+from anatile.wpo.batched import BatchedTNMSE, PCMPhysics, compensation_kind
+from anatile.wpo.encoding import decode_batch
+from anatile.wpo.loss import LossContext, loss_rpu_config
+from anatile.wpo.options import WPOOptions
+from anatile.wpo.problem import WPOProblem
+
+__all__ = ["WPOObjective", "build_engine"]
+
+
+def build_engine(problem: WPOProblem, options: WPOOptions) -> BatchedTNMSE:
+    """The batched TNMSE evaluator of ``problem``.
+
+    Raises:
+        TypeError: if the noise model or drift compensation is not supported by the
+            batched path.
+        ConfigError: if the readout is not perfect (``perfect_readout=False`` with
+            forward IO noise), which the batched path does not model.
+    """
+    search = problem.search_rpu_config
+    if not search.forward.is_perfect:
+        raise ConfigError(
+            "WPOOptions.perfect_readout: the batched loss models a drift-compensation "
+            "readout without IO noise; set perfect_readout=True or vectorized=False"
+        )
+    physics = PCMPhysics.from_noise_model(search.noise_model, problem.g_max)
+    return BatchedTNMSE(
+        problem.test_weights, list(problem.t_steps), physics, n_grid=problem.space.n_grid,
+        compensation=compensation_kind(search.drift_compensation), device=problem.device,
+        chunk_size=options.chunk_size, common_random_numbers=options.common_random_numbers,
+        compile=options.compile, native=options.native,
+    )
+
+
+class WPOObjective:
+    """TNMSE of strategies of one problem (the batched engine is built on first use).
+
+    Args:
+        problem: the checked problem.
+        options: the optimizer's options.
+    """
+
+    def __init__(self, problem: WPOProblem, options: WPOOptions) -> None:
+        self.problem = problem
+        self.options = options
+        self._engine: BatchedTNMSE | None = None
+
+    @property
+    def engine(self) -> BatchedTNMSE:
+        """The batched evaluator (see :func:`build_engine`)."""
+        if self._engine is None:
+            self._engine = build_engine(self.problem, self.options)
+        return self._engine
+
+    def evaluate(self, x: np.ndarray, *, common_noise: bool,
+                 generator: torch.Generator) -> np.ndarray:
+        """TNMSE of the hypercube points ``x`` (``(S, D)`` or ``(D,)``), float64 ``(S,)``.
+
+        Args:
+            x: points of the unit hypercube.
+            common_noise: the points of this call share one noise draw (differences
+                between them lose the noise they do not cause); False: independent draws.
+            generator: random source (on the engine's device).
+        """
+        f, g_table = decode_batch(np.atleast_2d(np.asarray(x, dtype=np.float64)),
+                                  self.problem.space)
+        out = self.engine(f, g_table, generator, common_random_numbers=common_noise)
+        return out.cpu().numpy()
+
+    def baseline(self, repeats: int, generator: torch.Generator) -> float:
+        """Mean TNMSE of the baseline converter over ``repeats`` independent runs.
+
+        Each run re-programs and drifts the test weights at every time step with
+        independent noise (batched path: all runs in one tensor computation; reference
+        path: one test tile per run, seeded from the options' seed).
+        """
+        problem, options = self.problem, self.options
+        conv = problem.g_converter_baseline
+        if options.use_batched:
+            targets, params = conv.convert_to_conductances(
+                problem.test_weights.to(torch.float64))
+            g_target = torch.stack([g.reshape(-1) for g in targets])
+            coef = linear_coefficients(conv, params, g_target.shape[0])
+            return float(self.engine.evaluate_targets(g_target, coef, repeats, generator).mean())
+        rpu_config = copy.deepcopy(problem.search_rpu_config)
+        rpu_config.noise_model.g_converter = copy.deepcopy(conv)
+        ctx = dataclasses.replace(self.loss_context(get_baseline=True), rpu_config=rpu_config)
+        vals = [loss_rpu_config(dataclasses.replace(ctx, seed=options.seed * 7919 + i))
+                for i in range(repeats)]
+        return float(np.mean(vals))
+
+    def loss_context(self, get_baseline: bool = False,
+                     loss_baseline: float = float("inf")) -> LossContext:
+        """The picklable context of the per-candidate (reference) loss."""
+        problem = self.problem
+        return LossContext(
+            space=problem.space, rpu_config=problem.search_rpu_config,
+            t_steps=problem.t_steps, test_weights=problem.test_weights,
+            max_abs_weight_unitless=problem.max_abs_weight_unitless,
+            loss_baseline=loss_baseline, loss_margin=self.options.loss_margin,
+            get_baseline=get_baseline, seed=self.options.seed,
+        )
+
+
+def linear_coefficients(converter: Any, params: dict[str, Any], n_dev: int) -> Tensor:
+    """Weight per unit conductance of each device (the converters are linear going back)."""
+    coef = []
+    for k in range(n_dev):
+        unit = [torch.full((1,), 1.0 if j == k else 0.0, dtype=torch.float64)
+                for j in range(n_dev)]
+        zero = [torch.zeros(1, dtype=torch.float64) for _ in range(n_dev)]
+        one = converter.convert_back_to_weights(unit, params)
+        off = converter.convert_back_to_weights(zero, params)
+        coef.append(float(one.reshape(-1)[0] - off.reshape(-1)[0]))
+    return torch.tensor(coef, dtype=torch.float64)
