@@ -23,7 +23,7 @@ from anatile.wpo.loss import LossContext, loss_rpu_config
 from anatile.wpo.options import WPOOptions
 from anatile.wpo.problem import WPOProblem
 
-__all__ = ["WPOObjective", "build_engine"]
+__all__ = ["WPOObjective", "build_engine", "linear_coefficients"]
 
 
 def build_engine(problem: WPOProblem, options: WPOOptions) -> BatchedTNMSE:

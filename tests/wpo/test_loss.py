@@ -68,10 +68,10 @@ def test_baseline_paths_agree(make_wpo):
     engine = batched.batched_engine()
     targets, params = batched.g_converter_baseline.convert_to_conductances(
         batched.test_weights.double())
-    from anatile.wpo.optimizer import _linear_coefficients
+    from anatile.wpo.objective import linear_coefficients
 
     g = torch.stack([t.reshape(-1) for t in targets])
-    vals = engine.evaluate_targets(g, _linear_coefficients(batched.g_converter_baseline, params,
+    vals = engine.evaluate_targets(g, linear_coefficients(batched.g_converter_baseline, params,
                                                            g.shape[0]), 40).numpy()
     sd = vals.std(ddof=1)
     assert abs(b1 - b2) <= 3.0 * sd * math.sqrt(1 / 40 + 1 / 12 + 1 / 40)
