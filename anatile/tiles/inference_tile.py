@@ -11,7 +11,6 @@ sets ``alpha``, which multiplies the eval-mode output.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,6 +21,7 @@ from anatile.config.rpu_config import InferenceRPUConfig
 from anatile.functional.io_model import analog_mvm
 from anatile.inference.compensation import PerColumnDriftCompensation
 from anatile.inference.noise import BaseNoiseModel, ProgrammedState
+from anatile.tiles.device_state import DeviceSlice, InferenceDeviceState, cpu_copy
 from anatile.tiles.periphery import TileWithPeriphery
 from anatile.tiles.programming import (
     NoiseModelProgramming,
@@ -32,56 +32,6 @@ from anatile.tiles.programming import (
 __all__ = ["DeviceSlice", "InferenceDeviceState", "InferenceTile"]
 
 _STATE_BUFFERS = ("g_target", "g_programmed", "drift_nu", "g_drifted")
-
-
-@dataclass(frozen=True)
-class DeviceSlice:
-    """One device of every cross-point (e.g. the ``g+`` of the first pair), CPU copies.
-
-    Attributes:
-        name: label from the converter (``"g+"``, ``"g-[1]"``, ``"g"``...).
-        target: target conductances ``[out_size, in_size (+1)]`` (µS).
-        programmed: conductances after programming noise (µS).
-        drifted: conductances read at the last ``drift_weights`` time (µS), or None.
-        nu: drift exponents.
-    """
-
-    name: str
-    target: Tensor
-    programmed: Tensor
-    drifted: Tensor | None
-    nu: Tensor
-
-
-@dataclass(frozen=True)
-class InferenceDeviceState:
-    """Snapshot of an inference tile's devices for views (:meth:`InferenceTile.device_state`).
-
-    Attributes:
-        programmed: whether :meth:`InferenceTile.program_weights` has run.
-        t_inference: time of the last drift (s), or None.
-        alpha: drift compensation factor(s) (``[1]`` global or ``[out_size]``).
-        g_max: maximal conductance of the converter (µS).
-        g_min: minimal conductance of the converter (µS).
-        devices: one :class:`DeviceSlice` per device (empty before programming).
-        reference_weight: the target weights (normalized units) or None.
-        programmed_weight: the weights right after programming, or None.
-        current_weight: the weights now on the array (drifted, if drifted).
-    """
-
-    programmed: bool
-    t_inference: float | None
-    alpha: Tensor
-    g_max: float
-    g_min: float
-    devices: list[DeviceSlice]
-    reference_weight: Tensor | None
-    programmed_weight: Tensor | None
-    current_weight: Tensor
-
-
-def _cpu(t: Tensor | None) -> Tensor | None:
-    return None if t is None else t.detach().to("cpu", copy=True)
 
 
 class InferenceTile(TileWithPeriphery):
@@ -405,7 +355,7 @@ class InferenceTile(TileWithPeriphery):
             assert self.g_target is not None and self.g_programmed is not None
             assert self.drift_nu is not None
             for k, name in enumerate(converter.device_names):
-                drifted = None if self.g_drifted is None else _cpu(self.g_drifted[k])
+                drifted = None if self.g_drifted is None else cpu_copy(self.g_drifted[k])
                 devices.append(
                     DeviceSlice(
                         name,
@@ -423,8 +373,8 @@ class InferenceTile(TileWithPeriphery):
             g_max=converter.g_max,
             g_min=converter.g_min,
             devices=devices,
-            reference_weight=_cpu(self.reference_weight),
-            programmed_weight=_cpu(self.programmed_weight),
+            reference_weight=cpu_copy(self.reference_weight),
+            programmed_weight=cpu_copy(self.programmed_weight),
             current_weight=current,
         )
 
