@@ -6,6 +6,7 @@ in place, throttled; the physics stays in the library. Every widget shows callba
 its own log area and has a static fallback (``_repr_png_`` and ``save(path)``).
 """
 
+from anatile.widgets.budget_view import ErrorBudgetView
 from anatile.widgets.compare import TileComparison, compare
 from anatile.widgets.conductance_map import ConductanceMapView
 from anatile.widgets.model_inspector import ModelInspector
@@ -14,6 +15,7 @@ from anatile.widgets.wpo_monitor import WPOMonitor
 
 __all__ = [
     "ConductanceMapView",
+    "ErrorBudgetView",
     "ModelInspector",
     "TileComparison",
     "TileInspector",

@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.ticker import NullLocator
 from torch import Tensor
 
+from anatile.analysis.metrics import WEIGHT_NRMSE
 from anatile.tiles import InferenceTile, TileEvent
 from anatile.widgets._base import F, FigurePanel, tight_layout
 from anatile.widgets._plots import device_style, few_ticks, format_readouts
@@ -217,8 +218,8 @@ class InferencePanel:
                          else f"{float(a.min()):.4f} … {float(a.max()):.4f}")
         items = {"t": "not drifted" if t is None else f"{t:.3g} s", "alpha": alpha_txt}
         if self.drift_stats:
-            items["weight error"] = f"{self.drift_stats['relative_error']:.3%}"
-            items["RMSE"] = f"{self.drift_stats['rmse']:.4g}"
+            items["weight error"] = (f"{WEIGHT_NRMSE.format(self.drift_stats['weight_nrmse'])}"
+                                     f" ({WEIGHT_NRMSE.symbol})")
         self.readout.value = format_readouts(items)
 
     # ---------------------------------------------------------------- actions

@@ -3,14 +3,17 @@ layer's TileInspector. Model-wide actions (drift) are model-wide controls."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import ipywidgets as widgets
-from torch import nn
+from torch import Tensor, nn
 
+from anatile.analysis import diagnose, layer_sensitivity, weight_nrmse
+from anatile.analysis.metrics import ACCURACY_DROP, WEIGHT_NRMSE
 from anatile.tiles import InferenceTile, TileWithPeriphery
 from anatile.widgets._base import DEFAULT_MIN_INTERVAL_S, AnatileWidget, Throttle
-from anatile.widgets._plots import error_summary
+from anatile.widgets.budget_view import ErrorBudgetView, findings_html
 from anatile.widgets.tile_inspector import TileInspector
 
 __all__ = ["ModelInspector"]
@@ -23,10 +26,11 @@ COLUMNS = (
     ("scales", "mapping scales"),
     ("t", "drift t (s)"),
     ("alpha", "alpha"),
-    ("error", "weight error now (relative, %)"),
+    ("error", f"{WEIGHT_NRMSE.label} now"),
+    ("sensitivity", f"{ACCURACY_DROP.label}, layer alone"),
 )
 #: what the table can be sorted by (column keys)
-SORT_KEYS = ("order", "error", "alpha", "t", "size")
+SORT_KEYS = ("order", "error", "sensitivity", "alpha", "t", "size")
 
 
 def _analog_layers(model: nn.Module) -> list[tuple[str, TileWithPeriphery]]:
@@ -57,7 +61,7 @@ def layer_row(order: int, label: str, tile: TileWithPeriphery) -> dict[str, Any]
         "shape": f"{tile.out_size}×{tile.in_size}",
         "size": tile.out_size * tile.in_size,
         "scales": f"{float(scales.min()):.3g} … {float(scales.max()):.3g}",
-        "t": None, "alpha": None, "error": None,
+        "t": None, "alpha": None, "error": None, "sensitivity": None,
     }
     if isinstance(tile, InferenceTile) and tile.is_programmed():
         row["t"] = tile.t_inference
@@ -66,7 +70,7 @@ def layer_row(order: int, label: str, tile: TileWithPeriphery) -> dict[str, Any]
         ref = tile.reference_weight
         if ref is not None:
             target = ref.detach()[:, : tile.in_size].to("cpu")
-            row["error"] = 100 * error_summary(target, tile.effective_weights())["relative_error"]
+            row["error"] = float(weight_nrmse(tile.effective_weights(), target))
     return row
 
 
@@ -74,9 +78,12 @@ class ModelInspector(AnatileWidget):
     """A model's analog layers in a sortable table; a click on a layer opens its
     :class:`TileInspector` below (built on first opening and kept).
 
-    The table shows each layer's shape, mapping scales, drift time, alpha and weight error
-    now (relative error of the drift-compensated weights against the programmed target,
-    for programmed inference layers) and follows the tiles' events. For a model with
+    The table shows each layer's shape, mapping scales, drift time, alpha, weight error
+    now (:data:`~anatile.analysis.metrics.WEIGHT_NRMSE` of the drift-compensated weights
+    against the target, for programmed inference layers) and, given data, the accuracy
+    each layer costs alone (:func:`~anatile.analysis.layer_sensitivity`); it follows the
+    tiles' events. Below it: :func:`~anatile.analysis.diagnose`'s findings and, on
+    request, the whole model's error budget (:class:`ErrorBudgetView`). For a model with
     inference tiles, a model-wide control drifts **every** layer
     (``drift_analog_weights(model, t)``); the layer inspectors opened from here have no
     drift slider of their own, and their Program button names the layer it re-programs.
@@ -84,10 +91,14 @@ class ModelInspector(AnatileWidget):
     Args:
         model: a torch module containing analog layers (e.g. from ``convert_to_analog``).
         min_interval: passed on to the tile inspectors.
+        x, y: test inputs and integer labels (optional): enable the layer sensitivity and
+            the input clipping checks of the diagnosis.
+        t_inference: time (s) of the layer sensitivity.
+        chips: chips of the layer sensitivity.
 
     Raises:
         TypeError: if ``model`` is not a ``torch.nn.Module``.
-        ValueError: if it has no analog tile.
+        ValueError: if it has no analog tile, or only one of ``x``, ``y`` is given.
 
     Example:
         >>> from anatile.nn import AnalogLinear
@@ -97,15 +108,25 @@ class ModelInspector(AnatileWidget):
         ['0', '2']
     """
 
-    def __init__(self, model: nn.Module, min_interval: float = DEFAULT_MIN_INTERVAL_S) -> None:
+    def __init__(self, model: nn.Module, min_interval: float = DEFAULT_MIN_INTERVAL_S,
+                 x: Tensor | None = None, y: Tensor | None = None,
+                 t_inference: float = 86400.0, chips: int = 5) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         layers = _analog_layers(model)
         if not layers:
             raise ValueError("model: expected at least one analog layer (no analog tile found; "
                              "convert the model with anatile.nn.convert_to_analog)")
+        if (x is None) != (y is None):
+            raise ValueError("x, y: give both (inputs and integer labels) or neither")
         super().__init__(min_interval=min_interval)
         self.model = model
+        self.x, self.y = x, y
+        self.t_sensitivity = float(t_inference)
+        self.chips = chips
+        #: the last :func:`~anatile.analysis.layer_sensitivity` result (None before).
+        self.sensitivity: Any = None
+        self._sens_thread: threading.Thread | None = None
         self._min_interval = min_interval
         self._tiles = dict(layers)
         self._inspectors: dict[str, TileInspector] = {}
@@ -134,11 +155,32 @@ class ModelInspector(AnatileWidget):
         self._table_throttle = Throttle(self.refresh_table, min_interval, self._report)
         for _label, tile in layers:
             self._subscribe(tile.events, self._guarded(self._on_tile_event))
+        # ---- diagnosis, sensitivity, error budget
+        self.findings: list[Any] = []
+        self.findings_area = widgets.HTML("")
+        self.sensitivity_button = widgets.Button(
+            description="Compute layer sensitivity", icon="calculator",
+            disabled=x is None, layout=widgets.Layout(width="auto"),
+            tooltip="needs data: ModelInspector(model, x=..., y=...)")
+        self.sensitivity_button.on_click(
+            self._guarded(lambda _b: self.compute_sensitivity(background=True)))
+        self.sensitivity_status = widgets.HTML(
+            "" if x is not None else "<span style='color:#777'>layer sensitivity: give "
+            "<code>x, y</code> (test data) to measure it</span>")
+        self.budget_box = widgets.VBox([])
+        self.budget_button = widgets.Button(description="Error budget of the whole model…",
+                                            icon="bar-chart",
+                                            layout=widgets.Layout(width="auto"))
+        self.budget_button.on_click(self._guarded(lambda _b: self.show_budget()))
         # ---- model-wide drift
         children: list[widgets.Widget] = [
             widgets.HTML("<b>analog layers</b> (click a layer to open it)"),
-            widgets.HBox([self.sort_by, self.descending]),
+            widgets.HBox([self.sort_by, self.descending, self.sensitivity_button,
+                          self.sensitivity_status]),
             self.table,
+            self.findings_area,
+            widgets.HBox([self.budget_button]),
+            self.budget_box,
         ]
         if any(isinstance(t, InferenceTile) for _l, t in layers):
             self.t_model = widgets.FloatLogSlider(
@@ -153,6 +195,7 @@ class ModelInspector(AnatileWidget):
         children += [self.layer, self.container, self._error_label, self.log_area]
         self.children = children
         self.refresh_table()
+        self._guarded(self.refresh_findings)()
         self._guarded(self._show)(self.layer.value)
 
     # ------------------------------------------------------------------ table
@@ -160,6 +203,11 @@ class ModelInspector(AnatileWidget):
         """Rebuild the table from the tiles' current state, sorted as the controls say."""
         rows = [layer_row(i, label, tile)
                 for i, (label, tile) in enumerate(self._tiles.items())]
+        if self.sensitivity is not None:
+            drops = dict(zip(self.sensitivity.layers, self.sensitivity.mean.tolist(),
+                             strict=True))
+            for row in rows:
+                row["sensitivity"] = drops.get(row["layer"])
         key = self.sort_by.value
 
         def sort_key(row: dict[str, Any]) -> tuple[bool, float]:
@@ -186,6 +234,68 @@ class ModelInspector(AnatileWidget):
                 else:
                     cells.append(widgets.HTML(_fmt(key_, row[key_])))
         self.table.children = cells
+
+    def refresh_findings(self) -> list[Any]:
+        """Run :func:`~anatile.analysis.diagnose` on the model and list its findings."""
+        self.findings = list(diagnose(self.model, self.x))
+        self.findings_area.value = findings_html(self.findings)
+        return self.findings
+
+    def compute_sensitivity(self, background: bool = False) -> Any:
+        """:func:`~anatile.analysis.layer_sensitivity` of every layer at the inspector's
+        time over ``chips`` chips (on a private copy: the model is not changed); the table
+        gains each layer's mean accuracy drop.
+
+        Raises:
+            ValueError: without data (``x``, ``y``).
+            RuntimeError: while it is already being computed.
+        """
+        if self.x is None or self.y is None:
+            raise ValueError("x, y: the layer sensitivity needs data "
+                             "(ModelInspector(model, x=..., y=...))")
+        if self._sens_thread is not None and self._sens_thread.is_alive():
+            raise RuntimeError("the layer sensitivity is already being computed")
+        self.sensitivity_button.disabled = True
+        self.sensitivity_status.value = (f"simulating {self.chips} chips at "
+                                         f"t = {self.t_sensitivity:.3g} s…")
+        if background:
+            self._sens_thread = threading.Thread(target=self._guarded(self._sensitivity),
+                                                 name="anatile-sensitivity", daemon=True)
+            self._sens_thread.start()
+            return None
+        return self._sensitivity()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a background sensitivity computation ends; False on timeout."""
+        if self._sens_thread is None:
+            return True
+        self._sens_thread.join(timeout)
+        return not self._sens_thread.is_alive()
+
+    def _sensitivity(self) -> Any:
+        assert self.x is not None and self.y is not None
+        try:
+            self.sensitivity = layer_sensitivity(self.model, self.x, self.y,
+                                                 self.t_sensitivity, chips=self.chips)
+            self.sensitivity_status.value = (
+                f"accuracy with every layer ideal {100 * self.sensitivity.ideal:.1f} %; "
+                f"t = {self.t_sensitivity:.3g} s, {self.chips} chips")
+            self.refresh_table()
+            return self.sensitivity
+        finally:
+            self.sensitivity_button.disabled = False
+
+    def show_budget(self, compute: bool = True) -> ErrorBudgetView:
+        """Open the whole model's :class:`ErrorBudgetView` below the table (computed in the
+        background unless ``compute`` is False); returns it."""
+        if not self.budget_box.children:
+            view = ErrorBudgetView(self.model, inputs=self.x)
+            self.budget_box.children = [view]
+            if compute:
+                view.compute(background=True)
+        view = self.budget_box.children[0]
+        assert isinstance(view, ErrorBudgetView)
+        return view
 
     def _on_tile_event(self, event: Any) -> None:
         if event.kind in ("drifted", "programmed_noise", "weights_set", "scales_changed",
@@ -241,7 +351,7 @@ class ModelInspector(AnatileWidget):
         return self.inspector._repr_png_()
 
     def _closers(self) -> list[Any]:
-        return [self._table_throttle.cancel,
+        return [self._table_throttle.cancel, *(v.close for v in self.budget_box.children),
                 *(insp.close for insp in self._inspectors.values()), *super()._closers()]
 
 
@@ -251,8 +361,8 @@ def _fmt(key: str, value: Any) -> str:
     cls = f"anatile-cell-{key}"
     if key == "alpha":
         return f"<span class='{cls}'>{value:.4f}</span>"
-    if key == "error":
-        return f"<span class='{cls}'>{value:.2f}</span>"
+    if key in ("error", "sensitivity"):  # fractions shown in % / percentage points
+        return f"<span class='{cls}'>{100 * value:.2f}</span>"
     if key == "t":
         return f"<span class='{cls}'>{value:.3g}</span>"
     return f"<span class='{cls}'>{value}</span>"

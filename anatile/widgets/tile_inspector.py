@@ -12,6 +12,8 @@ import torch
 import traitlets
 from torch import Tensor
 
+from anatile.analysis import weight_max_error, weight_nrmse
+from anatile.analysis.metrics import WEIGHT_MAX_ERROR, WEIGHT_NRMSE
 from anatile.tiles import ClosedLoopProgramming, InferenceTile, TileEvent, TileWithPeriphery
 from anatile.widgets._base import (
     DEFAULT_MIN_INTERVAL_S,
@@ -29,6 +31,7 @@ from anatile.widgets._plots import (
     histogram,
     subsample_indices,
 )
+from anatile.widgets.budget_view import ErrorBudgetView
 from anatile.widgets.inference_panel import InferencePanel
 
 __all__ = ["TileInspector"]
@@ -45,6 +48,16 @@ def _to_numpy(t: Tensor | None) -> np.ndarray:
     if t is None:
         return np.zeros(0)
     return t.detach().to("cpu", torch.float64).numpy()
+
+
+def metric_readouts(stats: dict[str, float]) -> dict[str, str]:
+    """The weight error readouts: name, value, unit and symbol of the library's metrics."""
+    return {
+        WEIGHT_NRMSE.name: f"{WEIGHT_NRMSE.format(stats['weight_nrmse'])} "
+                           f"({WEIGHT_NRMSE.symbol})",
+        WEIGHT_MAX_ERROR.name: f"{WEIGHT_MAX_ERROR.format(stats['weight_max_error'])} "
+                               f"({WEIGHT_MAX_ERROR.symbol})",
+    }
 
 
 class TileInspector(AnatileWidget):
@@ -136,6 +149,11 @@ class TileInspector(AnatileWidget):
         self.title = widgets.HTML(f"<b>{type(tile).__name__}</b> {tile.out_size}×{tile.in_size}")
         self.title.add_class("anatile-title")
         self.export_box = self._export_controls()
+        self.budget_box = widgets.VBox([])
+        self.budget_button = widgets.Button(description="Error budget of this tile…",
+                                            icon="bar-chart",
+                                            layout=widgets.Layout(width="auto"))
+        self.budget_button.on_click(self._guarded(lambda _b: self.show_budget()))
         self.children = [
             self.title,
             self.scales_readout,
@@ -147,6 +165,8 @@ class TileInspector(AnatileWidget):
             self.selection_readout,
             self.program_box,
             self.read_box,
+            widgets.HBox([self.budget_button]),
+            self.budget_box,
             self.export_box,
             self._error_label,
             self.log_area,
@@ -234,6 +254,19 @@ class TileInspector(AnatileWidget):
     def invalidate(self, *names: str) -> None:
         """Ask for a throttled redraw of the named panels (all when none named)."""
         self._invalidate(*names)
+
+    def show_budget(self, compute: bool = True) -> ErrorBudgetView:
+        """Open this tile's error budget (:class:`~anatile.widgets.budget_view.ErrorBudgetView`,
+        stacked by source over time, with the tile's diagnosis) below the controls; computed
+        in the background unless ``compute`` is False. Returns the view."""
+        if not self.budget_box.children:
+            view = ErrorBudgetView(self.tile)
+            self.budget_box.children = [view]
+            if compute:
+                view.compute(background=True)
+        view = self.budget_box.children[0]
+        assert isinstance(view, ErrorBudgetView)
+        return view
 
     # -------------------------------------------------------------- selection
     @traitlets.validate("selected")
@@ -460,6 +493,9 @@ class TileInspector(AnatileWidget):
         """
         weight = weight.detach().to("cpu", torch.float64)
         stats = error_summary(self.target.numpy(), weight.numpy())
+        # the library's error metric family (what every label shows)
+        stats["weight_nrmse"] = float(weight_nrmse(weight, self.target))
+        stats["weight_max_error"] = float(weight_max_error(weight, self.target))
         with self._lock:
             self.read_weight = weight
             self._read_label = label
@@ -657,8 +693,8 @@ class TileInspector(AnatileWidget):
         lim = lim if lim > 0 else 1.0
         if read is None:
             self._scatter.set_offsets(np.zeros((0, 2)))
-            self.weights_readout.value = format_readouts({"RMSE": "–", "max error": "–",
-                                                          "relative error": "–"})
+            self.weights_readout.value = format_readouts({
+                "shown": "nothing yet", WEIGHT_NRMSE.name: "–", WEIGHT_MAX_ERROR.name: "–"})
             ax_sc.set_title("press Read or Program", fontsize=9)
         else:
             flat_t, flat_r = target.reshape(-1), read.reshape(-1)
@@ -675,9 +711,8 @@ class TileInspector(AnatileWidget):
             ax_sc.set_title(f"target vs {label} ({idx.size} of {flat_t.size} weights)",
                             fontsize=9)
             self.weights_readout.value = format_readouts({
-                "RMSE": f"{stats['rmse']:.4g}",
-                "max error": f"{stats['max_error']:.4g}",
-                "relative error": f"{stats['relative_error']:.3%}",
+                "shown": label,
+                **metric_readouts(stats),
             })
         lim *= 1.05
         self._diag.set_data([-lim, lim], [-lim, lim])
@@ -685,4 +720,5 @@ class TileInspector(AnatileWidget):
         ax_sc.set_ylim(-lim, lim)
 
     def _closers(self) -> list[Any]:
-        return [self._progress_throttle.cancel, self.events.close, *super()._closers()]
+        return [self._progress_throttle.cancel, self.events.close,
+                *(v.close for v in self.budget_box.children), *super()._closers()]

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from anatile.analysis import weight_nrmse
+from anatile.analysis.metrics import WEIGHT_NRMSE
 from anatile.tiles import InferenceTile, TileEvent, TileWithPeriphery
 from anatile.widgets import TileInspector
 from anatile.widgets._plots import error_summary
@@ -74,8 +76,12 @@ def test_read_click_uses_over_sampling_and_updates_the_readouts() -> None:
     read = reads[0].data["weight"]
     torch.testing.assert_close(insp.read_weight, read.double())
     expected = error_summary(tile.reference_weight, read)
-    assert insp.stats == pytest.approx(expected)
-    assert f"{expected['rmse']:.4g}" in insp.weights_readout.value
+    assert {k: insp.stats[k] for k in expected} == pytest.approx(expected)
+    # the readout is the library's weight error metric, with its unit and symbol
+    nrmse = float(weight_nrmse(read.double(), tile.reference_weight.double()))
+    assert insp.stats["weight_nrmse"] == pytest.approx(nrmse)
+    assert f"{WEIGHT_NRMSE.format(nrmse)} (NRMSE_W)" in insp.weights_readout.value
+    assert "anatile-shown'>read<" in insp.weights_readout.value
     np.testing.assert_allclose(insp.scatter_offsets()[:, 1], read.reshape(-1).double().numpy())
 
 
@@ -190,8 +196,9 @@ def test_drift_slider_drifts_the_tile_and_shows_alpha_and_error() -> None:
     # what the eval forward applies: alpha (global here) times the drifted array weights
     effective = tile.device_state().current_weight * float(tile.alpha)
     expected = error_summary(tile.reference_weight, effective)
-    assert panel.drift_stats == pytest.approx(expected)
-    assert f"{expected['relative_error']:.3%}" in panel.readout.value
+    assert {k: panel.drift_stats[k] for k in expected} == pytest.approx(expected)
+    nrmse = float(weight_nrmse(effective.double(), tile.reference_weight.double()))
+    assert WEIGHT_NRMSE.format(nrmse) in panel.readout.value
     insp.refresh()
     np.testing.assert_allclose(
         insp.scatter_offsets()[:, 1], effective.double().reshape(-1).numpy(), rtol=1e-6

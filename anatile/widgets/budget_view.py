@@ -1,0 +1,213 @@
+"""ErrorBudgetView: where the error of a tile, a layer or a model comes from, over time.
+
+It draws :func:`anatile.analysis.error_budget` as stacked bars per inference time (one
+segment per source, the interaction as its own segment, the total as a black marker) and
+lists :func:`anatile.analysis.diagnose`'s findings. The numbers are the library's.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+from torch import Tensor, nn
+
+from anatile.analysis import SOURCE_LABELS, SOURCES, diagnose, error_budget, format_time
+from anatile.widgets._base import AnatileWidget, tight_layout
+
+__all__ = ["BUDGET_T_STEPS", "ErrorBudgetView", "findings_html"]
+
+#: default inference times of the budget: 1 s, 1 h, 1 day, 1 month, 1 year
+BUDGET_T_STEPS = (1.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0)
+#: one colour per source, in pipeline order, then the interaction
+_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f"]
+_SEVERITY = {"error": "#b00", "warning": "#b60", "info": "#555"}
+
+
+def findings_html(findings: Sequence[Any]) -> str:
+    """A list of :func:`~anatile.analysis.diagnose` findings: where, what, and the fix."""
+    if not findings:
+        return "<div class='anatile-findings'>diagnosis: nothing found</div>"
+    items = "".join(
+        f"<li><b style='color:{_SEVERITY.get(f.severity, '#555')}'>{f.severity}</b> "
+        f"{'<code>' + f.where + '</code>: ' if f.where else ''}{f.message} "
+        f"<i>fix:</i> <code>{f.fix}</code></li>"
+        for f in findings
+    )
+    return f"<div class='anatile-findings'><b>diagnosis</b><ul>{items}</ul></div>"
+
+
+class ErrorBudgetView(AnatileWidget):
+    """Stacked error budget over time of a tile, a layer or a model, with a diagnosis.
+
+    Nothing is computed on opening (a budget simulates several chips); **Compute** runs
+    :func:`~anatile.analysis.error_budget` off the kernel thread and then
+    :func:`~anatile.analysis.diagnose`. For a model, a dropdown picks the model or one of
+    its layers. With ``inputs`` the output error can be shown instead of the weight error.
+
+    Args:
+        target: a tile, an analog layer or a model.
+        t_steps: inference times (s).
+        inputs: a batch for ``target`` (adds the output error and the clipping checks).
+        seed: seed of the budget's common random numbers.
+        compute: compute at once (blocking) instead of waiting for the button.
+    """
+
+    def __init__(self, target: nn.Module, t_steps: Sequence[float] = BUDGET_T_STEPS,
+                 inputs: Tensor | None = None, seed: int = 0, compute: bool = False) -> None:
+        if not isinstance(target, nn.Module):
+            raise TypeError(f"target: expected a tile, a layer or a model, got "
+                            f"{type(target).__name__}")
+        super().__init__()
+        self._holding = True
+        self.target = target
+        self.t_steps = [float(t) for t in t_steps]
+        self.inputs = inputs
+        self.seed = seed
+        #: the last :class:`~anatile.analysis.ErrorBudget` (None before Compute).
+        self.budget: Any = None
+        #: the last diagnosis (list of findings).
+        self.findings: list[Any] = []
+        self._thread: threading.Thread | None = None
+        self.panel = self._panel("budget", (11.0, 3.0), self._update)
+        self._ax = self.panel.figure.subplots()
+        self._ax.set_xlabel("t_inference")
+        self._ax.text(0.5, 0.5, "press Compute", transform=self._ax.transAxes, ha="center",
+                      va="center", color="#777")
+        tight_layout(self.panel.figure)
+        self.compute_button = widgets.Button(description="Compute error budget",
+                                             icon="calculator",
+                                             layout=widgets.Layout(width="auto"))
+        self.compute_button.on_click(self._guarded(lambda _b: self.compute(background=True)))
+        self.level = widgets.Dropdown(options=["(whole)"], value="(whole)", description="show",
+                                      layout=widgets.Layout(width="320px"))
+        self.level.observe(self._guarded(lambda _c: self.refresh("budget")), names="value")
+        self.which = widgets.ToggleButtons(options=["weight error", "output error"],
+                                           value="weight error",
+                                           disabled=inputs is None)
+        self.which.observe(self._guarded(lambda _c: self.refresh("budget")), names="value")
+        self.status = widgets.HTML("")
+        self.status.add_class("anatile-budget-status")
+        self.findings_area = widgets.HTML("")
+        self.export_box = self._export_controls()
+        self.children = [
+            widgets.HBox([self.compute_button, self.level, self.which, self.status]),
+            self.panel.image, self.findings_area, self.export_box, self._error_label,
+            self.log_area,
+        ]
+        if compute:
+            self._guarded(self.compute)()
+        self.refresh("budget")
+
+    # ------------------------------------------------------------------ compute
+    def compute(self, background: bool = False) -> Any:
+        """Compute the budget and the diagnosis (in a thread when ``background``)."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("an error budget is already being computed")
+        self.compute_button.disabled = True
+        self.compute_button.description = "Computing…"
+        self.status.value = "simulating chips…"
+        if background:
+            self._thread = threading.Thread(target=self._guarded(self._compute),
+                                            name="anatile-budget", daemon=True)
+            self._thread.start()
+            return None
+        return self._compute()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a background computation ends; False on timeout."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _compute(self) -> Any:
+        try:
+            budget = error_budget(self.target, self.t_steps, self.inputs, seed=self.seed)
+            findings = diagnose(self.target, self.inputs)
+            self.budget = budget
+            self.findings = list(findings)
+            names = ["(whole)", *(child.name for child in budget.children)]
+            self.level.options = names
+            self.level.value = "(whole)"
+            self.findings_area.value = findings_html(self.findings)
+            top = budget.weight.top_source()
+            self.status.value = (f"largest source of the weight error: "
+                                 f"<b>{SOURCE_LABELS.get(top, top)}</b> (seed {self.seed})")
+            self.refresh("budget")
+            return budget
+        finally:
+            self.compute_button.disabled = False
+            self.compute_button.description = "Compute error budget"
+
+    # ------------------------------------------------------------------ drawing
+    def _table(self) -> Any:
+        if self.budget is None:
+            return None
+        node = self.budget
+        if self.level.value != "(whole)":
+            node = next((c for c in self.budget.children if c.name == self.level.value), node)
+        if self.which.value == "output error" and node.output is not None:
+            return node.output
+        return node.weight
+
+    def _update(self) -> None:
+        table = self._table()
+        ax = self._ax
+        if table is None:
+            return
+        ax.clear()
+        times = table.t_steps.tolist()
+        x = np.arange(len(times))
+        series = [(SOURCE_LABELS.get(s, s), table.parts[s].numpy()) for s in SOURCES
+                  if s in table.parts]
+        series.append((SOURCE_LABELS["interaction"], table.interaction.numpy()))
+        up = np.zeros(len(times))
+        down = np.zeros(len(times))
+        for (label, values), color in zip(series, _COLORS, strict=False):
+            bottom = np.where(values >= 0, up, down)
+            ax.bar(x, values, bottom=bottom, color=color, label=label, width=0.6)
+            up += np.clip(values, 0, None)
+            down += np.clip(values, None, 0)
+        ax.plot(x, table.total.numpy(), "k_", markersize=22, markeredgewidth=2,
+                label="total")
+        ax.axhline(0.0, color="k", linewidth=0.6)
+        ax.set_xticks(x, [format_time(t) for t in times])
+        ax.set_xlabel("t_inference")
+        ax.set_ylabel(table.metric.label, fontsize=8)
+        ax.set_title(f"{self.level.value if self.level.value != '(whole)' else 'whole'}: "
+                     f"{table.metric.name} by source (parts + interaction = total)",
+                     fontsize=9)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        tight_layout(self.panel.figure)
+
+    def export_data(self, directory: str | Path, stem: str | None = None) -> list[Path]:
+        """The budget (every level, weight and output error) and the findings as CSV."""
+        stem = stem or type(self).__name__
+        written = []
+        if self.budget is not None:
+            for output in (False, True):
+                rows = self.budget.to_rows(output)
+                if not rows:
+                    continue
+                path = Path(directory) / f"{stem}_{'output' if output else 'weight'}.csv"
+                with path.open("w", newline="") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                    writer.writeheader()
+                    writer.writerows(rows)
+                written.append(path)
+        if self.findings:
+            path = Path(directory) / f"{stem}_findings.csv"
+            rows = [f.to_row() for f in self.findings]
+            with path.open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+            written.append(path)
+        return written
