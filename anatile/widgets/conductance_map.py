@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from anatile.analysis import tnmse_over_time
+from anatile.analysis.metrics import TNMSE
 from anatile.config.base import config_to_dict
 from anatile.inference import BaseConductanceConverter, BaseNoiseModel
 from anatile.widgets._base import AnatileWidget, tight_layout
@@ -115,7 +116,8 @@ class ConductanceMapView(AnatileWidget):
             ax = self.tnmse_panel.figure.subplots()
             ax.set_xscale("log")
             ax.set_xlabel("t_inference (s)")
-            ax.set_ylabel("TNMSE (normalized MSE, 1)")
+            ax.set_ylabel(TNMSE.label, fontsize=8)
+            ax.set_title("TNMSE over time", fontsize=9)  # room for the title in the layout
             ax.grid(alpha=0.3, which="both")
             self._tnmse_ax = ax
             self._tnmse_lines = [

@@ -152,7 +152,7 @@ class ModelInspector(AnatileWidget):
         self.table.add_class("anatile-layer-table")
         #: the rows as shown, in table order (dicts with the COLUMNS keys)
         self.rows: list[dict[str, Any]] = []
-        self._table_throttle = Throttle(self.refresh_table, min_interval, self._report)
+        self._table_throttle = Throttle(self._refresh_state, min_interval, self._report)
         for _label, tile in layers:
             self._subscribe(tile.events, self._guarded(self._on_tile_event))
         # ---- diagnosis, sensitivity, error budget
@@ -160,7 +160,7 @@ class ModelInspector(AnatileWidget):
         self.findings_area = widgets.HTML("")
         self.sensitivity_button = widgets.Button(
             description="Compute layer sensitivity", icon="calculator",
-            disabled=x is None, layout=widgets.Layout(width="auto"),
+            disabled=x is None, layout=widgets.Layout(width="auto", min_width="230px"),
             tooltip="needs data: ModelInspector(model, x=..., y=...)")
         self.sensitivity_button.on_click(
             self._guarded(lambda _b: self.compute_sensitivity(background=True)))
@@ -234,6 +234,11 @@ class ModelInspector(AnatileWidget):
                 else:
                     cells.append(widgets.HTML(_fmt(key_, row[key_])))
         self.table.children = cells
+
+    def _refresh_state(self) -> None:
+        """After a tile event: the table and the diagnosis follow the model."""
+        self.refresh_table()
+        self.refresh_findings()
 
     def refresh_findings(self) -> list[Any]:
         """Run :func:`~anatile.analysis.diagnose` on the model and list its findings."""

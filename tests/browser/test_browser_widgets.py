@@ -203,7 +203,7 @@ def test_all_widgets_render_and_answer_in_jupyterlab(lab_page, tmp_path: Path) -
     model.locator("button:has-text('Program')").click()  # the chosen layer's own inspector
     _wait_text(page, ".nb-model .anatile-alpha", "t => !isNaN(parseFloat(t))")
     lab_page.wait_idle()
-    page.wait_for_timeout(400)
+    page.wait_for_timeout(2000)  # the throttled redraws of three panels, on a busy machine
     _shot(model, "model_inspector.png", out_dir)
 
     assert lab_page.page_errors == []

@@ -100,3 +100,16 @@ def test_model_drift_is_a_named_model_wide_action_and_layer_controls_say_what_th
         assert tile.t_inference == pytest.approx(1e4)
     assert insp.t_inference == pytest.approx(1e4)
     assert [r["t"] for r in mi.rows] == pytest.approx([1e4, 1e4])
+
+
+def test_diagnosis_follows_the_model() -> None:
+    from anatile.analysis import diagnose
+    from anatile.nn import program_analog_weights
+
+    model = _inference_model()
+    mi = ModelInspector(model)
+    assert any("not programmed" in f.message for f in mi.findings)
+    program_analog_weights(model)
+    mi._table_throttle.flush()  # what the tiles' events schedule
+    assert [f.message for f in mi.findings] == [f.message for f in diagnose(model)]
+    assert not any("not programmed" in f.message for f in mi.findings)
