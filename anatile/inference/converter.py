@@ -21,14 +21,10 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from anatile.checks import check_float_list, check_non_negative, check_positive, check_tensor
 from anatile.config.base import register_config_type
 from anatile.functional.pcm import interpolate_custom_pair
-from anatile.inference._serialization import (
-    InitFieldsMixin,
-    check_float_list,
-    check_non_negative,
-    check_positive,
-)
+from anatile.inference._serialization import InitFieldsMixin
 
 __all__ = [
     "BaseConductanceConverter",
@@ -44,14 +40,9 @@ _ZERO_CLIP = 1e-7
 
 
 def _check_weights(weights: Any) -> Tensor:
-    if not isinstance(weights, Tensor):
-        raise TypeError(f"weights: expected a torch.Tensor, got {type(weights).__name__}")
-    if not weights.is_floating_point():
-        raise TypeError(f"weights: expected a floating-point tensor, got {weights.dtype}")
+    check_tensor("weights", weights)
     if weights.numel() == 0:
         raise ValueError("weights: expected a non-empty tensor")
-    if not bool(torch.isfinite(weights).all()):
-        raise ValueError("weights: expected finite values (found NaN or inf)")
     return weights
 
 
@@ -71,6 +62,8 @@ def _check_conductances(conductances: Any, n_devices: int) -> list[Tensor]:
     if not isinstance(conductances, (list, tuple)) or len(conductances) != n_devices:
         got = len(conductances) if isinstance(conductances, (list, tuple)) else conductances
         raise ValueError(f"conductances: expected a list of {n_devices} tensors, got {got!r}")
+    for i, g in enumerate(conductances):
+        check_tensor(f"conductances[{i}]", g)
     return list(conductances)
 
 
@@ -279,14 +272,14 @@ class CustomPairConductanceConverter(BaseConductanceConverter):
 
     Args:
         f_lst: significance factor of each pair.
-        g_lst: ``2 · len(f_lst)`` lists of ``n`` conductances (µS, ≥ 0).
+        g_lst: ``2 · len(f_lst)`` lists of ``n`` conductances (µS, within ``[g_min, g_max]``).
         g_max: maximal conductance in µS (default 25).
         g_min: minimal conductance in µS (default 0).
         invertibility_test: check at construction that convert → back returns the weights.
 
     Raises:
-        ValueError: on bad list shapes, negative or non-finite conductances, a table whose
-            µS values are all 0, or a bad ``g_min``/``g_max``.
+        ValueError: on bad list shapes, conductances outside ``[g_min, g_max]`` or
+            non-finite, a table whose µS values are all 0, or a bad ``g_min``/``g_max``.
         ArithmeticError: if ``invertibility_test`` and the table is not invertible (the µS
             value is not linear in the grid weight).
     """
@@ -323,11 +316,16 @@ class CustomPairConductanceConverter(BaseConductanceConverter):
         rows = [check_float_list(f"g_lst[{i}]", row, min_len=2) for i, row in enumerate(g_lst)]
         if len({len(r) for r in rows}) != 1:
             raise ValueError(f"g_lst: expected lists of equal length, got {[len(r) for r in rows]}")
-        if any(v < 0 for r in rows for v in r):
-            raise ValueError("g_lst: expected conductances >= 0")
+        g_max, g_min = _check_range(g_max, g_min, 25.0, 0.0)
+        for i, row in enumerate(rows):
+            low, high = min(row), max(row)
+            if low < g_min or high > g_max:
+                bad = low if low < g_min else high
+                raise ValueError(f"g_lst[{i}]: expected conductances in [g_min, g_max] = "
+                                 f"[{g_min:g}, {g_max:g}] µS, got {bad:g}")
         self.f_lst = f
         self.g_lst = rows
-        self.g_max, self.g_min = _check_range(g_max, g_min, 25.0, 0.0)
+        self.g_max, self.g_min = g_max, g_min
         self.invertibility_test = bool(invertibility_test)
         table = torch.tensor(rows, dtype=torch.float64)
         self._grid_us = (

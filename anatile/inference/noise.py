@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from anatile.checks import check_float_list, check_non_negative, check_positive, check_tensor
 from anatile.config.base import register_config_type
 from anatile.functional.pcm import (
     DEFAULT_PROG_COEFF,
@@ -42,12 +43,7 @@ from anatile.functional.pcm import (
     interpolate_custom_pair,
     sample_pcm_drift_nu,
 )
-from anatile.inference._serialization import (
-    InitFieldsMixin,
-    check_float_list,
-    check_non_negative,
-    check_positive,
-)
+from anatile.inference._serialization import InitFieldsMixin
 from anatile.inference.converter import BaseConductanceConverter, SinglePairConductanceConverter
 
 __all__ = [
@@ -179,15 +175,28 @@ class BaseNoiseModel(InitFieldsMixin):
             The drifted weights.
 
         Raises:
+            TypeError: if ``weights`` or a ν entry is not a floating tensor.
             ValueError: if the number of ν tensors does not match the converter's devices,
-                or ``t_inference`` is negative.
+                a ν tensor's shape differs from ``weights``, a value is NaN/inf, or
+                ``t_inference`` is negative.
         """
-        g_prog, params = self.g_converter.convert_to_conductances(weights)
-        if len(drift_noise_parameters) != len(g_prog):
+        check_tensor("weights", weights)
+        if isinstance(drift_noise_parameters, Tensor):
+            drift_noise_parameters = list(drift_noise_parameters.unbind(0))
+        if not isinstance(drift_noise_parameters, (list, tuple)):
+            raise TypeError(
+                "drift_noise_parameters: expected a list of tensors (one per device), got "
+                f"{type(drift_noise_parameters).__name__}"
+            )
+        n_devices = self.g_converter.n_devices
+        if len(drift_noise_parameters) != n_devices:
             raise ValueError(
-                f"drift_noise_parameters: expected {len(g_prog)} tensors (one per device), "
+                f"drift_noise_parameters: expected {n_devices} tensors (one per device), "
                 f"got {len(drift_noise_parameters)}"
             )
+        for i, nu in enumerate(drift_noise_parameters):
+            check_tensor(f"drift_noise_parameters[{i}]", nu, tuple(weights.shape))
+        g_prog, params = self.g_converter.convert_to_conductances(weights)
         g_drift = [
             self.apply_drift_noise_to_conductance(g, nu, t_inference, generator)
             for g, nu in zip(g_prog, drift_noise_parameters, strict=True)
@@ -349,6 +358,7 @@ class PCMLikeNoiseModel(BaseNoiseModel):
         Shape:
             ``g_target``: ``(*)``; output: ``(*)``.
         """
+        check_tensor("g_target", g_target)
         return apply_pcm_programming_noise(
             g_target,
             self.g_max,
@@ -367,6 +377,7 @@ class PCMLikeNoiseModel(BaseNoiseModel):
         Shape:
             ``g_target``: ``(*)``; output: ``(*)``.
         """
+        check_tensor("g_target", g_target)
         return sample_pcm_drift_nu(g_target, self.g_max, self.drift_scale, generator)
 
     @torch.no_grad()
@@ -380,12 +391,16 @@ class PCMLikeNoiseModel(BaseNoiseModel):
         """Drift ``g_prog`` with exponents ``drift_noise_param`` and add read noise.
 
         Raises:
-            ValueError: if ``t_inference`` is negative or not finite.
+            TypeError: if ``g_prog`` or ``drift_noise_param`` is not a floating tensor.
+            ValueError: on NaN/inf, different shapes, or a negative or non-finite
+                ``t_inference``.
 
         Shape:
             ``g_prog``, ``drift_noise_param``: ``(*)``; a tensor ``t_inference``
             broadcasts (``[T, 1, ...]``: one read per time); output: broadcast shape.
         """
+        check_tensor("g_prog", g_prog)
+        check_tensor("drift_noise_param", drift_noise_param, tuple(g_prog.shape))
         return apply_pcm_drift_and_read_noise(
             g_prog,
             drift_noise_param,
@@ -486,7 +501,7 @@ class CustomDriftPCMLikeNoiseModel(PCMLikeNoiseModel):
         Shape:
             ``g_target``: ``(*)``; output: ``(*)``.
         """
-        g = g_target if g_target.is_floating_point() else g_target.float()
+        g = check_tensor("g_target", g_target)
         dm = self.custom_drift_model
         grid = torch.tensor(dm["g_lst"], dtype=g.dtype, device=g.device)
         table = torch.tensor([dm["nu_mean_lst"], dm["nu_std_lst"]], dtype=g.dtype, device=g.device)
