@@ -220,7 +220,17 @@ class ConfigBase:
         return cls(**fields_from_dict(cls.__name__, data, names, typing.get_type_hints(cls)))
 
     def to_json(self, **kwargs: Any) -> str:
-        """JSON text of :meth:`to_dict`."""
+        """Standard JSON text of :meth:`to_dict` (validated first, so never ``NaN``).
+
+        Args:
+            **kwargs: passed to :func:`json.dumps` (``allow_nan`` is False by default).
+
+        Raises:
+            ConfigError: if a field is invalid (e.g. set to NaN after construction), so
+                that :meth:`from_json` can always read what this wrote.
+        """
+        self.validate()
+        kwargs.setdefault("allow_nan", False)
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod

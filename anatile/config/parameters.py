@@ -9,6 +9,7 @@ from anatile.config.base import ConfigBase, check_number
 from anatile.exceptions import ConfigError
 
 __all__ = [
+    "MAX_WEIGHT_SCALING_OMEGA",
     "BoundManagementType",
     "IOParameters",
     "InputRangeParameter",
@@ -42,6 +43,13 @@ class PulseType(str, enum.Enum):
     STOCHASTIC_COMPRESSED = "stochastic_compressed"  # coincidences of stochastic pulse trains
 
 
+#: Largest accepted ``weight_scaling_omega``: ω is where ``max|W|`` lands on the array in
+#: normalized conductance units (a device spans about ±1), so ω = 1000 already asks for a
+#: thousand times the device range; larger values only saturate every output (1e30) or
+#: overflow the scales back to 1 (1e40 in float32), without an error.
+MAX_WEIGHT_SCALING_OMEGA = 1000.0
+
+
 @dataclass
 class MappingParameter(ConfigBase):
     """How logical weights are mapped onto the array and its digital periphery.
@@ -51,6 +59,7 @@ class MappingParameter(ConfigBase):
             bias column driven by 1 is used when the tile has a bias).
         weight_scaling_omega: if > 0, weights are divided by ``max|W| / omega`` (layer- or
             column-wise) before they are written; the divisor becomes the mapping scale.
+            At most :data:`MAX_WEIGHT_SCALING_OMEGA` (1000).
         weight_scaling_columnwise: one mapping scale per output instead of one per tile.
         weight_scaling_lr_compensation: divide the learning rate by the mean mapping scale.
         learn_out_scaling: add trainable output scales (initialized to 1).
@@ -71,7 +80,8 @@ class MappingParameter(ConfigBase):
     def validate(self) -> None:
         super().validate()
         owner = type(self).__name__
-        check_number(owner, "weight_scaling_omega", self.weight_scaling_omega, lo=0.0)
+        check_number(owner, "weight_scaling_omega", self.weight_scaling_omega, lo=0.0,
+                     hi=MAX_WEIGHT_SCALING_OMEGA)
         check_number(owner, "max_input_size", self.max_input_size, lo=0, integer=True)
         check_number(owner, "max_output_size", self.max_output_size, lo=0, integer=True)
         _check_bools(self, "digital_bias", "weight_scaling_columnwise",

@@ -18,6 +18,9 @@ Units and conventions (documented in ``docs/tile.md``):
 * noise management ``ABS_MAX`` divides each row by its absolute maximum (a row of zeros
   gives an output of exactly 0 when there is no input noise, as in aihwkit), ``MAX`` by its
   signed maximum when positive (else the absolute maximum);
+* the DAC clips: an input of ``±inf`` is driven at ``±inp_bound`` (the noise-management
+  scale is taken over the finite entries of its row); a NaN input makes its row's outputs
+  NaN (rows are independent); ``is_perfect`` has no DAC and computes ``x @ weight.T`` as is;
 * iterative bound management redoes only the rows whose output exceeded ``±out_bound``
   (before clipping), with the input halved each round; as in aihwkit, a round at reduction
   ``f`` is the last one when ``f > max_bm_factor`` or, with input quantization,
@@ -104,6 +107,11 @@ def _raw_noise_management_scale(x: Tensor, io: IOParameters) -> Tensor:
         return torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
     # amax/amin rather than aminmax: the fused CPU kernel is ~10x slower along a dim.
     low, high = x.amin(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)
+    if bool(torch.isinf(high).any() | torch.isinf(low).any()):
+        # ±inf inputs saturate the DAC at ±inp_bound: the scale comes from the finite
+        # values of the row, and the clip of the quantizer does the rest
+        finite = torch.where(torch.isinf(x), torch.zeros_like(x), x)
+        low, high = finite.amin(dim=1, keepdim=True), finite.amax(dim=1, keepdim=True)
     scale = torch.maximum(high, -low)
     if io.noise_management == NoiseManagementType.MAX:
         scale = torch.where(high > 0, high, scale)

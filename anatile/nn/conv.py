@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from anatile.checks import check_int, check_tensor
 from anatile.config.rpu_config import RPUConfig
 from anatile.functional.indexed import conv2d_indices
 from anatile.tiles.factory import make_tile
@@ -61,6 +62,8 @@ class AnalogConv2d(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
+        check_int("in_channels", in_channels, 1)
+        check_int("out_channels", out_channels, 1)
         if groups != 1:
             raise ValueError(f"groups: only groups=1 is supported, got {groups!r}")
         self.in_channels = in_channels
@@ -132,11 +135,12 @@ class AnalogConv2d(nn.Module):
             ``[N, C_out, H_out, W_out]`` (or ``[C_out, H_out, W_out]``).
 
         Raises:
-            TypeError: if ``x`` is not a tensor.
-            ValueError: on a wrong number of channels or dimensions.
+            TypeError: if ``x`` is not a floating-point tensor.
+            ValueError: on a wrong number of channels or dimensions, a meta tensor, or
+                NaN/inf in training mode (the layer is unchanged then).
         """
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
+        # checked before the index matrix is rebuilt for a new image size
+        check_tensor("x", x, finite=False)
         unbatched = x.ndim == 3
         if unbatched:
             x = x.unsqueeze(0)

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from anatile.checks import check_int
 from anatile.config.rpu_config import RPUConfig
 from anatile.tiles.factory import make_tile
 from anatile.tiles.periphery import TileWithPeriphery
@@ -42,6 +43,8 @@ class AnalogLinear(nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rpu_config: RPUConfig | None = None, *, seed: int | None = None) -> None:
         super().__init__()
+        check_int("in_features", in_features, 1)
+        check_int("out_features", out_features, 1)
         self.in_features = in_features
         self.out_features = out_features
         self.use_bias = bias

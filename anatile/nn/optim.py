@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from anatile.checks import check_float
 from anatile.tiles.autograd import AnalogContext
 
 __all__ = ["AnalogSGD"]
@@ -26,9 +27,13 @@ class AnalogSGD(torch.optim.Optimizer):
 
     Args:
         params: ``model.parameters()`` or parameter groups.
-        lr: learning rate (> 0).
-        momentum: momentum of the digital parameters.
-        weight_decay: L2 penalty of the digital parameters.
+        lr: learning rate (finite, > 0).
+        momentum: momentum of the digital parameters (finite, >= 0).
+        weight_decay: L2 penalty of the digital parameters (finite, >= 0).
+
+    Raises:
+        TypeError: a non-number option.
+        ValueError: a NaN, infinite or out-of-range option (naming it).
 
     Example:
         >>> from anatile.nn import AnalogLinear
@@ -40,12 +45,9 @@ class AnalogSGD(torch.optim.Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 0.01, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
-        if not lr > 0:
-            raise ValueError(f"lr: expected > 0, got {lr}")
-        if momentum < 0:
-            raise ValueError(f"momentum: expected >= 0, got {momentum}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay: expected >= 0, got {weight_decay}")
+        lr = check_float("lr", lr, lo=0.0, lo_open=True)
+        momentum = check_float("momentum", momentum)
+        weight_decay = check_float("weight_decay", weight_decay)
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
 
     @torch.no_grad()

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from anatile.checks import check_int
 from anatile.exceptions import TileError
 from anatile.functional.indexed import gather_patches, scatter_patches
-from anatile.tiles.checks import check_int
 
 __all__ = ["ConvolutionIndexing"]
 

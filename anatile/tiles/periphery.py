@@ -25,12 +25,14 @@ parts above.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from anatile.checks import check_finite, check_float, check_int, check_tensor
 from anatile.config.parameters import BoundManagementType
 from anatile.config.rpu_config import RPUConfig
 from anatile.events import EventHub
@@ -39,7 +41,6 @@ from anatile.functional.input_range import input_range_data_init
 from anatile.functional.weight_scaling import learning_rate_scale, mapping_scales
 from anatile.tiles.analog_core import AnalogCore
 from anatile.tiles.autograd import AnalogContext, AnalogFunction, InputRangeFunction
-from anatile.tiles.checks import check_float, check_int, check_tensor
 from anatile.tiles.events import ProgrammingReport, TileEvent
 from anatile.tiles.indexing import ConvolutionIndexing
 from anatile.tiles.persistence import generator_state, match_optional_slots, restore_generator
@@ -52,8 +53,11 @@ from anatile.tiles.programming import (
 from anatile.tiles.reading import read_weights_lstsq
 from anatile.tiles.scaling import checked_omega, checked_scales
 from anatile.tiles.shapes import along, from_rows, out_view, to_rows
+from anatile.tiles.state import Entry, check_state_dict, check_tile_extra_state, tile_entries
 
 __all__ = ["TileWithPeriphery"]
+
+_log = logging.getLogger(__name__)
 
 
 class TileWithPeriphery(nn.Module):
@@ -430,7 +434,8 @@ class TileWithPeriphery(nn.Module):
             return values
         cfg = self.rpu_config.pre_post.input_range
         count = int(self.input_range_update_idx.item())
-        if update_from_data and count < cfg.init_from_data:
+        # the std of one element is undefined (NaN): such a batch does not count
+        if update_from_data and count < cfg.init_from_data and values.numel() > 1:
             new = input_range_data_init(self.input_range.detach(), values, count,
                                         cfg.init_std_alpha)
             with torch.no_grad():
@@ -595,13 +600,16 @@ class TileWithPeriphery(nn.Module):
             d_input: ``[..., out_size]`` (``[out_size, N]`` when ``out_trans``).
 
         Raises:
-            TypeError, ValueError: on wrong dtypes or shapes, or mismatched batch sizes.
+            TypeError, ValueError: on wrong dtypes or shapes, mismatched batch sizes or
+                NaN/inf values (the weights are then untouched).
         """
         x, _ = to_rows(x_input, self.in_size, self.in_trans, "x_input")
         d, _ = to_rows(d_input, self.out_size, self.out_trans, "d_input")
         if x.shape[0] != d.shape[0]:
             raise ValueError(f"x_input, d_input: batch sizes differ ({x.shape[0]} vs "
                              f"{d.shape[0]})")
+        check_finite("x_input", x)
+        check_finite("d_input", d)
         x, d = self.pre_update(x, -1, d, -1)
         self.analog_core.update(self._with_bias_column(x), d, self._learning_rate,
                                 self.generator)
@@ -619,8 +627,16 @@ class TileWithPeriphery(nn.Module):
 
         Returns:
             ``[..., out_size]`` (``[out_size, N]`` with ``out_trans``), or
-            ``[N, out_size, *out_spatial]`` when indexed.
+            ``[N, out_size, *out_spatial]`` when indexed; in the dtype of ``x_input``
+            (computed in the tile's float32).
+
+        Raises:
+            TypeError: ``x_input`` is not a floating-point tensor.
+            ValueError: a meta tensor, a wrong shape, or (training mode only) NaN/inf
+                values. In eval mode the DAC clips ``±inf`` at ``±inp_bound`` and a NaN
+                makes the outputs of its row NaN (docs/robustness.md).
         """
+        check_tensor("x_input", x_input, finite=self.training)
         self.analog_ctx.analog_tile = self
         indexed = self.is_indexed()
         x = self.apply_input_range(x_input, update_from_data=self.training)
@@ -636,7 +652,7 @@ class TileWithPeriphery(nn.Module):
         y = self.apply_out_scaling(y, view)
         if self.bias is not None:
             y = y + self.bias.view(view)
-        return y
+        return y if y.dtype == x_input.dtype else y.to(x_input.dtype)
 
     # ------------------------------------------------------------------ optimizer glue
     def record_update(self, x: Tensor, d: Tensor, indexed: bool) -> None:
@@ -650,6 +666,9 @@ class TileWithPeriphery(nn.Module):
     def apply_pending_updates(self) -> None:
         """Apply and clear the updates recorded by backward passes (called by the optimizer)."""
         pending, self._pending = self._pending, []
+        for x, d, _ in pending:  # all or nothing: one NaN gradient rejects the whole step
+            check_finite("d_input", d)
+            check_finite("x_input", x)
         for x, d, indexed in pending:
             if indexed:
                 self.update_indexed(x, d)
@@ -858,7 +877,12 @@ class TileWithPeriphery(nn.Module):
 
         Raises:
             TypeError, ValueError: on bad arguments, or an argument the strategy does not
-                take (nothing is changed then).
+                take (nothing is changed then; every argument is checked before the first
+                random draw).
+            BaseException: whatever a callback or subscriber raises (KeyboardInterrupt
+                included) propagates after the array and the generator were restored to
+                their state before the call (a note on the exception and a log warning say
+                so); :attr:`last_programming` then still describes the previous run.
         """
         strategy = self.programming.for_call(
             x_values=x_values, learning_rate=learning_rate, max_iter=max_iter,
@@ -885,7 +909,23 @@ class TileWithPeriphery(nn.Module):
         generator = strategy.random_source(self.generator)
         context = ProgrammingContext(target, self.in_size, core, generator, self.rpu_config,
                                      progress)
-        self._record_programming(strategy, context, strategy.program(context))
+        array, random_state = core.weight.detach().clone(), generator.get_state()
+        try:
+            outcome = strategy.program(context)
+        except BaseException as err:
+            # a callback or subscriber raised (KeyboardInterrupt from a notebook included):
+            # put the array and the generator back as they were before this call, so that
+            # they and last_programming (which still describes the previous run) stay
+            # consistent, and a rerun draws the same numbers
+            core.set_weights(array)
+            generator.set_state(random_state)
+            note = ("program_weights interrupted: the array (and the generator) were restored "
+                    "to their state before the call; last_programming is unchanged")
+            _log.warning(note)
+            if hasattr(err, "add_note"):
+                err.add_note(note)
+            raise
+        self._record_programming(strategy, context, outcome)
 
     def _record_programming(
         self, strategy: ProgrammingStrategy, context: ProgrammingContext, outcome: Any
@@ -1008,10 +1048,19 @@ class TileWithPeriphery(nn.Module):
             "image_sizes": self.image_sizes,
         }
 
+    def _state_entries(self) -> dict[str, Entry]:
+        """Every tensor this tile's state dict may hold (see :mod:`anatile.tiles.state`)."""
+        return tile_entries(self)
+
+    def _check_extra_state(self, state: Any) -> None:
+        check_tile_extra_state(self, state)
+
     def set_extra_state(self, state: dict[str, Any]) -> None:
+        self._check_extra_state(state)  # all of it (a subclass's part too) before any change
         self.seed = int(state["seed"])
         self._learning_rate = float(state["learning_rate"])
-        self.indexing.image_sizes = state.get("image_sizes")
+        sizes = state.get("image_sizes")
+        self.indexing.image_sizes = None if sizes is None else [int(v) for v in sizes]
         if state.get("generator_device") == str(self.generator.device):
             self.generator.set_state(state["generator_state"])
         else:
@@ -1019,10 +1068,18 @@ class TileWithPeriphery(nn.Module):
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
                               **kwargs: Any) -> None:
+        # all checks first (own tensors, the core's, the extra state): a failed load
+        # raises here and leaves the tile bit-identical
+        strict = bool(args[1]) if len(args) > 1 else bool(kwargs.get("strict", True))
+        check_state_dict(self, state_dict, prefix, strict)
+        self._match_slots(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _match_slots(self, state_dict: dict[str, Any], prefix: str) -> None:
+        """Make optional and size-adaptive tensors match the (already checked) state."""
         match_optional_slots(self, state_dict, prefix, self.device,
                              optional=("reference_weight", "indices"),
                              resizable=("mapping_scales", "learned_out_scales"))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from anatile.checks import check_float, check_int, check_tensor
 from anatile.config.rpu_config import InferenceRPUConfig, RPUConfig
 from anatile.inference.noise import BaseNoiseModel, ProgrammedState
 from anatile.tiles.analog_core import AnalogCore
-from anatile.tiles.checks import check_float, check_int, check_tensor
 from anatile.tiles.events import ProgrammingReport
 
 __all__ = [

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from anatile.checks import check_int, check_tensor
 from anatile.functional.readout import lstsq_weights, readout_inputs
-from anatile.tiles.checks import check_int, check_tensor
 
 __all__ = ["read_weights_lstsq"]
 
@@ -39,7 +39,8 @@ def read_weights_lstsq(
         ``(weight [out, in_size], bias [out] or None)`` on ``device``.
 
     Raises:
-        TypeError, ValueError: on bad ``x_values`` / ``over_sampling``.
+        TypeError, ValueError: on bad ``x_values`` (also: fewer linearly independent rows
+            than unknowns) / ``over_sampling``.
     """
     if x_values is None:
         n = check_int("over_sampling", over_sampling, 1) * in_size
@@ -50,4 +51,15 @@ def read_weights_lstsq(
             raise ValueError(f"x_values: expected shape [N, {in_size}], "
                              f"got {tuple(x.shape)}")
         x = x.detach().to(dtype=dtype, device=device)
+        # fewer independent probes than unknowns gives an underdetermined (or all-zero)
+        # estimate without any error from lstsq: refuse it
+        n_unknown = in_size + int(with_bias)
+        if x.shape[0] < n_unknown:
+            raise ValueError(f"x_values: expected at least {n_unknown} rows (one per unknown "
+                             f"weight of a row), got {x.shape[0]}")
+        probe = torch.cat([x, torch.ones_like(x[:, :1])], dim=1) if with_bias else x
+        rank = int(torch.linalg.matrix_rank(probe.double()))
+        if rank < n_unknown:
+            raise ValueError(f"x_values: expected {n_unknown} linearly independent rows, "
+                             f"got rank {rank} (e.g. all-zero or repeated rows)")
     return lstsq_weights(x, eval_forward(x), with_bias=with_bias)

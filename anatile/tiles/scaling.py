@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from anatile.tiles.checks import check_float, check_tensor
+from anatile.checks import check_float, check_tensor
+from anatile.config.parameters import MAX_WEIGHT_SCALING_OMEGA
 
 __all__ = ["checked_omega", "checked_scales"]
 
@@ -34,7 +35,9 @@ def checked_scales(name: str, value: Any, out_size: int, like: Tensor) -> Tensor
 
 
 def checked_omega(weight_scaling_omega: Any, default: float) -> float:
-    """The weight scaling omega to use: ``default`` for None, else a checked float >= 0."""
+    """The weight scaling omega to use: ``default`` for None, else a checked float in
+    ``[0, MAX_WEIGHT_SCALING_OMEGA]``."""
     if weight_scaling_omega is None:
         return float(default)
-    return check_float("weight_scaling_omega", weight_scaling_omega)
+    return check_float("weight_scaling_omega", weight_scaling_omega,
+                       hi=MAX_WEIGHT_SCALING_OMEGA)

@@ -6,6 +6,8 @@ from typing import Any
 
 from torch import Tensor
 
+from anatile.checks import check_tensor
+
 __all__ = ["along", "from_rows", "out_view", "to_rows"]
 
 
@@ -14,12 +16,10 @@ def to_rows(x: Any, size: int, trans: bool, name: str) -> tuple[Tensor, Any]:
 
     Raises:
         TypeError: if ``x`` is not a floating-point tensor.
-        ValueError: if its shape does not end in ``size`` (``[size, N]`` when ``trans``).
+        ValueError: if it is a meta tensor or its shape does not end in ``size``
+            (``[size, N]`` when ``trans``).
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+    check_tensor(name, x, finite=False)
     if trans:
         if x.ndim != 2 or x.shape[0] != size:
             raise ValueError(f"{name}: expected shape [{size}, N] (transposed), "

@@ -15,6 +15,7 @@ import torch
 
 from anatile.analysis import tnmse_over_time
 from anatile.analysis.metrics import TNMSE
+from anatile.checks import check_times
 from anatile.config.base import config_to_dict
 from anatile.inference import BaseConductanceConverter, BaseNoiseModel
 from anatile.widgets._base import AnatileWidget, tight_layout
@@ -43,9 +44,10 @@ class ConductanceMapView(AnatileWidget):
             **Recompute** draws new noise (seed + 1, + 2, …, shown in the panel title).
 
     Raises:
-        TypeError: if a positional argument is not a conductance converter, or
-            ``noise_model`` is not a noise model.
-        ValueError: if no converter is given or ``names`` has the wrong length.
+        TypeError: if a positional argument is not a conductance converter,
+            ``noise_model`` is not a noise model, or ``t_steps`` is not a list of numbers.
+        ValueError: if no converter is given, ``names`` has the wrong length, or a time
+            step is negative or not finite.
 
     Example:
         >>> from anatile.inference import SinglePairConductanceConverter
@@ -75,6 +77,7 @@ class ConductanceMapView(AnatileWidget):
             raise TypeError(
                 f"noise_model: expected a noise model or None, got {type(noise_model).__name__}"
             )
+        t_list = check_times("t_steps", t_steps)
         if names is not None and len(names) != len(converters):
             raise ValueError(
                 f"names: expected {len(converters)} names, got {len(names)}"
@@ -84,7 +87,7 @@ class ConductanceMapView(AnatileWidget):
         self.converters = list(converters)
         self.names = list(names) if names is not None else [converter_title(c) for c in converters]
         self.noise_model = noise_model
-        self.t_steps = [float(t) for t in t_steps]
+        self.t_steps = t_list
         self.seed = seed
         #: how many noise draws were made (Recompute adds one); the last used seed + draw.
         self.draws = 0

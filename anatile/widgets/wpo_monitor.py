@@ -19,6 +19,7 @@ from anatile.widgets._base import AnatileWidget, tight_layout
 from anatile.widgets._plots import conductance_curves, device_style, few_ticks, format_readouts
 from anatile.wpo import events as ev
 from anatile.wpo.loss import tnmse_from_loss
+from anatile.wpo.optimizer import WeightProgrammingOptimizer
 
 __all__ = ["WPOMonitor"]
 
@@ -58,6 +59,9 @@ class WPOMonitor(AnatileWidget):
             ``max_interval`` seconds while generations arrive.
         max_interval: longest gap between two figure redraws during a run (s).
 
+    Raises:
+        TypeError: if ``optimizer`` is not a ``WeightProgrammingOptimizer``.
+
     Attributes:
         history: one ``GenerationFinished`` event per finished generation, in order.
         baseline: the ``BaselineMeasured`` event, once the baseline is known.
@@ -71,6 +75,9 @@ class WPOMonitor(AnatileWidget):
 
     def __init__(self, optimizer: Any, min_interval: float = 0.25, max_duty: float = 0.03,
                  max_interval: float = MAX_FRAME_INTERVAL_S) -> None:
+        if not isinstance(optimizer, WeightProgrammingOptimizer):
+            raise TypeError(f"optimizer: expected a WeightProgrammingOptimizer, "
+                            f"got {type(optimizer).__name__}")
         super().__init__(min_interval=min_interval, max_duty=max_duty,
                          max_interval=max_interval)
         self.optimizer = optimizer

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from anatile.checks import check_device
 from anatile.exceptions import ConfigError
 
 __all__ = ["WPOOptions", "stop_criterion"]
@@ -236,8 +237,13 @@ class WPOOptions:
             if getattr(self, name) is not None and not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"WPOOptions.{name}: expected None or a bool, "
                                   f"got {getattr(self, name)!r}")
-        if self.device is not None and not isinstance(self.device, str):
-            self.device = str(self.device)
+        if self.device is not None:
+            try:
+                device = check_device("WPOOptions.device", self.device)
+            except (TypeError, ValueError) as err:
+                raise ConfigError(str(err)) from err
+            if not isinstance(self.device, str):
+                self.device = str(device)
 
 
 def _num(obj: WPOOptions, name: str, lo: float | None = None, hi: float | None = None,

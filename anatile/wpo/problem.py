@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Size, Tensor
 
+from anatile.checks import check_times
 from anatile.config.rpu_config import InferenceRPUConfig
 from anatile.inference import (
     CustomPairConductanceConverter,
@@ -173,13 +174,5 @@ class WPOProblem:
 
 
 def _times(t_steps: Any) -> list[float]:
-    try:
-        t_list = [float(t) for t in t_steps]
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"t_steps: expected a non-empty list of times >= 0 (s), got {t_steps!r}"
-        ) from None
-    if isinstance(t_steps, (str, bytes)) or not t_list or any(
-            not math.isfinite(t) or t < 0 for t in t_list):
-        raise ValueError(f"t_steps: expected a non-empty list of times >= 0, got {t_steps!r}")
-    return t_list
+    # the shared check: a str, None or a single number is a TypeError naming t_steps
+    return check_times("t_steps", t_steps)
