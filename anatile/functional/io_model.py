@@ -107,14 +107,19 @@ def _raw_noise_management_scale(x: Tensor, io: IOParameters) -> Tensor:
         return torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
     # amax/amin rather than aminmax: the fused CPU kernel is ~10x slower along a dim.
     low, high = x.amin(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)
+    inf_rows = None
     if bool(torch.isinf(high).any() | torch.isinf(low).any()):
         # ±inf inputs saturate the DAC at ±inp_bound: the scale comes from the finite
-        # values of the row, and the clip of the quantizer does the rest
-        finite = torch.where(torch.isinf(x), torch.zeros_like(x), x)
+        # values of the row (1 if there are none), and the clip of the quantizer does the rest
+        inf = torch.isinf(x)
+        inf_rows = inf.any(dim=1, keepdim=True)
+        finite = torch.where(inf, torch.zeros_like(x), x)
         low, high = finite.amin(dim=1, keepdim=True), finite.amax(dim=1, keepdim=True)
     scale = torch.maximum(high, -low)
     if io.noise_management == NoiseManagementType.MAX:
         scale = torch.where(high > 0, high, scale)
+    if inf_rows is not None:
+        scale = torch.where(inf_rows & (scale <= 0), torch.ones_like(scale), scale)
     return scale
 
 

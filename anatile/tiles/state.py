@@ -56,13 +56,13 @@ class Entry:
 def tile_entries(tile: TileWithPeriphery) -> dict[str, Entry]:
     """The entries of a :class:`TileWithPeriphery` (own tensors and its analog core's)."""
     out, cols = tile.out_size, tile.analog_core.in_size
-    entries = {
+    entries = {  # the array first: a state of another tile size is named by it
+        "analog_core.weight": Entry((out, cols)),
         "analog_ctx": Entry(()),
         "mapping_scales": Entry(numel=(1, out), positive=True),
         "input_range_update_idx": Entry((), integer=True),
         "reference_weight": Entry((out, cols), required=False),
         "indices": Entry((tile.in_size, None), required=False, integer=True),
-        "analog_core.weight": Entry((out, cols)),
     }
     if tile.bias is not None:
         entries["bias"] = Entry((out,))
