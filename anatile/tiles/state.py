@@ -17,17 +17,44 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from anatile.checks import check_float, check_int
+from anatile.tiles.analog_core import AnalogCore
 
-if TYPE_CHECKING:
-    from anatile.tiles.periphery import TileWithPeriphery
 
-__all__ = ["Entry", "check_state_dict", "check_tile_extra_state", "tile_entries"]
+class StatefulTile(Protocol):
+    """What the checks read of a tile (:class:`anatile.tiles.TileWithPeriphery` has it)."""
+
+    @property
+    def out_size(self) -> int: ...
+
+    @property
+    def in_size(self) -> int: ...
+
+    @property
+    def analog_core(self) -> AnalogCore: ...
+
+    @property
+    def bias(self) -> nn.Parameter | None: ...
+
+    @property
+    def learned_out_scales(self) -> nn.Parameter | None: ...
+
+    @property
+    def input_range(self) -> nn.Parameter | None: ...
+
+    @property
+    def generator(self) -> torch.Generator: ...
+
+    def _state_entries(self) -> dict[str, Entry]: ...
+
+    def _check_extra_state(self, state: Any) -> None: ...
+
+__all__ = ["Entry", "StatefulTile", "check_state_dict", "check_tile_extra_state", "tile_entries"]
 
 EXTRA_STATE = "_extra_state"
 
@@ -53,7 +80,7 @@ class Entry:
     positive: bool = False
 
 
-def tile_entries(tile: TileWithPeriphery) -> dict[str, Entry]:
+def tile_entries(tile: StatefulTile) -> dict[str, Entry]:
     """The entries of a :class:`TileWithPeriphery` (own tensors and its analog core's)."""
     out, cols = tile.out_size, tile.analog_core.in_size
     entries = {  # the array first: a state of another tile size is named by it
@@ -114,7 +141,7 @@ def _check_entry(key: str, value: Any, entry: Entry) -> None:
 
 
 def check_state_dict(
-    tile: TileWithPeriphery,
+    tile: StatefulTile,
     state_dict: Mapping[str, Any],
     prefix: str,
     strict: bool,
@@ -162,7 +189,7 @@ def _extra(state: Any, key: str) -> Any:
     return state[key]
 
 
-def check_tile_extra_state(tile: TileWithPeriphery, state: Any) -> None:
+def check_tile_extra_state(tile: StatefulTile, state: Any) -> None:
     """Check the extra state of a :class:`TileWithPeriphery` (see ``get_extra_state``).
 
     Raises:
