@@ -29,7 +29,7 @@ echo "floors: ${PINS[*]}"
 "$PY" -m venv "$VENV"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 "$VENV/bin/python" -m pip install -q --only-binary=:all: "${PINS[@]}" \
-    pytest hypothesis 2>&1 | grep -v '^WARNING: Location' || true
+    pytest hypothesis tqdm 2>&1 | grep -v '^WARNING: Location' || true
 # anatile itself without resolving its dependencies again (they are pinned above)
 "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e . 2>&1 \
     | grep -v '^WARNING: Location' || true
