@@ -16,42 +16,24 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from anatile.config.base import config_from_dict, config_to_dict
 from anatile.config.parameters import IOParameters
 from anatile.config.rpu_config import InferenceRPUConfig
-from anatile.exceptions import ConfigError
 from anatile.functional.io_model import analog_mvm
 from anatile.inference.compensation import PerColumnDriftCompensation
 from anatile.inference.noise import BaseNoiseModel, ProgrammedState
+from anatile.tiles import state as tile_state
 from anatile.tiles.device_state import DeviceSlice, InferenceDeviceState, cpu_copy
 from anatile.tiles.periphery import TileWithPeriphery
+from anatile.tiles.persistence import match_optional_slots
 from anatile.tiles.programming import (
     NoiseModelProgramming,
     ProgrammingContext,
     ProgrammingStrategy,
 )
-from anatile.tiles.state import Entry, check_time
 
 __all__ = ["DeviceSlice", "InferenceDeviceState", "InferenceTile"]
 
 _STATE_BUFFERS = ("g_target", "g_programmed", "drift_nu", "g_drifted")
-
-
-def _noise_model_from_state(data: Any) -> BaseNoiseModel | None:
-    """Rebuild the programmed noise model saved in the extra state (None stays None)."""
-    if data is None or isinstance(data, BaseNoiseModel):  # objects: states saved before
-        return data
-    if not isinstance(data, dict):
-        raise TypeError("extra_state['programmed_noise_model']: expected None or the dict of "
-                        f"a noise model's to_dict(), got {type(data).__name__}")
-    try:
-        model = config_from_dict(data)
-    except (ConfigError, TypeError, ValueError) as err:
-        raise ValueError(f"extra_state['programmed_noise_model']: {err}") from err
-    if not isinstance(model, BaseNoiseModel):
-        raise TypeError("extra_state['programmed_noise_model']: expected a noise model, "
-                        f"got {type(model).__name__}")
-    return model
 
 
 class InferenceTile(TileWithPeriphery):
@@ -407,52 +389,23 @@ class InferenceTile(TileWithPeriphery):
         return self
 
     def get_extra_state(self) -> dict[str, Any]:
-        # plain data only (tensors, numbers, strings, lists, dicts), so that
-        # torch.load(..., weights_only=True) reads it: the noise model is stored as its
-        # tagged dict form and rebuilt on load
-        state = super().get_extra_state()
-        state["conversion_params"] = dict(self.conversion_params)
-        state["t_inference"] = self.t_inference
-        model = self.programmed_noise_model
-        state["programmed_noise_model"] = None if model is None else config_to_dict(model)
-        return state
+        return {**super().get_extra_state(), **tile_state.inference_extra_state(self)}
 
-    def _state_entries(self) -> dict[str, Entry]:
-        entries = super()._state_entries()
-        out, cols = self.out_size, self.analog_core.in_size
-        entries["alpha"] = Entry(tuple(self.alpha.shape))
-        entries["drift_baseline"] = Entry(tuple(self.drift_baseline.shape))
-        for name in _STATE_BUFFERS:
-            entries[name] = Entry((None, out, cols), required=False)
-        entries["programmed_weight"] = Entry((out, cols), required=False)
-        return entries
+    def _state_entries(self) -> dict[str, tile_state.Entry]:
+        return {**super()._state_entries(), **tile_state.inference_entries(self, _STATE_BUFFERS)}
 
     def _check_extra_state(self, state: Any) -> None:
         super()._check_extra_state(state)
-        params = state.get("conversion_params", {})
-        if not isinstance(params, dict):
-            raise TypeError(f"extra_state['conversion_params']: expected a dict, "
-                            f"got {type(params).__name__}")
-        check_time("extra_state['t_inference']", state.get("t_inference"))
-        _noise_model_from_state(state.get("programmed_noise_model"))
+        tile_state.check_inference_extra_state(state)
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         super().set_extra_state(state)  # checks all of it (this class's part too) first
-        self.conversion_params = dict(state.get("conversion_params", {}))
-        t_inference = state.get("t_inference")
-        self.t_inference = None if t_inference is None else float(t_inference)
-        self.programmed_noise_model = _noise_model_from_state(
-            state.get("programmed_noise_model"))
+        tile_state.apply_inference_extra_state(self, state)
 
     def _match_slots(self, state_dict: dict[str, Any], prefix: str) -> None:
         super()._match_slots(state_dict, prefix)
-        for name in (*_STATE_BUFFERS, "programmed_weight"):
-            key = prefix + name
-            current = getattr(self, name)
-            if key in state_dict and (current is None or current.shape != state_dict[key].shape):
-                setattr(self, name, torch.empty_like(state_dict[key], device=self.device))
-            elif key not in state_dict and current is not None:
-                setattr(self, name, None)
+        names = (*_STATE_BUFFERS, "programmed_weight")
+        match_optional_slots(self, state_dict, prefix, self.device, names, resizable=names)
 
     def extra_repr(self) -> str:
         state = "programmed" if self.is_programmed() else "not programmed"

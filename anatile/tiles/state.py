@@ -23,6 +23,9 @@ import torch
 from torch import Tensor, nn
 
 from anatile.checks import check_float, check_int
+from anatile.config.base import config_from_dict, config_to_dict
+from anatile.exceptions import ConfigError
+from anatile.inference.noise import BaseNoiseModel
 from anatile.tiles.analog_core import AnalogCore
 
 
@@ -54,7 +57,18 @@ class StatefulTile(Protocol):
 
     def _check_extra_state(self, state: Any) -> None: ...
 
-__all__ = ["Entry", "StatefulTile", "check_state_dict", "check_tile_extra_state", "tile_entries"]
+__all__ = [
+    "Entry",
+    "StatefulTile",
+    "check_inference_extra_state",
+    "check_state_dict",
+    "apply_inference_extra_state",
+    "check_tile_extra_state",
+    "inference_entries",
+    "inference_extra_state",
+    "noise_model_from_state",
+    "tile_entries",
+]
 
 EXTRA_STATE = "_extra_state"
 
@@ -232,3 +246,63 @@ def check_time(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             not math.isfinite(value) or value < 0:
         raise ValueError(f"{name}: expected None or a finite time >= 0 s, got {value!r}")
+
+
+def inference_entries(tile: Any, device_buffers: tuple[str, ...]) -> dict[str, Entry]:
+    """The entries an :class:`~anatile.tiles.InferenceTile` adds to :func:`tile_entries`."""
+    out, cols = tile.out_size, tile.analog_core.in_size
+    entries = {
+        "alpha": Entry(tuple(tile.alpha.shape)),
+        "drift_baseline": Entry(tuple(tile.drift_baseline.shape)),
+        "programmed_weight": Entry((out, cols), required=False),
+    }
+    for name in device_buffers:
+        entries[name] = Entry((None, out, cols), required=False)
+    return entries
+
+
+def inference_extra_state(tile: Any) -> dict[str, Any]:
+    """What an inference tile adds to its extra state: plain data only (tensors, numbers,
+    strings, lists, dicts), so that ``torch.load(..., weights_only=True)`` reads it; the
+    noise model is stored as its tagged dict and rebuilt on load."""
+    model = tile.programmed_noise_model
+    return {
+        "conversion_params": dict(tile.conversion_params),
+        "t_inference": tile.t_inference,
+        "programmed_noise_model": None if model is None else config_to_dict(model),
+    }
+
+
+def apply_inference_extra_state(tile: Any, state: Mapping[str, Any]) -> None:
+    """Set an inference tile's part of an (already checked) extra state."""
+    tile.conversion_params = dict(state.get("conversion_params", {}))
+    t_inference = state.get("t_inference")
+    tile.t_inference = None if t_inference is None else float(t_inference)
+    tile.programmed_noise_model = noise_model_from_state(state.get("programmed_noise_model"))
+
+
+def check_inference_extra_state(state: Any) -> None:
+    """Check what an inference tile adds to the extra state (after the tile's part)."""
+    params = state.get("conversion_params", {})
+    if not isinstance(params, dict):
+        raise TypeError(f"extra_state['conversion_params']: expected a dict, "
+                        f"got {type(params).__name__}")
+    check_time("extra_state['t_inference']", state.get("t_inference"))
+    noise_model_from_state(state.get("programmed_noise_model"))
+
+
+def noise_model_from_state(data: Any) -> BaseNoiseModel | None:
+    """Rebuild the programmed noise model saved in the extra state (None stays None)."""
+    if data is None or isinstance(data, BaseNoiseModel):  # objects: states saved before
+        return data
+    if not isinstance(data, dict):
+        raise TypeError("extra_state['programmed_noise_model']: expected None or the dict of "
+                        f"a noise model's to_dict(), got {type(data).__name__}")
+    try:
+        model = config_from_dict(data)
+    except (ConfigError, TypeError, ValueError) as err:
+        raise ValueError(f"extra_state['programmed_noise_model']: {err}") from err
+    if not isinstance(model, BaseNoiseModel):
+        raise TypeError("extra_state['programmed_noise_model']: expected a noise model, "
+                        f"got {type(model).__name__}")
+    return model
