@@ -172,7 +172,8 @@ def wpo(t_steps: Any = (1.0, 100.0), **kwargs: Any) -> Any:
     opts = dict(test_in_features=16, test_out_features=4, popsize=4, maxiter=1,
                 baseline_iterations=2, polish=False, compile=False)
     opts.update(kwargs)
-    return WeightProgrammingOptimizer(torch.randn(200) * 0.1, [None, None],
+    weights = torch.randn(200, generator=torch.Generator().manual_seed(0)) * 0.1
+    return WeightProgrammingOptimizer(weights, [None, None],
                                       InferenceRPUConfig(), t_steps,
                                       DualPairConductanceConverter([1.0, 1.0]), **opts)
 
@@ -861,3 +862,34 @@ def test_failed_load_leaves_a_working_tile() -> None:
     with pytest.raises(ValueError):
         big.load_state_dict(drifted_tile().state_dict())
     assert torch.equal(big(x), twin(x))
+
+
+def test_optimizer_rerun_after_an_interrupt_reproduces_a_clean_run() -> None:
+    """#12: a KeyboardInterrupt mid-run (a notebook's stop), then a rerun on the same
+    optimizer: the rerun restarts every random stream from the seed (same numbers as an
+    optimizer that was never interrupted); a stop requested before a run is honoured."""
+    from anatile.wpo.events import GenerationFinished
+
+    def summary(opt: Any) -> tuple[Any, ...]:
+        res = opt.result
+        return (res.f_lst, res.g_lst, res.baseline_tnmse, [h.best_loss for h in res.history])
+
+    clean = wpo(maxiter=2, callback=None)
+    clean.run_optimizer()
+
+    interrupted = wpo(maxiter=2, callback=None)
+
+    def interrupt_once(event: Any) -> None:
+        if isinstance(event, GenerationFinished):
+            raise KeyboardInterrupt
+
+    token = interrupted.events.subscribe(interrupt_once)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run_optimizer()
+    token.cancel()
+    interrupted.run_optimizer()
+    assert summary(interrupted) == summary(clean)
+
+    interrupted.request_stop()
+    interrupted.run_optimizer()
+    assert interrupted.result.stopped_by_user and interrupted.result.n_generations == 1
