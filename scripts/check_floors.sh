@@ -35,7 +35,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
     | grep -v '^WARNING: Location' || true
 "$VENV/bin/python" - <<'PYEOF'
 import importlib.metadata as md
-for name in ("torch", "numpy", "scipy", "ipywidgets", "matplotlib"):
+for name in ("torch", "numpy", "scipy", "ipywidgets", "ipyevents", "matplotlib"):
     print(f"  {name} {md.version(name)}")
 PYEOF
 # the smoke subset: every layer of the package, the scipy optimizer path (rng=, qmc)
