@@ -42,6 +42,9 @@ def tight_layout(figure: Figure) -> None:
         figure.tight_layout()
 
 
+#: the frame-rate floor (``max_interval``) never pushes a view above this duty.
+HARD_MAX_DUTY = 0.25
+
 #: figure formats of the export methods and buttons.
 EXPORT_FORMATS = ("png", "svg")
 
@@ -148,9 +151,11 @@ class Throttle:
                     # duty limit: rest `busy` after a call that took (end - start) ...
                     busy = (end - start) * (1.0 / self.max_duty - 1.0)
                     duty_next = end + max(self.min_interval, busy)
-                    # ... but start again within max_interval of this call's start
-                    # (never sooner than min_interval after its end)
-                    cap = max(start + self.max_interval, end + self.min_interval)
+                    # ... but start again within max_interval of this call's start (never
+                    # sooner than min_interval after its end, and never above a hard 25 %
+                    # duty: on a starved machine a slow render must not eat the CPU)
+                    cap = max(start + self.max_interval, end + self.min_interval,
+                              end + (end - start) * (1.0 / HARD_MAX_DUTY - 1.0))
                     self._next = min(duty_next, cap)
 
 
@@ -169,7 +174,7 @@ class FigurePanel:
     def __init__(
         self,
         figsize: tuple[float, float],
-        update: Callable[[], None] | None = None,
+        update: Callable[[], bool | None] | None = None,
         dpi: int = 80,
     ) -> None:
         self.figure = Figure(figsize=figsize, dpi=dpi)
@@ -342,7 +347,7 @@ class AnatileWidget(widgets.VBox):
         self,
         name: str,
         figsize: tuple[float, float],
-        update: Callable[[], None] | None = None,
+        update: Callable[[], bool | None] | None = None,
         dpi: int = 80,
     ) -> FigurePanel:
         panel = FigurePanel(figsize, update, dpi)
@@ -364,8 +369,9 @@ class AnatileWidget(widgets.VBox):
             panel = self._panels[name]
             try:
                 with RENDER_LOCK:  # an update may lay text out (legends, tight layouts)
-                    if panel.update is not None:
-                        panel.update()
+                    # an update that returns False has nothing new: the image stays
+                    if panel.update is not None and panel.update() is False:
+                        continue
                     panel.render()
             except Exception as exc:  # one broken panel must not hide others
                 self._report(exc)

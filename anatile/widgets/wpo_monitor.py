@@ -327,7 +327,14 @@ class WPOMonitor(AnatileWidget):
             return "stopped" if self._stop_requested.is_set() else "finished"
         return "idle"
 
-    def _update_g(self) -> None:
+    def _update_g(self) -> bool | None:
+        last_key = None
+        if self.history:
+            last = self.history[-1]
+            last_key = (tuple(last.best_f_lst), tuple(map(tuple, last.best_g_lst)))
+            if last_key == getattr(self, "_g_drawn", None):
+                return False  # the best strategy did not change: no new frame
+        self._g_drawn = last_key
         if not self.history:
             for line in self._g_lines:
                 line.remove()
@@ -337,7 +344,7 @@ class WPOMonitor(AnatileWidget):
                 legend.remove()
             self._g_ax.set_title("best strategy: waiting for the first generation",
                                  fontsize=9)
-            return
+            return None
         last = self.history[-1]
         conv = CustomPairConductanceConverter(
             list(last.best_f_lst), [list(row) for row in last.best_g_lst],
@@ -359,6 +366,7 @@ class WPOMonitor(AnatileWidget):
         self._g_ax.autoscale_view()
         f_txt = ", ".join(f"{f:.3g}" for f in last.best_f_lst)
         self._g_ax.set_title(f"best strategy (gen {last.generation}), f = [{f_txt}]", fontsize=9)
+        return None
 
     def export_data(self, directory: str | Path, stem: str | None = None) -> list[Path]:
         """The run's history as CSV: generation, elapsed time, best TNMSE, the population's

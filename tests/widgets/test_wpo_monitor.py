@@ -11,6 +11,7 @@ import torch
 from anatile.config import InferenceRPUConfig
 from anatile.inference import CustomPairConductanceConverter, DualPairConductanceConverter
 from anatile.widgets import WPOMonitor
+from anatile.widgets._base import HARD_MAX_DUTY
 from anatile.widgets._plots import conductance_curves
 from anatile.wpo import GenerationFinished, WeightProgrammingOptimizer
 
@@ -188,15 +189,18 @@ def test_monitor_redraws_at_least_once_per_second_during_a_run() -> None:
     opt.events.subscribe(slow)
     monitor.start(background=False)
     end = gens[-1]
-    during = [(s, e) for s, e in frames if gens[0] <= s <= end]
+    # the frames of the run, from the last one before its first generation (Start's clearing
+    # frame) on: each next frame is checked against the one before
+    before = [f for f in frames if f[0] < gens[0]]
+    during = before[-1:] + [(s, e) for s, e in frames if gens[0] <= s <= end]
     duration = end - gens[0]
     assert len(gens) == 60 and duration >= 3.0
     assert len(during) >= 2
     throttle = monitor._redraw
     slack = 0.3  # timer wake-up on a busy machine
     for (s0, e0), (s1, _e1) in zip(during, during[1:], strict=False):
-        allowed = max(throttle.max_interval, (e0 - s0) + throttle.min_interval) + slack
+        render = e0 - s0  # a slow render may stretch the gap up to the hard duty ceiling
+        allowed = max(throttle.max_interval, render + throttle.min_interval,
+                      render / HARD_MAX_DUTY) + slack
         assert s1 - s0 <= allowed, (s1 - s0, e0 - s0)
-    # the first frame of the run comes within one interval of the first generation
-    assert during[0][0] - gens[0] <= throttle.max_interval + slack
     assert monitor.errors == []
