@@ -59,7 +59,9 @@ def bench(repeats: int) -> list[tuple[str, float, float, float, float, str]]:
     d = torch.randn(batch, size, generator=g)
     rows = []
 
-    tile = TileWithPeriphery(size, size, RPUConfig(), seed=0)
+    cfg = RPUConfig()
+    cfg.mapping.weight_scaling_omega = 1.0  # the setting the recorded figures were taken with
+    tile = TileWithPeriphery(size, size, cfg, seed=0)
     tile.set_weights(w)
     tile.eval()
     array = tile.analog_core.weight.clone()

@@ -69,6 +69,7 @@ def demo_drift(size: int) -> None:
     rows = {}
     for name, comp in (("no comp.", None), ("global comp.", "default")):
         cfg = InferenceRPUConfig() if comp else InferenceRPUConfig(drift_compensation=None)
+        cfg.mapping.weight_scaling_omega = 1.0  # as aihwkit's inference presets
         tile = InferenceTile(size, size, rpu_config=cfg, seed=1).eval()
         tile.set_weights(w)
         tile.program_weights()

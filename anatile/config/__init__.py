@@ -11,8 +11,12 @@ from anatile.config.parameters import (
     PrePostProcessingParameter,
     PulseType,
     UpdateParameters,
+    WeightClipParameter,
+    WeightClipType,
+    WeightRemapParameter,
+    WeightRemapType,
 )
-from anatile.config.rpu_config import InferenceRPUConfig, RPUConfig
+from anatile.config.rpu_config import InferenceRPUConfig, RPUConfig, SingleRPUConfig
 
 __all__ = [
     "BoundManagementType",
@@ -27,6 +31,11 @@ __all__ = [
     "PrePostProcessingParameter",
     "PulseType",
     "RPUConfig",
+    "SingleRPUConfig",
     "UpdateParameters",
+    "WeightClipParameter",
+    "WeightClipType",
+    "WeightRemapParameter",
+    "WeightRemapType",
     "register_config_type",
 ]

@@ -18,6 +18,10 @@ __all__ = [
     "PrePostProcessingParameter",
     "PulseType",
     "UpdateParameters",
+    "WeightClipParameter",
+    "WeightClipType",
+    "WeightRemapParameter",
+    "WeightRemapType",
 ]
 
 
@@ -50,6 +54,23 @@ class PulseType(str, enum.Enum):
 MAX_WEIGHT_SCALING_OMEGA = 1000.0
 
 
+class WeightClipType(str, enum.Enum):
+    """How :class:`WeightClipParameter` clips the array weights after each update step."""
+
+    NONE = "none"
+    FIXED_VALUE = "fixed_value"  # clip at ±fixed_value
+    LAYER_GAUSSIAN = "layer_gaussian"  # clip at ±sigma·std(W)
+    AVERAGE_CHANNEL_MAX = "average_channel_max"  # clip at ±mean over outputs of max_j |W_ij|
+
+
+class WeightRemapType(str, enum.Enum):
+    """How :class:`WeightRemapParameter` remaps the weights into the scales after a step."""
+
+    NONE = "none"
+    LAYERWISE_SYMMETRIC = "layerwise_symmetric"  # max|W| → remapped_wmax, one scale
+    CHANNELWISE_SYMMETRIC = "channelwise_symmetric"  # per output row
+
+
 @dataclass
 class MappingParameter(ConfigBase):
     """How logical weights are mapped onto the array and its digital periphery.
@@ -69,7 +90,7 @@ class MappingParameter(ConfigBase):
     """
 
     digital_bias: bool = True
-    weight_scaling_omega: float = 1.0
+    weight_scaling_omega: float = 0.0
     weight_scaling_columnwise: bool = False
     weight_scaling_lr_compensation: bool = False
     learn_out_scaling: bool = False
@@ -198,6 +219,64 @@ class IOParameters(ConfigBase):
         check_number(owner, "max_bm_factor", self.max_bm_factor, lo=1.0)
         check_number(owner, "max_bm_res", self.max_bm_res, lo=0.0, lo_open=True)
         _check_bools(self, "is_perfect", "inp_sto_round", "out_sto_round")
+
+
+@dataclass
+class WeightClipParameter(ConfigBase):
+    """Clipping of the array weights once per update step (aihwkit's ``rpu_config.clip``).
+
+    Applied by ``post_update_step()`` (called by :class:`~anatile.nn.AnalogSGD` after each
+    step) to the normalized weights on the array; nothing happens unless ``type`` is set.
+
+    Attributes:
+        type: the clipping rule (``NONE`` by default).
+        fixed_value: clip value of ``FIXED_VALUE``; when > 0 it also caps the clip value
+            of the other types (≤ 0: no cap).
+        sigma: multiple of the weights' standard deviation for ``LAYER_GAUSSIAN``.
+    """
+
+    fixed_value: float = -1.0
+    sigma: float = 2.5
+    type: WeightClipType = WeightClipType.NONE
+
+    def validate(self) -> None:
+        super().validate()
+        owner = type(self).__name__
+        check_number(owner, "fixed_value", self.fixed_value)
+        check_number(owner, "sigma", self.sigma, lo=0.0, lo_open=True)
+
+
+@dataclass
+class WeightRemapParameter(ConfigBase):
+    """Remapping of the weights into the mapping scales after each update step
+    (aihwkit's ``rpu_config.remap``).
+
+    Applied by ``post_update_step()``: the largest array weight (per tile or per output
+    row) is brought to ``remapped_wmax`` and the scales absorb the factor, so the logical
+    weights do not change; nothing happens unless ``type`` is set.
+
+    Attributes:
+        type: the remapping rule (``NONE`` by default).
+        remapped_wmax: the array weight the largest weight is mapped to.
+        max_scale_range: ``CHANNELWISE_SYMMETRIC`` only: if > 0, no scale may exceed this
+            multiple of the smallest scale (then ``remapped_wmax`` must be 1).
+        max_scale_ref: with ``max_scale_range``, a lower limit of the reference scale.
+    """
+
+    remapped_wmax: float = 1.0
+    max_scale_range: float = 0.0
+    max_scale_ref: float = 0.0
+    type: WeightRemapType = WeightRemapType.NONE
+
+    def validate(self) -> None:
+        super().validate()
+        owner = type(self).__name__
+        check_number(owner, "remapped_wmax", self.remapped_wmax, lo=0.0, lo_open=True)
+        check_number(owner, "max_scale_range", self.max_scale_range, lo=0.0)
+        check_number(owner, "max_scale_ref", self.max_scale_ref, lo=0.0)
+        if self.max_scale_range > 0 and self.remapped_wmax != 1.0:
+            raise ConfigError(f"{owner}.remapped_wmax: expected 1.0 when max_scale_range is "
+                              f"set, got {self.remapped_wmax}")
 
 
 @dataclass

@@ -13,11 +13,13 @@ from anatile.config.parameters import (
     PrePostProcessingParameter,
     PulseType,
     UpdateParameters,
+    WeightClipParameter,
+    WeightRemapParameter,
 )
 from anatile.config.physics import check_physics, physics_default
 from anatile.exceptions import ConfigError
 
-__all__ = ["InferenceRPUConfig", "RPUConfig"]
+__all__ = ["InferenceRPUConfig", "RPUConfig", "SingleRPUConfig"]
 
 
 @dataclass
@@ -60,6 +62,11 @@ class RPUConfig(ConfigBase):
         _check_type(self, "update", UpdateParameters)
 
 
+SingleRPUConfig = RPUConfig
+"""aihwkit's name of the trainable single-device configuration (an alias of
+:class:`RPUConfig`)."""
+
+
 def _perfect_io() -> IOParameters:
     return IOParameters(is_perfect=True)
 
@@ -82,6 +89,8 @@ class InferenceRPUConfig(RPUConfig):
         noise_model: programming/drift/read noise model (default ``PCMLikeNoiseModel()``).
         drift_compensation: ``GlobalDriftCompensation()`` (default),
             ``PerColumnDriftCompensation()`` or None.
+        clip: weight clipping after each training step (off by default).
+        remap: weight remapping into the scales after each training step (off by default).
     """
 
     backward: IOParameters = field(default_factory=_perfect_io)
@@ -89,12 +98,16 @@ class InferenceRPUConfig(RPUConfig):
     device: Any = field(default_factory=IdealDevice)
     noise_model: Any = field(default_factory=physics_default("noise_model"))
     drift_compensation: Any = field(default_factory=physics_default("drift_compensation"))
+    clip: WeightClipParameter = field(default_factory=WeightClipParameter)
+    remap: WeightRemapParameter = field(default_factory=WeightRemapParameter)
 
     def validate(self) -> None:
         super().validate()
         owner = type(self).__name__
         check_physics(owner, "noise_model", self.noise_model)
         check_physics(owner, "drift_compensation", self.drift_compensation)
+        _check_type(self, "clip", WeightClipParameter)
+        _check_type(self, "remap", WeightRemapParameter)
 
 
 def _check_type(obj: object, name: str, expected: type) -> None:

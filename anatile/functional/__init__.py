@@ -14,6 +14,7 @@ from anatile.functional.io_model import (
     noise_management_scale,
     quantization_step,
 )
+from anatile.functional.post_update import clip_value, clip_weights, remap_weights
 from anatile.functional.pulsed_update import (
     DeviceParameters,
     expected_pulses,
@@ -31,6 +32,8 @@ __all__ = [
     "analog_mvm",
     "analog_mvm_with_stats",
     "clip_input",
+    "clip_value",
+    "clip_weights",
     "conv2d_indices",
     "expected_pulses",
     "float_update",
@@ -45,6 +48,7 @@ __all__ = [
     "pulsed_update",
     "quantization_step",
     "readout_inputs",
+    "remap_weights",
     "sample_device_parameters",
     "scatter_patches",
     "scale_rows",

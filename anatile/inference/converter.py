@@ -109,6 +109,14 @@ class BaseConductanceConverter(InitFieldsMixin):
             names += [f"g+{suffix}", f"g-{suffix}"]
         return names
 
+    def device_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
+        """:meth:`convert_to_conductances` with the conductances always as a list.
+
+        (:class:`SingleDeviceConductanceConverter` returns one tensor, as in aihwkit.)
+        """
+        conductances, params = self.convert_to_conductances(weights)
+        return _check_conductances(conductances, self.n_devices), params
+
     def convert_to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
         """Map weights to conductances.
 
@@ -332,7 +340,11 @@ class CustomPairConductanceConverter(BaseConductanceConverter):
             torch.tensor(f, dtype=torch.float64)[:, None] * (table[0::2] - table[1::2])
         ).sum(0)
         if float(self._grid_us.abs().max()) <= 0:
-            raise ValueError("g_lst: every grid point maps to 0 µS; the weight range is empty")
+            message = "g_lst: every grid point maps to 0 µS; the weight range is empty"
+            if self.invertibility_test:
+                # the invertibility test fails for any non-invertible table (as in aihwkit)
+                raise ArithmeticError(f"{type(self).__name__}: {message}")
+            raise ValueError(message)
         if self.invertibility_test:
             self.check_invertibility()
 
@@ -409,14 +421,20 @@ class SingleDeviceConductanceConverter(BaseConductanceConverter):
         return 1
 
     @torch.no_grad()
-    def convert_to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
+    def convert_to_conductances(  # type: ignore[override]
+        self, weights: Tensor
+    ) -> tuple[Tensor, dict[str, Any]]:
+        """Map weights to conductances: one tensor shaped like ``weights`` (as aihwkit).
+
+        :meth:`device_conductances` gives it as a one-element list.
+        """
         weights = _check_weights(weights)
         w_min = float(weights.min())
         span = max(float(weights.max()) - w_min, _ZERO_CLIP)
         scale_ratio = (self.g_max - self.g_min) / span
         g = (weights - w_min) * scale_ratio + self.g_min
         params = {"scale_ratio": _as_param(scale_ratio, weights), "min": _as_param(w_min, weights)}
-        return [g], params
+        return g, params
 
     @torch.no_grad()
     def convert_back_to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:

@@ -196,7 +196,7 @@ class BaseNoiseModel(InitFieldsMixin):
             )
         for i, nu in enumerate(drift_noise_parameters):
             check_tensor(f"drift_noise_parameters[{i}]", nu, tuple(weights.shape))
-        g_prog, params = self.g_converter.convert_to_conductances(weights)
+        g_prog, params = self.g_converter.device_conductances(weights)
         g_drift = [
             self.apply_drift_noise_to_conductance(g, nu, t_inference, generator)
             for g, nu in zip(g_prog, drift_noise_parameters, strict=True)
@@ -229,7 +229,7 @@ class BaseNoiseModel(InitFieldsMixin):
         Raises:
             TypeError, ValueError: from the converter on bad ``weights``.
         """
-        targets, params = self.g_converter.convert_to_conductances(weights)
+        targets, params = self.g_converter.device_conductances(weights)
         # one stacked tensor: every draw is one tensor op over all devices
         g_target = torch.stack(targets)
         g_prog = self.apply_programming_noise_to_conductance(g_target, generator)

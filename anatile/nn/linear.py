@@ -29,7 +29,8 @@ class AnalogLinear(nn.Module):
         seed: seed of the tile's generator (keyword only).
 
     Attributes:
-        analog_tile: the tile (also available as ``tile``).
+        analog_tile: the tile (also available as ``tile`` and, as in aihwkit,
+            ``analog_module``).
 
     Shape:
         ``[..., in_features]`` → ``[..., out_features]``.
@@ -54,6 +55,11 @@ class AnalogLinear(nn.Module):
     @property
     def tile(self) -> TileWithPeriphery:
         """Alias of :attr:`analog_tile`."""
+        return self.analog_tile
+
+    @property
+    def analog_module(self) -> TileWithPeriphery:
+        """Alias of :attr:`analog_tile` under aihwkit's name (``layer.analog_module``)."""
         return self.analog_tile
 
     def reset_parameters(self) -> None:

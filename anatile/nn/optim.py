@@ -76,7 +76,59 @@ class AnalogSGD(torch.optim.Optimizer):
                         tile.apply_pending_updates()
                     continue
                 self._digital_step(p, group)
+        # once-per-step tile maintenance (weight clipping/remapping), after every update,
+        # for every tile (as aihwkit)
+        for tile in self._analog_tiles():
+            tile.post_update_step()
         return loss
+
+    def _analog_tiles(self) -> list[Any]:
+        tiles: list[Any] = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                tile = getattr(p, "analog_tile", None) if isinstance(p, AnalogContext) else None
+                if tile is not None and all(tile is not t for t in tiles):
+                    tiles.append(tile)
+        return tiles
+
+    def regroup_param_groups(self, *_: Any) -> None:
+        """Give each analog tile its own parameter group (aihwkit's method, kept for its
+        scripts; anatile's :meth:`step` needs no regrouping).
+
+        Each tile's learning rate is set to the optimizer's default ``lr``; groups left
+        without parameters are dropped.
+        """
+        analog_groups: list[dict[str, Any]] = []
+        kept: list[dict[str, Any]] = []
+        for group in self.param_groups:
+            analog = [p for p in group["params"] if isinstance(p, AnalogContext)]
+            for p in analog:
+                tile = getattr(p, "analog_tile", None)
+                if tile is not None:
+                    tile.set_learning_rate(self.defaults["lr"])
+                analog_groups.append({"params": [p]})
+            group["params"] = [p for p in group["params"] if not isinstance(p, AnalogContext)]
+            if group["params"]:
+                kept.append(group)
+        self.param_groups = kept
+        for new_group in analog_groups:
+            self.add_param_group(new_group)
+
+    def set_learning_rate(self, learning_rate: float = 0.1) -> None:
+        """Set the learning rate of every parameter group and of every analog tile.
+
+        Args:
+            learning_rate: the new learning rate (> 0).
+
+        Raises:
+            ValueError: if ``learning_rate`` is not positive (nothing is changed then).
+        """
+        if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+            raise ValueError(f"learning_rate: expected a number > 0, got {learning_rate!r}")
+        for group in self.param_groups:
+            group["lr"] = float(learning_rate)
+        for tile in self._analog_tiles():
+            tile.set_learning_rate(float(learning_rate))
 
     def _digital_step(self, p: Tensor, group: dict[str, Any]) -> None:
         grad = p.grad

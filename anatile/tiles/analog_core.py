@@ -9,12 +9,17 @@ generator its owner passes in.
 
 from __future__ import annotations
 
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor, nn
 
 from anatile.config.devices import ConstantStepDevice
-from anatile.config.parameters import IOParameters, PulseType
+from anatile.config.parameters import BoundManagementType, IOParameters, PulseType
 from anatile.config.rpu_config import RPUConfig
+from anatile.exceptions import TileError
 from anatile.functional.io_model import MVMResult, analog_mvm, analog_mvm_with_stats
 from anatile.functional.pulsed_update import (
     DeviceParameters,
@@ -88,6 +93,49 @@ class AnalogCore(nn.Module):
             return None
         return DeviceParameters(self.dw_up, self.dw_down, self.w_max_device, self.w_min_device)
 
+    _HIDDEN_NAMES = (("max_bound", "w_max_device"), ("min_bound", "w_min_device"),
+                     ("dwmin_up", "dw_up"), ("dwmin_down", "dw_down"))
+
+    def get_hidden_parameters(self) -> OrderedDict[str, Tensor]:
+        """The per-device parameters under aihwkit's names (copies, ``[out, in]`` each).
+
+        ``max_bound``/``min_bound`` are the weight bounds, ``dwmin_up``/``dwmin_down`` the
+        up and down step sizes of each device (the constant-step device's hidden
+        parameters that anatile models); empty for exact (non-pulsed) updates.
+        """
+        params: OrderedDict[str, Tensor] = OrderedDict()
+        if self.device_parameters is None:
+            return params
+        for name, attr in self._HIDDEN_NAMES:
+            params[name] = getattr(self, attr).detach().clone()
+        return params
+
+    def set_hidden_parameters(self, params: Mapping[str, Tensor]) -> None:
+        """Set the per-device parameters from :meth:`get_hidden_parameters`' layout.
+
+        Raises:
+            TileError: if the names are not exactly those of :meth:`get_hidden_parameters`.
+            ValueError: on a wrong shape or non-finite values (nothing is changed then).
+        """
+        expected = [name for name, _ in self._HIDDEN_NAMES] \
+            if self.device_parameters is not None else []
+        if list(params.keys()) != expected:
+            raise TileError(f"set_hidden_parameters: expected the names {expected}, got "
+                            f"{list(params.keys())}")
+        values = []
+        for name in expected:
+            value = params[name]
+            if not isinstance(value, Tensor):
+                raise TypeError(f"{name}: expected a tensor, got {type(value).__name__}")
+            if tuple(value.shape) != (self.out_size, self.in_size):
+                raise ValueError(f"{name}: expected shape {(self.out_size, self.in_size)}, "
+                                 f"got {tuple(value.shape)}")
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{name}: expected finite values (no NaN/inf)")
+            values.append(value)
+        for (_, attr), value in zip(self._HIDDEN_NAMES[:len(values)], values, strict=True):
+            getattr(self, attr).copy_(value.detach())
+
     def get_weights(self) -> Tensor:
         """Return a detached copy of the array weights ``[out_size, in_size]`` (same device)."""
         return self.weight.detach().clone()
@@ -137,7 +185,11 @@ class AnalogCore(nn.Module):
         Returns:
             ``[N, in_size]``.
         """
-        return analog_mvm(d, self.weight.T, self.rpu_config.backward, generator)
+        io = self.rpu_config.backward
+        if io.bound_management != BoundManagementType.NONE:
+            # as in aihwkit, whose backward pass silently switches bound management off
+            io = dataclasses.replace(io, bound_management=BoundManagementType.NONE)
+        return analog_mvm(d, self.weight.T, io, generator)
 
     def update(self, x: Tensor, d: Tensor, learning_rate: float,
                generator: torch.Generator | None = None) -> None:

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -37,12 +38,13 @@ from anatile.config.parameters import BoundManagementType
 from anatile.config.rpu_config import RPUConfig
 from anatile.events import EventHub
 from anatile.exceptions import ConfigError, TileError
-from anatile.functional.input_range import input_range_data_init
+from anatile.functional.input_range import clip_input, input_range_data_init
 from anatile.functional.weight_scaling import learning_rate_scale, mapping_scales
 from anatile.tiles.analog_core import AnalogCore
 from anatile.tiles.autograd import AnalogContext, AnalogFunction, InputRangeFunction
 from anatile.tiles.events import ProgrammingReport, TileEvent
 from anatile.tiles.indexing import ConvolutionIndexing
+from anatile.tiles.maintenance import post_update_step
 from anatile.tiles.persistence import generator_state, match_optional_slots, restore_generator
 from anatile.tiles.programming import (
     ClosedLoopProgramming,
@@ -447,7 +449,10 @@ class TileWithPeriphery(nn.Module):
     # ------------------------------------------------------------------ pre/post hooks
     def pre_forward(self, x_input: Tensor, dim: int, is_test: bool = False,
                     ctx: Any = None) -> Tensor:
-        """Divide the (clipped) inputs by the input range ``r`` (no-op without one).
+        """Clip the inputs at ``±r`` and divide them by the input range ``r`` (as aihwkit).
+
+        No-op without an input range. (The autograd path clips first, with the
+        straight-through gradient; clipping again here changes nothing there.)
 
         Args:
             x_input: inputs of the analog MVM.
@@ -460,7 +465,8 @@ class TileWithPeriphery(nn.Module):
         """
         if self.input_range is None:
             return x_input
-        return x_input / self.input_range.detach()
+        r = self.input_range.detach()
+        return clip_input(x_input, r) / r
 
     def post_forward(self, x_output: Tensor, dim: int, is_test: bool = False,
                      ctx: Any = None) -> Tensor:
@@ -771,6 +777,28 @@ class TileWithPeriphery(nn.Module):
         weight, bias = self.get_weights(apply_weight_scaling=True)
         self.set_weights(weight, bias, apply_weight_scaling=True,
                          weight_scaling_omega=weight_scaling_omega)
+
+    def post_update_step(self) -> None:
+        """Once-per-step maintenance, called by :class:`~anatile.nn.AnalogSGD` after each step.
+
+        With a config that has aihwkit's ``clip`` and ``remap`` settings
+        (:class:`~anatile.config.InferenceRPUConfig`), the array weights are clipped, then
+        remapped into the scales, as aihwkit's inference tile does; otherwise nothing.
+        """
+        post_update_step(self)
+
+    def get_hidden_parameters(self) -> OrderedDict[str, Tensor]:
+        """The per-device parameters under aihwkit's names (see
+        :meth:`AnalogCore.get_hidden_parameters`); empty without a pulsed device."""
+        return self.analog_core.get_hidden_parameters()
+
+    def set_hidden_parameters(self, ordered_parameters: Mapping[str, Tensor]) -> None:
+        """Set the per-device parameters (names and shapes of :meth:`get_hidden_parameters`).
+
+        Raises:
+            TileError: on other names; ValueError, TypeError: on bad tensors.
+        """
+        self.analog_core.set_hidden_parameters(ordered_parameters)
 
     def _logical_eval_forward(self, x: Tensor) -> Tensor:
         """Eval-mode forward of ``[N, in_size]`` rows (never transposed), without the bias.

@@ -67,10 +67,10 @@ def conductance_curves(
     """g(w) of every device of ``converter`` over normalized weights ``w ∈ [−1, 1]``.
 
     Returns:
-        ``(w, [g_device...])`` as numpy arrays (µS), from ``convert_to_conductances``.
+        ``(w, [g_device...])`` as numpy arrays (µS), from ``device_conductances``.
     """
     w = torch.linspace(-1.0, 1.0, n_points, dtype=torch.float64)
-    conductances, _ = converter.convert_to_conductances(w)
+    conductances, _ = converter.device_conductances(w)
     return w.numpy(), [g.detach().cpu().double().numpy() for g in conductances]
 
 

@@ -33,7 +33,7 @@ gen = torch.Generator().manual_seed(0)
 
 TRAIN = """\
 tile = TileWithPeriphery(48, 64, seed=11)  # device draws independent of the weights
-tile.set_weights(torch.randn(48, 64, generator=gen) * 0.3)
+tile.set_weights(torch.randn(48, 64, generator=gen) * 0.1)  # within the devices' ±0.6
 train = TileInspector(tile)
 train.max_iter.value = 150
 train.add_class("nb-train")

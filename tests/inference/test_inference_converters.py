@@ -51,7 +51,7 @@ shapes = st.lists(st.integers(1, 6), min_size=1, max_size=3)
 def test_round_trip_and_bounds(conv, shape: list[int], seed: int, scale: float) -> None:
     w = torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     w = w * scale
-    gs, params = conv.convert_to_conductances(w)
+    gs, params = conv.device_conductances(w)
     assert len(gs) == conv.n_devices
     for g in gs:
         assert g.shape == w.shape and g.dtype == w.dtype
@@ -88,12 +88,17 @@ def test_npair_fills_least_significant_pair_first() -> None:
 def test_single_device_affine() -> None:
     conv = SingleDeviceConductanceConverter()
     w = torch.tensor([-1.0, 0.0, 3.0])
-    (g,), params = conv.convert_to_conductances(w)
+    g, params = conv.convert_to_conductances(w)
+    # one tensor, not a list (as aihwkit); back conversion takes the tensor or a list
+    assert isinstance(g, torch.Tensor)
     torch.testing.assert_close(g, torch.tensor([9.0, 9.0 + 79.2 / 4, 88.2]))
+    torch.testing.assert_close(conv.convert_back_to_weights(g, params), w)
     torch.testing.assert_close(conv.convert_back_to_weights([g], params), w)
+    (g_listed,), _ = conv.device_conductances(w)
+    assert torch.equal(g_listed, g)
     # a constant matrix maps to g_min and back
-    (g0,), p0 = conv.convert_to_conductances(torch.full((3,), 2.0))
-    torch.testing.assert_close(conv.convert_back_to_weights([g0], p0), torch.full((3,), 2.0))
+    g0, p0 = conv.convert_to_conductances(torch.full((3,), 2.0))
+    torch.testing.assert_close(conv.convert_back_to_weights(g0, p0), torch.full((3,), 2.0))
 
 
 def test_custom_pair_interpolates_grid() -> None:
@@ -112,9 +117,18 @@ def test_custom_pair_invertibility_test() -> None:
     CustomPairConductanceConverter([1.0], bad, invertibility_test=False)
 
 
+def test_custom_pair_all_zero_table_fails_the_invertibility_test() -> None:
+    # every grid point maps to 0 µS: aihwkit's users expect ArithmeticError from the test
+    zero = [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    with pytest.raises(ArithmeticError, match="0 µS"):
+        CustomPairConductanceConverter([1.0], zero)
+    with pytest.raises(ValueError, match="g_lst"):
+        CustomPairConductanceConverter([1.0], zero, invertibility_test=False)
+
+
 def test_zero_weights_map_to_g_min() -> None:
     for conv in all_converters()[:4]:
-        gs, params = conv.convert_to_conductances(torch.zeros(3, 4))
+        gs, params = conv.device_conductances(torch.zeros(3, 4))
         for g in gs:
             assert torch.all(g == conv.g_min)
         assert torch.all(conv.convert_back_to_weights(gs, params) == 0)
@@ -135,7 +149,8 @@ def test_zero_weights_map_to_g_min() -> None:
         (lambda: CustomPairConductanceConverter([1.0], [[0.0, 1.0], [1.0]]), "g_lst"),
         (lambda: CustomPairConductanceConverter([1.0], [[0.0], [1.0]]), "g_lst"),
         (lambda: CustomPairConductanceConverter([1.0], [[0.0, -1.0], [1.0, 0.0]]), "g_lst"),
-        (lambda: CustomPairConductanceConverter([1.0], [[1.0, 1.0], [1.0, 1.0]]), "g_lst"),
+        (lambda: CustomPairConductanceConverter([1.0], [[1.0, 1.0], [1.0, 1.0]],
+                                                invertibility_test=False), "g_lst"),
         (lambda: CustomPairConductanceConverter([1.0], [[0.0, float("nan")], [1.0, 0]]), "g_lst"),
     ],
 )

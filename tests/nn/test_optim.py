@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from anatile.config import InferenceRPUConfig, IOParameters
+from anatile.config import InferenceRPUConfig, IOParameters, WeightClipType, WeightRemapType
 from anatile.nn import AnalogConv2d, AnalogLinear, AnalogSGD
 from tests.configs import exact_float_config
 
@@ -79,3 +79,49 @@ def test_bad_hyper_parameters() -> None:
         AnalogSGD(layer.parameters(), lr=0.0)
     with pytest.raises(ValueError, match="momentum"):
         AnalogSGD(layer.parameters(), momentum=-1.0)
+
+
+def test_aihwkit_optimizer_names_regroup_and_learning_rate() -> None:
+    model = torch.nn.Sequential(AnalogLinear(4, 3, seed=0), torch.nn.ReLU(),
+                                AnalogLinear(3, 2, seed=1))
+    opt = AnalogSGD(model.parameters(), lr=0.2)
+    opt.regroup_param_groups(model)
+    tiles = [model[0].analog_module, model[2].analog_module]
+    # one group per tile plus the digital parameters (biases)
+    assert len(opt.param_groups) == 3
+    assert all(t.get_learning_rate() == pytest.approx(0.2) for t in tiles)
+    opt.set_learning_rate(0.05)
+    assert all(g["lr"] == 0.05 for g in opt.param_groups)
+    assert all(t.get_learning_rate() == pytest.approx(0.05) for t in tiles)
+    with pytest.raises(ValueError, match="learning_rate"):
+        opt.set_learning_rate(0.0)
+    assert all(g["lr"] == 0.05 for g in opt.param_groups)
+
+
+def test_step_runs_post_update_step_clipping_and_remapping() -> None:
+    cfg = InferenceRPUConfig()
+    cfg.forward.is_perfect = True
+    cfg.clip.type = WeightClipType.FIXED_VALUE
+    cfg.clip.fixed_value = 0.3
+    layer = AnalogLinear(4, 2, bias=False, rpu_config=cfg, seed=0)
+    layer.set_weights(torch.tensor([[1.0, -1.0, 0.1, 0.2], [0.5, 0.0, -0.25, 0.3]]))
+    opt = AnalogSGD(layer.parameters(), lr=1e-6)
+    layer(torch.ones(1, 4)).sum().backward()
+    opt.step()
+    w = layer.analog_module.get_weights()[0]
+    assert float(w.abs().max()) == pytest.approx(0.3)
+    # remapping: the array maximum goes to 1, the logical weights stay
+    cfg2 = InferenceRPUConfig()
+    cfg2.forward.is_perfect = True
+    cfg2.remap.type = WeightRemapType.LAYERWISE_SYMMETRIC
+    layer2 = AnalogLinear(4, 2, bias=False, rpu_config=cfg2, seed=0)
+    target = torch.tensor([[0.2, -0.4, 0.1, 0.2], [0.1, 0.0, -0.25, 0.3]])
+    layer2.set_weights(target)
+    opt2 = AnalogSGD(layer2.parameters(), lr=1e-9)
+    layer2(torch.ones(1, 4)).sum().backward()
+    opt2.step()
+    tile = layer2.analog_module
+    array = tile.get_weights(apply_weight_scaling=False)[0]
+    assert float(array.abs().max()) == pytest.approx(1.0)
+    torch.testing.assert_close(tile.get_weights()[0], target, atol=1e-6, rtol=0)
+    assert tile.get_scales().numel() == 1

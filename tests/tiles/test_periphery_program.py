@@ -31,6 +31,7 @@ def programmable_config() -> RPUConfig:
     full-scale weight, above the 1 % default tolerance, so these tests use 1/1022.
     """
     cfg = RPUConfig()
+    cfg.mapping.weight_scaling_omega = 1.0  # max|W| on the array is 1
     cfg.forward.out_noise = 0.0
     cfg.forward.out_res = 1 / 1022
     cfg.device = ConstantStepDevice(w_max=1.5, w_min=-1.5, w_max_dtod=0.05, w_min_dtod=0.05)
@@ -236,7 +237,7 @@ def test_events_for_weights_scales_and_input_range() -> None:
 
 def test_program_weights_with_analog_bias_and_given_inputs() -> None:
     cfg = programmable_config()
-    cfg.mapping = MappingParameter(digital_bias=False)
+    cfg.mapping = MappingParameter(digital_bias=False, weight_scaling_omega=1.0)
     tile = TileWithPeriphery(3, 4, cfg, bias=True, seed=5)
     w, b = torch.randn(3, 4), torch.randn(3)
     tile.set_weights(w, b)
@@ -248,3 +249,33 @@ def test_program_weights_with_analog_bias_and_given_inputs() -> None:
     scale = float(torch.cat([w, b[:, None]], 1).abs().max())
     assert float((w2 - w).abs().mean()) / scale < 0.08
     assert float((b2 - b).abs().mean()) / scale < 0.08
+
+
+def test_default_training_tile_programs_its_weights_without_clipping() -> None:
+    """aihwkit's defaults (omega = 0): weights that fit the devices are written as they are
+    (no mapping scale pushing max|W| to 1 on devices that saturate at 0.6, which clipped
+    every weight above 0.6·max|W| before) and the closed loop reaches its noise floor."""
+    tile = TileWithPeriphery(24, 32, seed=11)
+    w = torch.randn(24, 32, generator=torch.Generator().manual_seed(0)) * 0.1
+    tile.set_weights(w)
+    assert torch.equal(tile.get_scales(), torch.ones(1))
+    tile.program_weights(max_iter=200)
+    arr = tile.get_weights(apply_weight_scaling=False)[0]
+    core = tile.analog_core
+    assert core.w_max_device is not None and core.w_min_device is not None
+    # targets the devices can hold (device-to-device bounds vary by 30 %)
+    inside = (w < core.w_max_device - 0.05) & (w > core.w_min_device + 0.05)
+    assert float(inside.float().mean()) > 0.98
+    at_bound = (arr >= core.w_max_device - 1e-3) | (arr <= core.w_min_device + 1e-3)
+    assert not bool((at_bound & inside).any())
+    # closed loop with gain lr = 0.1 on a readout with noise s (output noise 0.06 and the
+    # ADC's 24/510 step): stationary weight error sd s·sqrt(lr/(2 − lr)), mean |.| 0.8 sd
+    io = tile.rpu_config.forward
+    s = math.sqrt(io.out_noise**2 + quantization_step(io.out_res, io.out_bound) ** 2 / 12)
+    floor = 0.8 * s * math.sqrt(0.1 / 1.9)
+    err = float((arr - w).abs()[inside].mean())
+    assert err < 1.5 * floor, (err, floor)
+    # the readout criterion itself stays at that floor: the default 1 % tolerance needs a
+    # quieter readout (documented in docs/aihwkit.md)
+    report = tile.last_programming
+    assert report is not None and not report.converged

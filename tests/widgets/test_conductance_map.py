@@ -28,7 +28,7 @@ def test_curves_are_the_converters_conductances() -> None:
     assert [len(lines) for lines in view.curves] == [2, 4, 1]
     for conv, lines in zip(convs, view.curves, strict=True):
         w = torch.as_tensor(lines[0].get_xdata(), dtype=torch.float64)
-        gs, _ = conv.convert_to_conductances(w)
+        gs, _ = conv.device_conductances(w)
         for line, g in zip(lines, gs, strict=True):
             np.testing.assert_allclose(line.get_ydata(), g.numpy())
         assert [line.get_label() for line in lines] == conv.device_names
