@@ -1,0 +1,96 @@
+"""WPO baseline TNMSE agrees with aihwkit 1.2.0's (``fixtures/wpo_tnmse.json``, 20 repeats
+there): 512×512 N(0, 0.05²) weights, the 512×20 test layer, six times from 1 s to 1 year,
+PCMLikeNoiseModel, global drift compensation, ω = 0 during the search; four baseline
+strategies; three readouts of the drift-compensation reference:
+
+* ``aihwkit_objective``: aihwkit's own (the identity through the noisy forward path);
+* ``noise_free_readout``: ``forward.is_perfect`` (anatile's ``perfect_readout=True``);
+* ``quantization_only``: the forward path with ``out_noise = 0``.
+
+Both anatile paths (per-candidate test tiles and the batched loss) must agree within 2
+standard errors of the difference plus the documented difference that remains
+(``docs/aihwkit.md``: anatile drifts each device's own programmed conductance where aihwkit
+drifts conductances re-derived from the programmed weights): 2 % with the noisy readouts
+(measured within 2.2 SE), 3 % with the noise-free one, where it shows most (measured
+1–2.5 % higher, as the issue's own measurement of 1–3 %).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import combined_se, load_fixture
+from record_aihwkit import WPO_STRATEGIES, wpo_weights
+
+from anatile.config import InferenceRPUConfig
+from anatile.exceptions import ConfigError
+from anatile.inference import (
+    DualPairConductanceConverter,
+    GlobalDriftCompensation,
+    NPairConductanceConverter,
+    PCMLikeNoiseModel,
+    SinglePairConductanceConverter,
+)
+from anatile.wpo import WeightProgrammingOptimizer
+
+DATA = load_fixture("wpo_tnmse")
+REPEATS = 6
+WEIGHTS = wpo_weights()
+# the remaining relative difference allowed on top of 2 SE (see the module docstring)
+DOCUMENTED_DIFFERENCE = {"aihwkit_objective": 0.02, "quantization_only": 0.02,
+                         "noise_free_readout": 0.03}
+
+
+def _converter(kind: str, f_lst: list[float] | None) -> Any:
+    if kind == "SinglePair":
+        return SinglePairConductanceConverter(g_max=25.0, g_min=0.0)
+    if kind == "DualPair":
+        return DualPairConductanceConverter(f_lst=f_lst, g_max=25.0, g_min=0.0)
+    return NPairConductanceConverter(f_lst=f_lst, g_max=25.0, g_min=0.0)
+
+
+def _tnmse(strategy: str, mode: str, vectorized: bool) -> tuple[float, float]:
+    kind, f_lst = WPO_STRATEGIES[strategy]
+    baseline = _converter(kind, f_lst)
+    cfg = InferenceRPUConfig(noise_model=PCMLikeNoiseModel(g_converter=baseline),
+                             drift_compensation=GlobalDriftCompensation())
+    if mode == "quantization_only":
+        cfg.forward.out_noise = 0.0
+    values = []
+    for rep in range(REPEATS):
+        wpo = WeightProgrammingOptimizer(
+            WEIGHTS, f_lst or [1.0], cfg, DATA["t_steps"], baseline,
+            baseline_iterations=1, seed=rep + 1, vectorized=vectorized, device="cpu",
+            perfect_readout=(mode == "noise_free_readout"))
+        values.append(wpo.get_loss_baseline())
+    arr = np.asarray(values)
+    return float(arr.mean()), float(arr.std(ddof=1) / np.sqrt(arr.size))
+
+
+def _assert_agrees(strategy: str, mode: str, vectorized: bool) -> None:
+    mean, se = _tnmse(strategy, mode, vectorized)
+    rec = DATA["tnmse"][mode][strategy]
+    tol = 2 * combined_se(se, rec["se"]) + DOCUMENTED_DIFFERENCE[mode] * rec["mean"]
+    assert abs(mean - rec["mean"]) <= tol, (strategy, mode, vectorized, mean, se, rec)
+
+
+CASES = [(s, m) for m in ("aihwkit_objective", "noise_free_readout", "quantization_only")
+         for s in WPO_STRATEGIES]
+
+
+@pytest.mark.parametrize(("strategy", "mode"), CASES)
+def test_per_candidate_path_agrees_with_aihwkit(strategy: str, mode: str) -> None:
+    _assert_agrees(strategy, mode, vectorized=False)
+
+
+@pytest.mark.parametrize(("strategy", "mode"), CASES)
+def test_batched_path_agrees_with_aihwkit(strategy: str, mode: str) -> None:
+    if mode != "noise_free_readout":
+        # the batched loss models the noisy readout once engine's readout work (issue 15,
+        # deliverable 2) lands; until then it refuses it
+        with pytest.raises(ConfigError, match="perfect_readout"):
+            _assert_agrees(strategy, mode, vectorized=True)
+        return
+    _assert_agrees(strategy, mode, vectorized=True)
