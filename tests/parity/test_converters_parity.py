@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import load_fixture
+from parity_fixtures import load_fixture
 
 from anatile.inference import (
     CustomPairConductanceConverter,

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 import pytest
-from conftest import load_fixture
+from parity_fixtures import load_fixture
 
 from anatile.config import (
     ConstantStepDevice,

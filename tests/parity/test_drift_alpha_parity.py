@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import combined_se, load_fixture
+from parity_fixtures import combined_se, load_fixture
 from record_aihwkit import alpha_weights
 
 from anatile.config import InferenceRPUConfig

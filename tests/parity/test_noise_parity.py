@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import load_fixture
+from parity_fixtures import load_fixture
 
 from anatile.inference import PCMLikeNoiseModel
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import load_fixture
+from parity_fixtures import load_fixture
 from record_aihwkit import QUANT_CASES, quant_inputs
 
 from anatile.config import BoundManagementType, InferenceRPUConfig, IOParameters

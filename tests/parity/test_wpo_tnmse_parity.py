@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import combined_se, load_fixture
+from parity_fixtures import combined_se, load_fixture
 from record_aihwkit import WPO_STRATEGIES, wpo_weights
 
 from anatile.config import InferenceRPUConfig

@@ -1,5 +1,5 @@
-"""Parity with IBM aihwkit 1.2.0: fixtures recorded by ``record_aihwkit.py`` (see its
-docstring); these tests never import aihwkit."""
+"""Helpers of the parity tests with IBM aihwkit 1.2.0 (fixtures recorded by
+``record_aihwkit.py``, see its docstring); these tests never import aihwkit."""
 
 from __future__ import annotations
 
