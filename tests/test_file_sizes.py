@@ -20,10 +20,7 @@ LIMIT = 420
 MARKER = "over 400 lines"
 
 REASON_PENDING = {
-    "anatile/inference/converter.py",
     "anatile/inference/noise.py",
-    "anatile/widgets/_base.py",
-    "anatile/widgets/inference_panel.py",
     "anatile/widgets/tile_inspector.py",
     "anatile/wpo/batched.py",
 }

@@ -4,6 +4,13 @@ A converter maps a weight tensor to a list of conductance tensors (µS), one per
 a ``params`` dictionary with what the inverse needs (the weight-to-µS ``scale_ratio``), and
 back. The mapping is deterministic; the noise models add the physics on the conductances.
 
+Why this module is over 400 lines and not split: it is one small class hierarchy (the base
+contract, the N-pair family with its single- and dual-pair presets, the custom pair and the
+single device), each class a page of mapping code plus its argument checks; the classes
+share the private checks at the top and the N-pair presets subclass each other, so one file
+per converter would scatter one concept (how a weight becomes conductances) over five
+modules that import each other's helpers.
+
 Example:
     >>> import torch
     >>> conv = SinglePairConductanceConverter(g_max=25.0)

@@ -8,7 +8,7 @@ import importlib
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -17,8 +17,9 @@ from torch import Tensor
 
 from anatile.analysis.metrics import WEIGHT_NRMSE
 from anatile.tiles import InferenceTile, TileEvent
-from anatile.widgets._base import F, FigurePanel, tight_layout
+from anatile.widgets._base import tight_layout
 from anatile.widgets._plots import device_style, few_ticks, format_readouts
+from anatile.widgets.panel_host import PanelHost
 
 __all__ = ["TRACE_T_STEPS", "InferencePanel", "PanelHost"]
 
@@ -27,47 +28,6 @@ N_BINS = 50
 LOG_T_MIN, LOG_T_MAX = 0.0, 9.0
 #: inference times (s) of the selected weight's trace: 1 s, 1 min, 1 h, 1 day, 1 month, 1 year
 TRACE_T_STEPS = (1.0, 60.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0)
-
-
-class PanelHost(Protocol):
-    """What the widget hosting an :class:`InferencePanel` provides (the TileInspector).
-
-    Its traits ``selected``, ``t_inference`` and ``alpha`` are the state the panel observes
-    and sets; ``trace`` holds the selected weight's trace.
-    """
-
-    #: RMSE, max |error| and relative error of the last weights shown.
-    stats: dict[str, float]
-    selected: Any
-    t_inference: Any
-    alpha: Any
-    trace: Any
-
-    def add_panel(
-        self, name: str, figsize: tuple[float, float], update: Callable[[], None]
-    ) -> FigurePanel:
-        """A figure panel redrawn by the host (``update`` runs before each redraw)."""
-        ...
-
-    def guarded(self, fn: F) -> F:
-        """``fn`` wrapped so that its exceptions land in the host's log area."""
-        ...
-
-    def invalidate(self, *names: str) -> None:
-        """Ask for a throttled redraw of the named panels."""
-        ...
-
-    def refresh(self, *names: str) -> None:
-        """Redraw the named panels now."""
-        ...
-
-    def observe(self, handler: Callable[[Any], None], names: Any = ...) -> None:
-        """traitlets' observe on the host's traits."""
-        ...
-
-    def show_weights(self, weight: Tensor, label: str = "read", defer: bool = False) -> None:
-        """Compare ``weight`` with the host's target weights and redraw."""
-        ...
 
 
 def default_trace_function() -> Callable[..., Any] | None:
