@@ -104,7 +104,7 @@ def bench_click(repeats: int) -> list[tuple[str, list[float], float | None]]:
     tile.set_weights(torch.randn(512, 512, generator=gen) * 0.1)
     tile.drift_weights(86400.0)
     insp = TileInspector(tile)
-    ax = insp._weight_axes[2]
+    ax = insp.weights_view.axes[2]
     rng = torch.Generator().manual_seed(5)
     cells = torch.randint(0, 512, (max(repeats, 1) * 4 + 8, 2), generator=rng).tolist()
     k = iter(range(10**9))

@@ -21,7 +21,6 @@ MARKER = "over 400 lines"
 
 REASON_PENDING = {
     "anatile/inference/noise.py",
-    "anatile/widgets/tile_inspector.py",
     "anatile/wpo/batched.py",
 }
 

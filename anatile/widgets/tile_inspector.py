@@ -1,4 +1,10 @@
-"""TileInspector: scales, target vs read weights, programming and reading of one tile."""
+"""TileInspector: scales, target vs read weights, programming and reading of one tile.
+
+The inspector owns the state (target, last read, selection, drift time) and the controls;
+its panels draw it: the scales panel (``scales_view``), the weights panel with the pointer
+(``weights_view``) and, for an inference tile, ``inference_panel``; the program and read
+controls are in ``tile_controls``.
+"""
 
 from __future__ import annotations
 
@@ -13,51 +19,21 @@ import traitlets
 from torch import Tensor
 
 from anatile.analysis import weight_max_error, weight_nrmse
-from anatile.analysis.metrics import WEIGHT_MAX_ERROR, WEIGHT_NRMSE
 from anatile.tiles import ClosedLoopProgramming, InferenceTile, TileEvent, TileWithPeriphery
 from anatile.widgets._base import (
     DEFAULT_MIN_INTERVAL_S,
     AnatileWidget,
     F,
     FigurePanel,
-    Throttle,
-    tight_layout,
 )
-from anatile.widgets._interact import PlotEvents, PlotPoint
-from anatile.widgets._plots import (
-    error_summary,
-    few_ticks,
-    format_readouts,
-    histogram,
-    subsample_indices,
-)
+from anatile.widgets._plots import error_summary, format_readouts
 from anatile.widgets.budget_view import ErrorBudgetView
 from anatile.widgets.inference_panel import InferencePanel
+from anatile.widgets.scales_view import ScalesView
+from anatile.widgets.tile_controls import TileControls
+from anatile.widgets.weights_view import MAX_SCATTER_POINTS, WeightsState, WeightsView
 
 __all__ = ["TileInspector"]
-
-#: at most this many points in the target-vs-read scatter (a fixed-seed subsample).
-MAX_SCATTER_POINTS = 4096
-#: one wheel notch zooms the heatmap by this factor.
-ZOOM_STEP = 1.25
-#: colour of the selection markers in every view.
-SELECT_COLOR = "#00e5ff"
-
-
-def _to_numpy(t: Tensor | None) -> np.ndarray:
-    if t is None:
-        return np.zeros(0)
-    return t.detach().to("cpu", torch.float64).numpy()
-
-
-def metric_readouts(stats: dict[str, float]) -> dict[str, str]:
-    """The weight error readouts: name, value, unit and symbol of the library's metrics."""
-    return {
-        WEIGHT_NRMSE.name: f"{WEIGHT_NRMSE.format(stats['weight_nrmse'])} "
-                           f"({WEIGHT_NRMSE.symbol})",
-        WEIGHT_MAX_ERROR.name: f"{WEIGHT_MAX_ERROR.format(stats['weight_max_error'])} "
-                               f"({WEIGHT_MAX_ERROR.symbol})",
-    }
 
 
 class TileInspector(AnatileWidget):
@@ -126,7 +102,6 @@ class TileInspector(AnatileWidget):
             raise TypeError(f"tile: expected a TileWithPeriphery, got {type(tile).__name__}")
         super().__init__(min_interval=min_interval)
         self._holding = True  # until the first refresh() at the end
-        self._progress_throttle = Throttle(self._show_progress, min_interval, self._report)
         self.tile = tile
         self.target: Tensor = self._current_target()
         #: weights of the last read from this widget (normalized units), or None.
@@ -136,15 +111,30 @@ class TileInspector(AnatileWidget):
         #: the selected weight's ``weight_trace`` result (inference tiles), or None.
         self.trace: Any = None
         self._lock = threading.Lock()
-        self._progress: dict[str, Any] = {"iteration": 0, "max_iter": 1, "error": float("nan")}
-        self._programming_done = False
-        self._scatter_idx = subsample_indices(self.target.numel(), max_scatter_points)
+        self._read_label = "read"
 
         self.extra: InferencePanel | None = None  # for an InferenceTile
-        self._build_scales_panel()
-        self._build_weights_panel()
-        self._build_controls()
-        self._build_interaction()
+        #: the scales panel and the weights panel (with the pointer), each in its module.
+        self.scales_view = ScalesView(tile, self.add_panel)
+        self.weights_view = WeightsView(self, (tile.out_size, tile.in_size),
+                                        max_scatter_points)
+        self.scales_panel, self.scales_readout = self.scales_view.panel, self.scales_view.readout
+        view = self.weights_view
+        self.weights_panel, self.weights_readout = view.panel, view.readout
+        self.hover_readout, self.zoom_box = view.hover_readout, view.zoom_box
+        self.reset_zoom_button, self.events = view.reset_zoom_button, view.events
+        self.selection_readout = widgets.HTML()
+        self.selection_readout.add_class("anatile-selection")
+        self.controls = TileControls(self._guarded(lambda _b: self.program()),
+                                     self._guarded(lambda _b: self.read()),
+                                     min_interval, self._report)
+        c = self.controls  # its widgets, also as attributes of the inspector
+        self.learning_rate, self.max_iter, self.tolerance = c.learning_rate, c.max_iter, c.tolerance
+        self.program_button, self.progress, self.progress_label = (
+            c.program_button, c.progress, c.progress_label)
+        self.program_box, self.over_sampling, self.read_button, self.read_box = (
+            c.program_box, c.over_sampling, c.read_button, c.read_box)
+        self._show_selection_info()
         self._subscribe(tile.events, self._guarded(self._on_tile_event))
         self.title = widgets.HTML(f"<b>{type(tile).__name__}</b> {tile.out_size}×{tile.in_size}")
         self.title.add_class("anatile-title")
@@ -206,24 +196,16 @@ class TileInspector(AnatileWidget):
     def _on_tile_event(self, event: TileEvent) -> None:
         kind = event.kind
         if kind == "programming_progress":
-            with self._lock:
-                self._progress = dict(event.data)
-                if event.data.get("iteration") == 0:
-                    self._programming_done = False
-            self._progress_throttle.request()
+            self.controls.on_progress(event.data)
         elif kind == "programmed":
-            self._progress_throttle.flush()
-            self._show_done(event.data["report"])
+            self.controls.on_programmed(event.data["report"])
         elif kind == "weights_set":
             self.target = self._current_target()  # same shape: the subsample stays
             self._invalidate("weights", "scales")
         elif kind in ("scales_changed", "input_range_changed"):
             self._invalidate("scales")
         elif kind == "programmed_noise":
-            self.progress.max = 1
-            self.progress.value = 1
-            self.progress.bar_style = "success"
-            self.progress_label.value = "programmed with the noise model"
+            self.controls.show_noise_programmed()
         if self.extra is not None:
             self.extra.on_tile_event(event)
 
@@ -231,7 +213,7 @@ class TileInspector(AnatileWidget):
         if isinstance(self.tile, InferenceTile):
             self.extra = InferencePanel(self.tile, self)
         if not self._closed_loop():  # e.g. programmed through a noise model: no controls
-            self.program_box.children = (self.program_box.children[1],)
+            self.controls.hide_closed_loop()
         if self.extra is not None:
             self.program_button.description = "Program this tile"
             self.program_button.layout.width = "auto"
@@ -318,17 +300,7 @@ class TileInspector(AnatileWidget):
         return target, read
 
     def _place_markers(self) -> None:
-        values = self._selected_values()
-        visible = values is not None
-        for artist in (self._heat_marker, self._scatter_marker, self._hist_marker):
-            artist.set_visible(visible)
-        if values is None or self.selected is None:
-            return
-        row, col = self.selected
-        target, read = values
-        self._heat_marker.set_data([col], [row])
-        self._scatter_marker.set_data([target], [target if read is None else read])
-        self._hist_marker.set_xdata([0.0 if read is None else read - target] * 2)
+        self.weights_view.place_markers(self.selected, self._selected_values())
 
     def _show_selection_info(self) -> None:
         values = self._selected_values()
@@ -347,127 +319,6 @@ class TileInspector(AnatileWidget):
         if self.extra is not None:
             html += self.extra.selection_html(row, col)
         self.selection_readout.value = html
-
-    # -------------------------------------------------------------- pointer
-    def _build_interaction(self) -> None:
-        self.hover_readout = widgets.HTML("<span style='color:#777'>hover a plot</span>")
-        self.hover_readout.add_class("anatile-hover")
-        self.selection_readout = widgets.HTML()
-        self.selection_readout.add_class("anatile-selection")
-        ax_sc, ax_h, ax_m = self._weight_axes
-        panel = self.weights_panel
-        style = {"color": SELECT_COLOR, "markerfacecolor": "none", "markeredgewidth": 2.0,
-                 "visible": False}
-        (self._heat_marker,) = ax_m.plot([], [], marker="s", markersize=11,
-                                         markeredgecolor=SELECT_COLOR, **style)
-        (self._scatter_marker,) = ax_sc.plot([], [], marker="o", markersize=10,
-                                             markeredgecolor="#d62728",
-                                             **{**style, "color": "#d62728"})
-        self._hist_marker = ax_h.axvline(0.0, color="#d62728", linewidth=1.5, visible=False)
-        for artist in (self._heat_marker, self._scatter_marker, self._hist_marker):
-            panel.add_overlay(artist)
-        self.events = PlotEvents(panel, on_hover=self._guarded(self._on_hover),
-                                 on_click=self._guarded(self._on_click),
-                                 on_wheel=self._guarded(self._on_wheel),
-                                 on_drag=self._guarded(self._on_drag))
-        self.reset_zoom_button = widgets.Button(description="Reset zoom", icon="expand",
-                                                layout=widgets.Layout(width="auto"))
-        self.reset_zoom_button.on_click(self._guarded(lambda _b: self.zoom()))
-        self.zoom_box = widgets.HBox([
-            self.reset_zoom_button,
-            widgets.HTML("<span style='color:#777'>heatmap: wheel zooms, drag pans, "
-                         "click selects</span>"),
-        ])
-        self._show_selection_info()
-
-    def _cell(self, point: PlotPoint) -> tuple[int, int] | None:
-        """The weight under a point of the heatmap, or the nearest drawn point of the scatter."""
-        ax_sc, _ax_h, ax_m = self._weight_axes
-        if point.axes is ax_m:
-            row, col = int(round(point.y)), int(round(point.x))
-            if 0 <= row < self.tile.out_size and 0 <= col < self.tile.in_size:
-                return row, col
-            return None
-        if point.axes is ax_sc:
-            offsets = self.scatter_offsets()
-            if not len(offsets):
-                return None
-            x0, x1 = ax_sc.get_xlim()
-            y0, y1 = ax_sc.get_ylim()
-            d = (((offsets[:, 0] - point.x) / (x1 - x0)) ** 2
-                 + ((offsets[:, 1] - point.y) / (y1 - y0)) ** 2)
-            flat = int(self._scatter_idx[int(np.argmin(d))])
-            return divmod(flat, self.tile.in_size)
-        return None
-
-    def _on_hover(self, point: PlotPoint) -> None:
-        cell = self._cell(point)
-        if cell is None:
-            return
-        row, col = cell
-        with self._lock:
-            target = float(self.target[row, col])
-            read = None if self.read_weight is None else float(self.read_weight[row, col])
-        items = {"row": str(row), "col": str(col), "target": f"{target:.4g}"}
-        if read is not None:
-            items["weight"] = f"{read:.4g}"
-            items["|error|"] = f"{abs(read - target):.4g}"
-        self.hover_readout.value = format_readouts(items)
-
-    def _on_click(self, point: PlotPoint) -> None:
-        cell = self._cell(point)
-        if cell is not None:
-            self.select(*cell)
-
-    def _on_wheel(self, point: PlotPoint, delta: float) -> None:
-        ax_m = self._weight_axes[2]
-        if point.axes is not ax_m or delta == 0:
-            return
-        factor = ZOOM_STEP if delta > 0 else 1.0 / ZOOM_STEP
-        (x0, x1), (y1, y0) = ax_m.get_xlim(), ax_m.get_ylim()  # y axis is inverted
-        self._set_view((point.x + (x0 - point.x) * factor, point.x + (x1 - point.x) * factor),
-                       (point.y + (y0 - point.y) * factor, point.y + (y1 - point.y) * factor))
-
-    def _on_drag(self, start: PlotPoint, end: PlotPoint) -> None:
-        ax_m = self._weight_axes[2]
-        if start.axes is not ax_m:
-            return
-        dx, dy = start.x - end.x, start.y - end.y
-        (x0, x1), (y1, y0) = ax_m.get_xlim(), ax_m.get_ylim()
-        self._set_view((x0 + dx, x1 + dx), (y0 + dy, y1 + dy))
-
-    def _set_view(self, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
-        """Heatmap view limits (cell centres at integers), kept inside the matrix."""
-        n_rows, n_cols = self.tile.out_size, self.tile.in_size
-
-        def clamp(lo: float, hi: float, n: int) -> tuple[float, float]:
-            width = min(max(hi - lo, 1.0), float(n))
-            lo = min(max(lo, -0.5), n - 0.5 - width)
-            return lo, lo + width
-
-        x0, x1 = clamp(*xlim, n_cols)
-        y0, y1 = clamp(*ylim, n_rows)
-        ax_m = self._weight_axes[2]
-        ax_m.set_xlim(x0, x1)
-        ax_m.set_ylim(y1, y0)
-        self.refresh("weights")
-
-    def zoom(self, rows: tuple[int, int] | None = None,
-             cols: tuple[int, int] | None = None) -> None:
-        """Show rows ``rows[0] … rows[1]`` and columns ``cols[0] … cols[1]`` (inclusive) of the
-        heatmap; ``zoom()`` shows the whole matrix.
-
-        Raises:
-            ValueError: if a range is not two indices ``first <= last`` inside the tile.
-        """
-        for name, rng, n in (("rows", rows, self.tile.out_size),
-                             ("cols", cols, self.tile.in_size)):
-            if rng is not None and (len(rng) != 2 or not 0 <= rng[0] <= rng[1] < n):
-                raise ValueError(f"{name}: expected (first, last) with 0 <= first <= last < "
-                                 f"{n}, got {rng!r}")
-        r0, r1 = rows if rows is not None else (0, self.tile.out_size - 1)
-        c0, c1 = cols if cols is not None else (0, self.tile.in_size - 1)
-        self._set_view((c0 - 0.5, c1 + 0.5), (r0 - 0.5, r1 + 0.5))
 
     # -------------------------------------------------------------- actions
     def read(self) -> Tensor:
@@ -514,8 +365,7 @@ class TileInspector(AnatileWidget):
         tolerance of the controls; an inference tile with its noise model, then drifted to
         the slider's time.
         """
-        self.progress.value = 0
-        self.progress.bar_style = "info"
+        self.controls.show_started()
         with self._busy(self.read_button, self.program_button):
             self.tile.program_weights(**self._programming_options())
         if self.extra is not None:
@@ -528,197 +378,34 @@ class TileInspector(AnatileWidget):
 
     def _programming_options(self) -> dict[str, Any]:
         """The options of the tile's programming strategy that the controls set."""
-        if not self._closed_loop():
-            return {}
-        return {
-            "learning_rate": float(self.learning_rate.value),
-            "max_iter": int(self.max_iter.value),
-            "tolerance": float(self.tolerance.value),
-        }
-
-    # -------------------------------------------------------------- widgets
-    def _build_controls(self) -> None:
-        self.learning_rate = widgets.FloatLogSlider(
-            value=0.1, base=10, min=-4, max=0, step=0.1, description="learning rate",
-            readout_format=".2g", style={"description_width": "initial"},
-        )
-        self.max_iter = widgets.BoundedIntText(
-            value=1000, min=1, max=1_000_000, description="max_iter",
-            layout=widgets.Layout(width="170px"),
-        )
-        self.tolerance = widgets.BoundedFloatText(
-            value=0.01, min=0.0, max=1.0, step=0.001, description="tolerance",
-            layout=widgets.Layout(width="170px"),
-        )
-        self.program_button = widgets.Button(description="Program", icon="upload",
-                                             button_style="primary")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress")
-        self.progress_label = widgets.HTML("")
-        self.progress_label.add_class("anatile-progress-label")
-        self.program_button.on_click(self._guarded(lambda _b: self.program()))
-        self.program_box = widgets.VBox([
-            widgets.HBox([self.learning_rate, self.max_iter, self.tolerance]),
-            widgets.HBox([self.program_button, self.progress, self.progress_label]),
-        ])
-        self.over_sampling = widgets.IntSlider(value=10, min=1, max=50,
-                                               description="over_sampling",
-                                               style={"description_width": "initial"})
-        self.read_button = widgets.Button(description="Read", icon="search")
-        self.read_button.on_click(self._guarded(lambda _b: self.read()))
-        self.read_box = widgets.HBox([self.over_sampling, self.read_button])
-
-    def _show_progress(self) -> None:
-        with self._lock:
-            if self._programming_done:  # a late timer must not rewind a finished bar
-                return
-            p = dict(self._progress)
-        self.progress.max = max(1, int(p["max_iter"]))
-        self.progress.value = min(int(p["iteration"]), self.progress.max)
-        self.progress_label.value = (
-            f"iteration {p['iteration']} / {p['max_iter']}, error {p['error']:.3g}"
-        )
-
-    def _show_done(self, report: Any) -> None:
-        # the bar ends full either way; its colour says whether the tolerance was reached
-        with self._lock:
-            self._programming_done = True
-        self.progress.value = self.progress.max
-        self.progress.bar_style = "success" if report.converged else "warning"
-        self.progress_label.value = (
-            f"{'converged' if report.converged else 'not converged'} after "
-            f"{report.iterations} iterations, error {report.error:.3g}"
-        )
-
-    # -------------------------------------------------------------- scales panel
-    def _build_scales_panel(self) -> None:
-        self.scales_readout = widgets.HTML()
-        self.scales_panel = self._panel("scales", (11.0, 2.2), self._update_scales)
-        ax_s, ax_b = self.scales_panel.figure.subplots(1, 2)
-        n = self.tile.out_size
-        x = np.arange(n)
-        (self._map_line,) = ax_s.plot(x, np.ones(n), drawstyle="steps-mid", label="mapping")
-        (self._learned_line,) = ax_s.plot(x, np.full(n, np.nan), drawstyle="steps-mid",
-                                          label="learned out")
-        ax_s.set_xlabel("output")
-        ax_s.set_title("scales per output", fontsize=9)
-        ax_s.legend(fontsize=7, loc="upper right")
-        (self._bias_line,) = ax_b.plot(x, np.full(n, np.nan), drawstyle="steps-mid",
-                                       color="#2ca02c")
-        ax_b.set_xlabel("output")
-        ax_b.set_title("digital bias", fontsize=9)
-        self._no_bias = ax_b.text(0.5, 0.5, "no digital bias", transform=ax_b.transAxes,
-                                  ha="center", va="center", color="#777")
-        self._scale_axes = (ax_s, ax_b)
-        few_ticks(self._scale_axes)
-        tight_layout(self.scales_panel.figure)
-
-    def _update_scales(self) -> None:
-        tile = self.tile
-        n = tile.out_size
-        mapping = _to_numpy(tile.get_mapping_scales())
-        self._map_line.set_ydata(np.broadcast_to(mapping, (n,)))
-        learned_t = tile.get_learned_out_scales()
-        learned = (np.full(n, np.nan) if learned_t is None
-                   else np.broadcast_to(_to_numpy(learned_t), (n,)))
-        self._learned_line.set_ydata(learned)
-        bias = np.full(n, np.nan)
-        has_bias = tile.digital_bias and tile.bias is not None
-        if has_bias:
-            bias = _to_numpy(tile.bias)
-        self._bias_line.set_ydata(bias)
-        self._no_bias.set_visible(not has_bias)
-        ax_b = self._scale_axes[1]
-        if has_bias:
-            few_ticks([ax_b])
-        else:
-            ax_b.set_xticks([])
-            ax_b.set_yticks([])
-        for ax in self._scale_axes:
-            ax.relim()
-            ax.autoscale_view()
-        ir = tile.input_range
-        bias_mode = ("digital" if tile.digital_bias else "analog column" if tile.analog_bias
-                     else "none")
-        self.scales_readout.value = format_readouts({
-            "mapping scales": f"{mapping.min():.4g} … {mapping.max():.4g} ({mapping.size})",
-            "learned out scales": "off" if learned_t is None else
-            f"{np.nanmin(learned):.4g} … {np.nanmax(learned):.4g}",
-            "input range": "off" if ir is None else f"{float(ir.detach().reshape(-1)[0]):.4g}",
-            "bias": bias_mode,
-        })
+        return self.controls.closed_loop_options() if self._closed_loop() else {}
 
     # -------------------------------------------------------------- weights panel
-    def _build_weights_panel(self) -> None:
-        self.weights_readout = widgets.HTML()
-        self.weights_panel = self._panel("weights", (11.0, 3.3), self._update_weights)
-        fig = self.weights_panel.figure
-        ax_sc, ax_h, ax_m = fig.subplots(1, 3)
-        self._scatter = ax_sc.scatter([], [], s=3, alpha=0.5, linewidths=0)
-        (self._diag,) = ax_sc.plot([], [], color="k", linewidth=0.8, label="y = x")
-        ax_sc.set_xlabel("target (norm. units)")
-        ax_sc.set_ylabel("read (norm. units)")
-        ax_sc.legend(fontsize=7, loc="upper left")
-        self._hist = ax_h.stairs(np.zeros(60), np.linspace(-1, 1, 61), fill=True, alpha=0.7)
-        ax_h.set_xlabel("read − target")
-        ax_h.set_title("error histogram", fontsize=9)
-        shape = tuple(self.target.shape)
-        self._heat = ax_m.imshow(np.full(shape, np.nan), aspect="auto", cmap="magma",
-                                 interpolation="nearest", vmin=0.0, vmax=1.0)
-        ax_m.set_title("|error|", fontsize=9)
-        ax_m.set_xlabel("input")
-        ax_m.set_ylabel("output")
-        fig.colorbar(self._heat, ax=ax_m, fraction=0.05)
-        self._weight_axes = (ax_sc, ax_h, ax_m)
-        self._read_label = "read"
-        few_ticks(self._weight_axes)
-        tight_layout(fig)
+    def weights_state(self) -> WeightsState:
+        """Target, last read weights, their statistics and the read's label (one snapshot,
+        for the weights panel; see :class:`~anatile.widgets.weights_view.WeightsHost`)."""
+        with self._lock:
+            return WeightsState(self.target, self.read_weight, dict(self.stats),
+                                self._read_label)
 
     def scatter_offsets(self) -> np.ndarray:
         """The (target, read) points drawn in the scatter, ``[k, 2]``."""
-        return np.asarray(self._scatter.get_offsets(), dtype=np.float64)
+        return self.weights_view.scatter_offsets()
 
     def scatter_indices(self) -> np.ndarray:
         """Flat indices of the weights shown in the scatter."""
-        return self._scatter_idx
+        return self.weights_view.scatter_idx
 
-    def _update_weights(self) -> None:
-        with self._lock:
-            target = self.target.numpy()
-            read = None if self.read_weight is None else self.read_weight.numpy()
-            stats = dict(self.stats)
-            label = self._read_label
-        ax_sc, ax_h, ax_m = self._weight_axes
-        idx = self._scatter_idx
-        lim = float(np.abs(target).max()) if target.size else 1.0
-        lim = lim if lim > 0 else 1.0
-        if read is None:
-            self._scatter.set_offsets(np.zeros((0, 2)))
-            self.weights_readout.value = format_readouts({
-                "shown": "nothing yet", WEIGHT_NRMSE.name: "–", WEIGHT_MAX_ERROR.name: "–"})
-            ax_sc.set_title("press Read or Program", fontsize=9)
-        else:
-            flat_t, flat_r = target.reshape(-1), read.reshape(-1)
-            self._scatter.set_offsets(np.c_[flat_t[idx], flat_r[idx]])
-            err = read - target
-            top = stats["max_error"] if np.isfinite(stats["max_error"]) else None
-            counts, edges = histogram(err.reshape(-1), span=top)
-            self._hist.set_data(counts, edges)
-            ax_h.set_xlim(edges[0], edges[-1])
-            ax_h.set_ylim(0, max(1.0, counts.max() * 1.05))
-            self._heat.set_data(np.abs(err))
-            self._heat.set_clim(0.0, max(top or 0.0, 1e-12))
-            lim = max(lim, float(np.abs(flat_r[idx]).max()) if idx.size else lim)
-            ax_sc.set_title(f"target vs {label} ({idx.size} of {flat_t.size} weights)",
-                            fontsize=9)
-            self.weights_readout.value = format_readouts({
-                "shown": label,
-                **metric_readouts(stats),
-            })
-        lim *= 1.05
-        self._diag.set_data([-lim, lim], [-lim, lim])
-        ax_sc.set_xlim(-lim, lim)
-        ax_sc.set_ylim(-lim, lim)
+    def zoom(self, rows: tuple[int, int] | None = None,
+             cols: tuple[int, int] | None = None) -> None:
+        """Show rows ``rows[0] … rows[1]`` and columns ``cols[0] … cols[1]`` (inclusive) of the
+        heatmap; ``zoom()`` shows the whole matrix.
+
+        Raises:
+            ValueError: if a range is not two indices ``first <= last`` inside the tile.
+        """
+        self.weights_view.zoom(rows, cols)
 
     def _closers(self) -> list[Any]:
-        return [self._progress_throttle.cancel, self.events.close,
+        return [self.controls.close, self.weights_view.close,
                 *(v.close for v in self.budget_box.children), *super()._closers()]

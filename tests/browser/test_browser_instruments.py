@@ -35,7 +35,7 @@ insp
 """
 
 WHERE = """\
-ax = insp._weight_axes[2]
+ax = insp.weights_view.axes[2]
 fig = insp.weights_panel.figure
 cells = {f"{r},{c}": pixel_of(ax, c, r) for r, c in [(5, 11), (30, 40)]}
 g = {k: [float(tile.g_programmed[d, 5, 11]) for d in range(2)] for k in ["5,11"]}

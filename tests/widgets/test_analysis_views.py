@@ -29,7 +29,7 @@ def _tile() -> InferenceTile:
 def test_a_click_shows_the_weight_trace_of_the_library() -> None:
     tile = _tile()
     insp = TileInspector(tile)
-    x, y = pixel_of(insp._weight_axes[2], 7, 3)
+    x, y = pixel_of(insp.weights_view.axes[2], 7, 3)
     insp.events.handle({"type": "mousedown", "dataX": x, "dataY": y})
     insp.events.handle({"type": "mouseup", "dataX": x, "dataY": y})
     assert insp.selected == (3, 7) and insp.errors == []

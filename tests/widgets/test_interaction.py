@@ -34,12 +34,12 @@ def _press(insp: TileInspector, x: float, y: float, dx: float = 0.0, dy: float =
 
 
 def _heat_pixel(insp: TileInspector, row: int, col: int) -> tuple[float, float]:
-    return pixel_of(insp._weight_axes[2], col, row)
+    return pixel_of(insp.weights_view.axes[2], col, row)
 
 
 def test_locate_inverts_pixel_of() -> None:
     insp = TileInspector(_inference_tile())
-    ax = insp._weight_axes[2]
+    ax = insp.weights_view.axes[2]
     x, y = pixel_of(ax, 7.0, 4.0)
     point = locate(insp.weights_panel.figure, x, y)
     assert point is not None and point.axes is ax
@@ -73,13 +73,14 @@ def test_click_on_a_heatmap_pixel_selects_that_weight_and_highlights_every_view(
     assert calls == [(tile, 5, 11, insp.extra.t_steps)]
     assert insp.trace.row == 5 and insp.trace.col == 11
     # every view of the tile marks the weight
-    assert tuple(insp._heat_marker.get_data()[0]) == (11,)
-    assert insp._heat_marker.get_visible() and insp._scatter_marker.get_visible()
+    assert tuple(insp.weights_view.heat_marker.get_data()[0]) == (11,)
+    view = insp.weights_view
+    assert view.heat_marker.get_visible() and view.scatter_marker.get_visible()
     target = float(insp.target[5, 11])
     read = float(insp.read_weight[5, 11])
-    assert insp._scatter_marker.get_data()[0][0] == pytest.approx(target)
-    assert insp._scatter_marker.get_data()[1][0] == pytest.approx(read)
-    assert insp._hist_marker.get_xdata()[0] == pytest.approx(read - target)
+    assert insp.weights_view.scatter_marker.get_data()[0][0] == pytest.approx(target)
+    assert insp.weights_view.scatter_marker.get_data()[1][0] == pytest.approx(read)
+    assert insp.weights_view.hist_marker.get_xdata()[0] == pytest.approx(read - target)
     for k, (prog, drift) in enumerate(insp.extra._markers):
         assert prog.get_xdata()[0] == pytest.approx(float(tile.g_programmed[k, 5, 11]))
         assert drift.get_xdata()[0] == pytest.approx(float(tile.g_drifted[k, 5, 11]))
@@ -108,7 +109,7 @@ def test_select_from_code_is_the_same_trait_and_is_validated() -> None:
             insp.selected = bad
         assert insp.selected == (4, 1)
     insp.select(None)
-    assert insp.selected is None and not insp._heat_marker.get_visible()
+    assert insp.selected is None and not insp.weights_view.heat_marker.get_visible()
 
 
 def test_hover_shows_the_value_under_the_pointer() -> None:
@@ -122,7 +123,7 @@ def test_hover_shows_the_value_under_the_pointer() -> None:
     assert "anatile-row'>6<" in html and "anatile-col'>9<" in html
     assert f"{err:.4g}" in html
     # hovering the scatter names the nearest drawn point
-    ax_sc = insp._weight_axes[0]
+    ax_sc = insp.weights_view.axes[0]
     flat = int(insp.scatter_indices()[17])
     row, col = divmod(flat, 14)
     px = pixel_of(ax_sc, float(insp.target[row, col]), float(insp.read_weight[row, col]))
@@ -133,7 +134,7 @@ def test_hover_shows_the_value_under_the_pointer() -> None:
 def test_wheel_zooms_drag_pans_and_zoom_resets_the_heatmap() -> None:
     tile = _inference_tile(40, 60)
     insp = TileInspector(tile)
-    ax = insp._weight_axes[2]
+    ax = insp.weights_view.axes[2]
     full_x = ax.get_xlim()
     x, y = _heat_pixel(insp, 20, 30)
     insp.events.handle({"type": "wheel", "dataX": x, "dataY": y, "deltaY": -100})

@@ -125,7 +125,7 @@ def test_scales_panel_follows_the_tile_events() -> None:
     new_scales = torch.linspace(0.5, 2.0, tile.out_size)
     tile.set_scales(new_scales)  # emits scales_changed: a throttled redraw
     insp.refresh()
-    np.testing.assert_allclose(insp._map_line.get_ydata(), new_scales.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(insp.scales_view.map_line.get_ydata(), new_scales.numpy(), rtol=1e-6)
     assert "digital" in insp.scales_readout.value
     assert f"{2.0:.4g}" in insp.scales_readout.value
 
@@ -225,5 +225,5 @@ def test_tile_events_redraw_by_themselves_throttled() -> None:
     time.sleep(0.2)  # let a (wrong) second redraw show up if there were one
     assert insp._redraw.calls - calls_before == 1
     assert bytes(insp.scales_panel.image.value) != before
-    np.testing.assert_allclose(insp._map_line.get_ydata(), np.full(tile.out_size, 2.0))
+    np.testing.assert_allclose(insp.scales_view.map_line.get_ydata(), np.full(tile.out_size, 2.0))
     assert insp.errors == []
