@@ -94,3 +94,22 @@ def test_batched_path_agrees_with_aihwkit(strategy: str, mode: str) -> None:
             _assert_agrees(strategy, mode, vectorized=True)
         return
     _assert_agrees(strategy, mode, vectorized=True)
+
+
+@pytest.mark.parametrize("vectorized", [False, True])
+def test_baseline_measures_the_converter_it_is_given(vectorized: bool) -> None:
+    """Issue 15 item 6: aihwkit's get_loss_baseline measures the noise model's converter;
+    anatile's measures ``g_converter_baseline`` whatever the noise model holds."""
+    def baseline(noise_model_converter: Any, given: Any) -> float:
+        cfg = InferenceRPUConfig(noise_model=PCMLikeNoiseModel(g_converter=noise_model_converter))
+        wpo = WeightProgrammingOptimizer(
+            WEIGHTS, [1.0, 3.0], cfg, DATA["t_steps"], given, baseline_iterations=2,
+            test_in_features=128, seed=1, vectorized=vectorized, device="cpu")
+        return wpo.get_loss_baseline()
+
+    single = SinglePairConductanceConverter(g_max=25.0, g_min=0.0)
+    dual = DualPairConductanceConverter(f_lst=[1.0, 3.0], g_max=25.0, g_min=0.0)
+    # DualPair [1,3] has about a third of SinglePair's TNMSE (0.051 vs 0.154 at full size)
+    measured = baseline(single, dual)
+    assert measured == pytest.approx(baseline(dual, dual), rel=0.15)
+    assert measured < 0.6 * baseline(single, single)
