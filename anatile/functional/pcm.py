@@ -1,10 +1,12 @@
 """Phase-change-memory (PCM) inference physics as pure tensor functions.
 
-Everything here is stateless: conductances in, conductances out. All functions broadcast
-over any leading dimensions (the Weight Programming Optimizer puts its candidates in a
-batch dimension), follow the dtype and device of their tensor inputs and draw random
-numbers only from the explicit ``generator`` (or torch's default generator when it is
-None).
+The formulas themselves are written once in :mod:`anatile.functional.pcm_formulas`
+(shared with the batched WPO loss and its compiled kernel); this module adds the checks,
+the random draws and the tensor conventions. Everything here is stateless: conductances
+in, conductances out. All functions broadcast over any leading dimensions (the Weight
+Programming Optimizer puts its candidates in a batch dimension), follow the dtype and
+device of their tensor inputs and draw random numbers only from the explicit
+``generator`` (or torch's default generator when it is None).
 
 The statistical model is the one of Nandakumar et al. (ICECS 2019) as used for PCM in
 analog inference simulators; conductances are in µS and times in seconds:
@@ -27,6 +29,8 @@ import math
 import torch
 from torch import Tensor
 
+from anatile.functional import pcm_formulas as F
+
 __all__ = [
     "DEFAULT_PROG_COEFF",
     "PROG_COEFF_G_MAX_REFERENCE",
@@ -46,10 +50,6 @@ DEFAULT_PROG_COEFF: tuple[float, float, float] = (0.26348, 1.9650, -1.1731)
 
 PROG_COEFF_G_MAX_REFERENCE: float = 25.0
 """The ``g_max`` (µS) at which :data:`DEFAULT_PROG_COEFF` were measured."""
-
-# ln(g/g_max) at g = 0 is -inf; the drift statistics saturate long before this ratio, so
-# clamping to it changes no value while keeping every intermediate finite.
-_MIN_RELATIVE_G = 1e-7
 
 
 def _floating(x: Tensor) -> Tensor:
@@ -110,15 +110,8 @@ def pcm_prog_noise_std(
     if len(coeffs) == 0:
         raise ValueError("coeffs: expected at least one coefficient")
     g = _floating(g_target)
-    rel = g / g_max
-    sigma = torch.full_like(g, float(coeffs[-1])) if len(coeffs) == 1 else None
-    for c in reversed(coeffs[:-1]):  # Horner
-        sigma = rel * float(coeffs[-1]) + float(c) if sigma is None else sigma * rel + float(c)
-    assert sigma is not None
     factor = _scalar(g_max / g_max_reference) * _scalar(scale)
-    if not (isinstance(factor, float) and factor == 1.0):
-        sigma = sigma * factor
-    return sigma.clamp(min=0.0)
+    return F.prog_noise_std(g, g_max, tuple(float(c) for c in coeffs), factor)
 
 
 def apply_pcm_programming_noise(
@@ -151,7 +144,7 @@ def apply_pcm_programming_noise(
     """
     g = _floating(g_target)
     sigma = pcm_prog_noise_std(g, g_max, coeffs, scale, g_max_reference=g_max_reference)
-    return (g + sigma * _randn_like(g, generator)).clamp(min=0.0)
+    return F.programmed(g, sigma, _randn_like(g, generator))
 
 
 def pcm_drift_nu_stats(g: Tensor, g_max: float | Tensor) -> tuple[Tensor, Tensor]:
@@ -174,10 +167,8 @@ def pcm_drift_nu_stats(g: Tensor, g_max: float | Tensor) -> tuple[Tensor, Tensor
     """
     _check_positive("g_max", g_max)
     g = _floating(g)
-    log_rel = torch.log((g.abs() / g_max).clamp(min=_MIN_RELATIVE_G))
-    mu = torch.add(log_rel, 0.0244 / -0.0155).mul_(-0.0155).clamp_(0.049, 0.1)
-    sigma = torch.add(log_rel, -0.0059 / -0.0125).mul_(-0.0125).clamp_(0.008, 0.045)
-    return mu, sigma
+    log_rel = F.log_relative(g, g_max)
+    return F.nu_mean(log_rel), F.nu_std(log_rel)
 
 
 def sample_pcm_drift_nu(
@@ -204,9 +195,7 @@ def sample_pcm_drift_nu(
         ``g_target``: ``(*)``; output: ``(*)``.
     """
     mu, sigma = pcm_drift_nu_stats(g_target, g_max)
-    nu = (mu + sigma * _randn_like(mu, generator)).abs()
-    scale = _scalar(drift_scale)
-    return nu if isinstance(scale, float) and scale == 1.0 else nu * scale
+    return F.drift_nu(mu, sigma, _randn_like(mu, generator), _scalar(drift_scale))
 
 
 def pcm_drift_factor(nu: Tensor, t_inference: float | Tensor, t_0: float = 20.0) -> Tensor:
@@ -219,13 +208,16 @@ def pcm_drift_factor(nu: Tensor, t_inference: float | Tensor, t_0: float = 20.0)
     nu = _floating(nu)
     t = _scalar(t_inference)
     if isinstance(t, float):  # a Python float is far cheaper than a 0-dim tensor operand
-        return torch.exp(nu * -math.log1p(t / t_0))
-    t = t.to(dtype=nu.dtype, device=nu.device)
-    return torch.exp(nu * -torch.log1p(t / t_0))  # one exp per element instead of a pow
+        log_ratio: float | Tensor = float(F.drift_log_ratio(torch.tensor(t, dtype=torch.float64),
+                                                            t_0))
+    else:
+        log_ratio = F.drift_log_ratio(t.to(dtype=nu.dtype, device=nu.device), t_0)
+    return F.drift_factor(nu, log_ratio)  # one exp per element instead of a pow
 
 
 def pcm_read_noise_qs(g_prog: Tensor, g_max: float | Tensor) -> Tensor:
-    """Relative 1/f read-noise amplitude ``Q_s = min(0.0088 / max((|g|/g_max)^0.65, 1e-3), 0.2)``.
+    """Relative 1/f read-noise amplitude ``Q_s = min(0.0088 / max((|g|/g_max)^0.65, 1e-3), 0.2)``
+    (:func:`anatile.functional.pcm_formulas.read_noise_qs`).
 
     Args:
         g_prog: programmed conductances (µS).
@@ -241,9 +233,7 @@ def pcm_read_noise_qs(g_prog: Tensor, g_max: float | Tensor) -> Tensor:
         ``g_prog``: ``(*)``; output: ``(*)``.
     """
     _check_positive("g_max", g_max)
-    g = _floating(g_prog)
-    rel = torch.pow(g.abs() / g_max, 0.65).clamp(min=1e-3)
-    return (0.0088 / rel).clamp(max=0.2)
+    return F.read_noise_qs(_floating(g_prog), g_max)
 
 
 def pcm_read_noise_time_factor(
@@ -256,7 +246,7 @@ def pcm_read_noise_time_factor(
     _check_positive("t_0", t_0)
     _check_positive("t_read", t_read)
     t = torch.as_tensor(t_inference, dtype=torch.float64)
-    return torch.sqrt(torch.log((t + t_0 + t_read) / (2.0 * t_read)).clamp(min=0.0))
+    return F.read_time_factor(t, t_0, t_read)
 
 
 def apply_pcm_drift_and_read_noise(
@@ -306,8 +296,8 @@ def apply_pcm_drift_and_read_noise(
         amp = amp.to(dtype=g_prog.dtype, device=g_prog.device)
     scale = _scalar(read_noise_scale)
     if isinstance(amp, Tensor) or isinstance(scale, Tensor) or amp * scale != 0.0:
-        sigma = pcm_read_noise_qs(g_prog, g_max) * (amp * scale)
-        g_drift = g_drift + sigma * g_drift.abs() * _randn_like(g_drift, generator)
+        qs = pcm_read_noise_qs(g_prog, g_max)
+        return F.read_noise(g_drift, qs, amp * scale, _randn_like(g_drift, generator))
     return g_drift.clamp(min=0.0)
 
 
