@@ -1,8 +1,9 @@
-"""The PCM formulas, each written once (Nandakumar et al., ICECS 2019; conductances in µS).
+"""The PCM formulas, each written once (Nandakumar et al., ICECS 2019; conductances in µS),
+and the one-hot drift-compensation readout the batched WPO loss evaluates with them.
 
 Every function here is plain arithmetic over a small math namespace: the operators, the
-builtin ``abs``, the names ``exp``, ``log``, ``log1p``, ``sqrt``, ``clip``, ``clip_min``
-and ``clip_max``, and the model constants below. As defined in this module they evaluate
+builtin ``abs``, the names ``exp``, ``log``, ``log1p``, ``sqrt``, ``rint``, ``clip``,
+``clip_min`` and ``clip_max``, and the model constants below. Defined here, they evaluate
 torch tensors (:mod:`anatile.functional.pcm` and the torch kernel of the batched WPO loss
 call them). :func:`rebind` copies the same function bodies over another namespace: the
 compiled CPU kernel of the WPO loss (:mod:`anatile.wpo.kernel_numba`) rebinds them to
@@ -23,6 +24,7 @@ import torch
 
 __all__ = [
     "CONSTANTS",
+    "adc",
     "FORMULAS",
     "drift_factor",
     "drift_log_ratio",
@@ -35,6 +37,7 @@ __all__ = [
     "read_noise",
     "read_noise_qs",
     "read_time_factor",
+    "readout_level",
     "rebind",
 ]
 
@@ -80,6 +83,10 @@ def log1p(x: Any) -> Any:
 
 def sqrt(x: Any) -> Any:
     return torch.sqrt(x)
+
+
+def rint(x: Any) -> Any:
+    return torch.round(x)
 
 
 def clip(x: Any, lo: Any, hi: Any) -> Any:
@@ -158,6 +165,18 @@ def read_noise(g_drift: Any, qs: Any, amplitude: Any, z: Any) -> Any:
 
 
 
+def readout_level(w: Any, gain: Any, noise_std: Any, z: Any, inv_step: Any) -> Any:
+    """One output of the one-hot drift-compensation readout before the ADC, in ADC steps:
+    ``(gain·w + noise_std·z) / step`` (see :class:`anatile.inference.physics.OneHotReadout`;
+    ``inv_step = 1`` without output quantization)."""
+    return (gain * w + noise_std * z) * inv_step
+
+
+def adc(level: Any, max_level: Any) -> Any:
+    """ADC of :func:`anatile.functional.io_model.analog_mvm`: round half to even, clip."""
+    return clip(rint(level), -max_level, max_level)
+
+
 def drift_log_ratio(t: Any, t_0: Any) -> Any:
     """``ln((t + t_0)/t_0)``, the time argument of :func:`drift_factor`."""
     return log1p(t / t_0)
@@ -171,7 +190,7 @@ def read_time_factor(t: Any, t_0: Any, t_read: Any) -> Any:
 
 FORMULAS: tuple[Callable[..., Any], ...] = (
     prog_noise_std, programmed, log_relative, nu_mean, nu_std, drift_nu, drift_factor,
-    read_noise_qs, read_noise, drift_log_ratio, read_time_factor,
+    read_noise_qs, read_noise, readout_level, adc, drift_log_ratio, read_time_factor,
 )
 """The elementwise formulas (what :func:`rebind` copies)."""
 
@@ -182,7 +201,7 @@ def rebind(namespace: Mapping[str, Any],
 
     Args:
         namespace: replacements for the math namespace (``exp``, ``log``, ``log1p``,
-            ``sqrt``, ``clip``, ``clip_min``, ``clip_max``) and, optionally, the
+            ``sqrt``, ``rint``, ``clip``, ``clip_min``, ``clip_max``) and, optionally, the
             constants (e.g. as float32).
         wrap: applied to every copy (e.g. ``numba.njit``); the copies call each other
             through the shared namespace, so wrapped copies call wrapped copies.

@@ -33,9 +33,16 @@ _TINY = 1e-30
 
 
 class BaseDriftCompensation(InitFieldsMixin):
-    """Interface of drift compensations: a readout statistic and the ratio to its baseline."""
+    """Interface of drift compensations: a readout statistic and the ratio to its baseline.
+
+    Attributes:
+        grouping: which outputs share one ``alpha`` when the statistic is the mean
+            absolute readout (``"global"``: all; ``"per_column"``: each output column), as
+            the batched WPO loss evaluates it; None for any other statistic.
+    """
 
     _init_fields: ClassVar[tuple[str, ...]] = ()
+    grouping: ClassVar[str | None] = None
 
     def get_readout_tensor(
         self,
@@ -99,6 +106,8 @@ class GlobalDriftCompensation(BaseDriftCompensation):
         ``readout``: ``(in_size, out_size)`` → scalar tensor.
     """
 
+    grouping: ClassVar[str | None] = "global"
+
     def readout(self, out_tensor: Tensor) -> Tensor:
         return out_tensor.abs().mean()
 
@@ -110,6 +119,8 @@ class PerColumnDriftCompensation(BaseDriftCompensation):
     Shape:
         ``readout``: ``(in_size, out_size)`` → ``(out_size,)``.
     """
+
+    grouping: ClassVar[str | None] = "per_column"
 
     def readout(self, out_tensor: Tensor) -> Tensor:
         return out_tensor.abs().reshape(-1, out_tensor.shape[-1]).mean(dim=0)

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,11 +41,12 @@ from anatile.functional.pcm import (
     PROG_COEFF_G_MAX_REFERENCE,
     apply_pcm_drift_and_read_noise,
     apply_pcm_programming_noise,
-    interpolate_custom_pair,
     sample_pcm_drift_nu,
 )
+from anatile.functional.pcm_formulas import drift_nu
 from anatile.inference._serialization import InitFieldsMixin
 from anatile.inference.converter import BaseConductanceConverter, SinglePairConductanceConverter
+from anatile.inference.physics import PCMPhysics
 
 __all__ = [
     "BaseNoiseModel",
@@ -130,6 +132,19 @@ class BaseNoiseModel(InitFieldsMixin):
         every time at once).
         """
         raise NotImplementedError
+
+    def physics(self) -> PCMPhysics:
+        """The typed description of this model's physics, for evaluators that compute the
+        formulas themselves (the batched WPO loss).
+
+        Raises:
+            NotImplementedError: if the model has no such description (then the WPO
+                needs ``vectorized=False``).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no physics() description; the batched WPO loss "
+            "supports PCM-like noise models (use vectorized=False)"
+        )
 
     # --- weights (aihwkit-style) ---------------------------------------------------------
     @torch.no_grad()
@@ -349,6 +364,19 @@ class PCMLikeNoiseModel(BaseNoiseModel):
             else check_positive("prog_coeff_g_max_reference", prog_coeff_g_max_reference)
         )
 
+    def physics(self) -> PCMPhysics:
+        """The parameters of this model as a :class:`~anatile.inference.physics.PCMPhysics`."""
+        return PCMPhysics(
+            g_max=float(self.g_max),
+            prog_coeff=tuple(float(c) for c in self.prog_coeff),
+            g_max_reference=float(self.prog_coeff_g_max_reference),
+            prog_noise_scale=float(self.prog_noise_scale),
+            read_noise_scale=float(self.read_noise_scale),
+            drift_scale=float(self.drift_scale),
+            t_0=float(self.t_0),
+            t_read=float(self.t_read),
+        )
+
     @torch.no_grad()
     def apply_programming_noise_to_conductance(
         self, g_target: Tensor, generator: torch.Generator | None = None
@@ -502,10 +530,14 @@ class CustomDriftPCMLikeNoiseModel(PCMLikeNoiseModel):
             ``g_target``: ``(*)``; output: ``(*)``.
         """
         g = check_tensor("g_target", g_target)
-        dm = self.custom_drift_model
-        grid = torch.tensor(dm["g_lst"], dtype=g.dtype, device=g.device)
-        table = torch.tensor([dm["nu_mean_lst"], dm["nu_std_lst"]], dtype=g.dtype, device=g.device)
-        stats = interpolate_custom_pair(g.reshape(-1), grid, table).to(g.dtype)
-        mu, sigma = stats[0].reshape(g.shape), stats[1].reshape(g.shape)
+        mu, sigma = self.physics().nu_stats(g)
         noise = torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
-        return (mu + sigma * noise).abs() * self.drift_scale
+        return drift_nu(mu, sigma, noise, float(self.drift_scale))
+
+    def physics(self) -> PCMPhysics:
+        """As :meth:`PCMLikeNoiseModel.physics`, with the measured drift table."""
+        dm = self.custom_drift_model
+        return dataclasses.replace(
+            super().physics(),
+            custom_drift=(tuple(dm["g_lst"]), tuple(dm["nu_mean_lst"]), tuple(dm["nu_std_lst"])),
+        )

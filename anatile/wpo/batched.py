@@ -11,17 +11,28 @@ drift-compensated effective weights. Here the same chain runs on a tensor
   contributes its conductance table (a gather);
 * the target conductances, programming-noise σ and drift-exponent statistics do not depend
   on ``t`` and are computed once per candidate;
-* the standard-normal draws for programming noise, drift exponents and read noise are drawn
-  in one ``torch.randn`` call per evaluation. With ``common_random_numbers`` (default) all
-  candidates of one evaluation share the same draws: each candidate's loss keeps exactly the
-  distribution of an independent evaluation, while differences between candidates lose the
-  noise they do not cause (the classic common-random-numbers variance reduction), and the
-  cost of drawing becomes negligible;
+* the standard-normal draws for programming noise, drift exponents and read noise (and,
+  with a noisy readout, the output noise of the two readouts) are drawn by torch in one
+  call per evaluation (per chunk without common random numbers), in a candidate-major
+  layout that does not depend on the kernel: every kernel consumes the same numbers. With
+  ``common_random_numbers`` (default) all candidates of one evaluation share the same
+  draws: each candidate's loss keeps exactly the distribution of an independent
+  evaluation, while differences between candidates lose the noise they do not cause (the
+  classic common-random-numbers variance reduction), and drawing becomes negligible;
 * drift compensation follows the tile's definition (``alpha = readout_ref / readout_now``
-  with the identity readout input, so the readout of a perfect-IO tile is the mean absolute
-  weight): globally ``alpha = Σ|W_prog| / Σ|W_t|``, per column
+  with the identity readout input): with an exact readout the readout of each weight is
+  the weight itself, so globally ``alpha = Σ|W_prog| / Σ|W_t|`` and per column
   ``alpha_j = Σ_i |W_prog,ji| / Σ_i |W_t,ji|``, where ``W_prog`` are the programmed weights
-  (programming noise, no drift, no read noise) and ``W_t`` the weights read at ``t``.
+  (programming noise, no drift, no read noise) and ``W_t`` the weights read at ``t``; with
+  a noisy readout (:class:`~anatile.inference.physics.OneHotReadout`) each term is the ADC
+  output ``|Q(gain·W + σ·z)|`` of that weight instead, with independent output noise for
+  the two readouts, as the tile reads them through its forward IO model.
+
+The physics comes from the noise model as a typed description
+(:meth:`~anatile.inference.BaseNoiseModel.physics`) and the formulas from
+:mod:`anatile.functional.pcm_formulas`. Two kernels evaluate them: the numba kernel
+(:mod:`anatile.wpo.kernel_numba`) on the CPU, the torch kernel (:func:`tnmse_kernel`,
+fused by ``torch.compile`` where available) elsewhere.
 
 ``TNMSE = Σ_t Σ_ij (10·(alpha_t·W_t − W)_ij / max|W|)² / (n_weights·len(t_steps))``.
 """
@@ -33,140 +44,59 @@ import math
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from anatile.functional.pcm import (
-    DEFAULT_PROG_COEFF,
-    PROG_COEFF_G_MAX_REFERENCE,
-    pcm_drift_nu_stats,
-    pcm_read_noise_time_factor,
-)
-from anatile.wpo import native as native_mod
+from anatile.exceptions import ConfigError
+from anatile.functional import pcm_formulas as F
+from anatile.inference.compensation import BaseDriftCompensation
+from anatile.inference.physics import OneHotReadout, PCMPhysics
 
-__all__ = ["ERROR_AMPLIFICATION", "BatchedTNMSE", "PCMPhysics", "compensation_kind"]
+__all__ = ["ERROR_AMPLIFICATION", "BatchedTNMSE", "PCMPhysics", "compensation_kind",
+           "tnmse_kernel"]
 
 _log = logging.getLogger(__name__)
 
 ERROR_AMPLIFICATION = 10.0
 """Factor applied to the normalized weight error before squaring (as in Mackin et al.)."""
 
-Q_S_FLOOR_LOG = math.log((0.2 / 0.0088) ** (-1.0 / 0.65))
-"""``ln(g/g_max)`` below which the read-noise amplitude ``Q_s`` is capped at 0.2."""
+READOUT_HEADROOM = 1.5
+"""The noisy readout model needs ``1.5·gain·max|W| + 6σ`` below the ADC bound: the
+tile's bound management (re-reading saturated rows at a lower input) is not modelled."""
 
 
-@dataclass(frozen=True)
-class PCMPhysics:
-    """The parameters of a PCM-like noise model, detached from the model object.
-
-    Attributes:
-        g_max: conductance (µS) that the noise statistics are relative to.
-        prog_coeff: programming-noise polynomial (µS), lowest order first.
-        g_max_reference: ``g_max`` at which ``prog_coeff`` was fitted (µS).
-        prog_noise_scale: multiplier of the programming noise.
-        read_noise_scale: multiplier of the read noise.
-        drift_scale: multiplier of the drift exponent.
-        t_0: drift reference time (s).
-        t_read: read duration (s).
-        custom_drift: ``(g_lst, nu_mean_lst, nu_std_lst)`` of a custom drift model (ν
-            statistics interpolated over g, ends held), or None for the PCM model.
-    """
-
-    g_max: float
-    prog_coeff: tuple[float, ...] = DEFAULT_PROG_COEFF
-    g_max_reference: float = PROG_COEFF_G_MAX_REFERENCE
-    prog_noise_scale: float = 1.0
-    read_noise_scale: float = 1.0
-    drift_scale: float = 1.0
-    t_0: float = 20.0
-    t_read: float = 250e-9
-    custom_drift: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]] | None = None
-
-    @classmethod
-    def from_noise_model(cls, noise_model: Any, g_max: float) -> PCMPhysics:
-        """Read the parameters of a ``PCMLikeNoiseModel`` / ``CustomDriftPCMLikeNoiseModel``.
-
-        Args:
-            noise_model: the noise model of the inference configuration.
-            g_max: fallback ``g_max`` (µS) when the model does not define one.
-
-        Returns:
-            The physics parameters.
-
-        Raises:
-            TypeError: if the noise model is not PCM-like.
-        """
-        name = type(noise_model).__name__
-        if name not in ("PCMLikeNoiseModel", "CustomDriftPCMLikeNoiseModel"):
-            raise TypeError(
-                f"noise_model: the batched WPO loss supports PCMLikeNoiseModel and "
-                f"CustomDriftPCMLikeNoiseModel, got {name}; use vectorized=False"
-            )
-        model_g_max = getattr(noise_model, "g_max", None)
-        g_max_used = float(model_g_max) if model_g_max is not None else float(g_max)
-        coeff = getattr(noise_model, "prog_coeff", None)
-        coeff_t = tuple(float(c) for c in (DEFAULT_PROG_COEFF if coeff is None else coeff))
-        ref = getattr(noise_model, "prog_coeff_g_max_reference", None)
-        custom = None
-        drift_model = getattr(noise_model, "custom_drift_model", None)
-        if drift_model is not None:
-            custom = (
-                tuple(float(v) for v in drift_model["g_lst"]),
-                tuple(float(v) for v in drift_model["nu_mean_lst"]),
-                tuple(float(v) for v in drift_model["nu_std_lst"]),
-            )
-        return cls(
-            g_max=g_max_used,
-            prog_coeff=coeff_t,
-            g_max_reference=float(ref) if ref is not None else PROG_COEFF_G_MAX_REFERENCE,
-            prog_noise_scale=float(getattr(noise_model, "prog_noise_scale", 1.0)),
-            read_noise_scale=float(getattr(noise_model, "read_noise_scale", 1.0)),
-            drift_scale=float(getattr(noise_model, "drift_scale", 1.0)),
-            t_0=float(getattr(noise_model, "t_0", 20.0)),
-            t_read=float(getattr(noise_model, "t_read", 250e-9)),
-            custom_drift=custom,
-        )
-
-    def nu_stats(self, g_target: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and standard deviation of ν (before ``drift_scale``) at ``g_target``."""
-        if self.custom_drift is None:
-            return pcm_drift_nu_stats(g_target, self.g_max)
-        g_lst, mean_lst, std_lst = (
-            torch.tensor(v, dtype=g_target.dtype, device=g_target.device)
-            for v in self.custom_drift
-        )
-        return _interp(g_target, g_lst, mean_lst), _interp(g_target, g_lst, std_lst)
-
-
-def _interp(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
-    """``numpy.interp`` in torch (ends held constant)."""
-    idx = torch.searchsorted(xp, x.contiguous()).clamp(1, xp.numel() - 1)
-    x0, x1 = xp[idx - 1], xp[idx]
-    y0, y1 = fp[idx - 1], fp[idx]
-    frac = ((x - x0) / (x1 - x0)).clamp(0.0, 1.0)
-    return y0 + frac * (y1 - y0)
-
-
-def compensation_kind(drift_compensation: Any) -> str | None:
-    """``"global"``, ``"per_column"`` or None for a drift-compensation object.
+def compensation_kind(drift_compensation: BaseDriftCompensation | None) -> str | None:
+    """``"global"``, ``"per_column"`` or None: the ``grouping`` a drift compensation
+    declares (None: no compensation).
 
     Raises:
-        TypeError: for an unknown drift compensation.
+        TypeError: for a drift compensation without a grouping the batched loss knows.
     """
     if drift_compensation is None:
         return None
-    name = type(drift_compensation).__name__
-    if name == "GlobalDriftCompensation":
-        return "global"
-    if name == "PerColumnDriftCompensation":
-        return "per_column"
-    raise TypeError(
-        f"drift_compensation: the batched WPO loss supports GlobalDriftCompensation, "
-        f"PerColumnDriftCompensation or None, got {name}; use vectorized=False"
-    )
+    grouping = drift_compensation.grouping if isinstance(
+        drift_compensation, BaseDriftCompensation) else None
+    if grouping not in ("global", "per_column"):
+        raise TypeError(
+            f"drift_compensation: the batched WPO loss supports compensations with a "
+            f"grouping of 'global' or 'per_column' (GlobalDriftCompensation, "
+            f"PerColumnDriftCompensation) or None, got {type(drift_compensation).__name__}; "
+            "use vectorized=False"
+        )
+    return grouping
+
+
+def _numba_kernel() -> Any:
+    """The numba kernel, or None where numba is not installed (the torch kernel runs)."""
+    try:
+        from anatile.wpo import kernel_numba
+    except ImportError:  # pragma: no cover - numba is a dependency
+        _log.info("numba not available: the batched WPO loss uses the torch kernel")
+        return None
+    return kernel_numba.tnmse
 
 
 class BatchedTNMSE:
@@ -176,7 +106,7 @@ class BatchedTNMSE:
         weights: test weights (unitless), shape ``(out_features, in_features)`` as stored on
             a tile (per-column compensation groups the rows).
         t_steps: inference times (s).
-        physics: noise-model parameters.
+        physics: the noise model's :meth:`~anatile.inference.BaseNoiseModel.physics`.
         n_grid: number of grid weights of the strategies' conductance tables.
         compensation: ``"global"``, ``"per_column"`` or None.
         device: where to compute.
@@ -185,8 +115,17 @@ class BatchedTNMSE:
         common_random_numbers: share the noise draws among the candidates of one call.
         compile: fuse the torch kernel with ``torch.compile`` (None: when a compiler is
             available; eager mode is the fallback if compilation fails).
-        native: use the compiled C kernel (:mod:`anatile.wpo.native`) on the CPU (None: when
-            the engine runs float32 on the CPU and the kernel builds here; True: require it).
+        native: use the compiled numba kernel (:mod:`anatile.wpo.kernel_numba`) on the
+            CPU (None: for a float32 engine on the CPU; True: require it).
+        readout: the drift-compensation readout through the forward IO model, or None for
+            the exact readout.
+        readout_scale: array weight per logical weight of each output row (``1 / mapping
+            scale``; ``(1,)`` or ``(out_features,)``), with ``readout``.
+
+    Raises:
+        ValueError: for bad shapes, times or options.
+        ConfigError: if the noisy readout could saturate the ADC (see
+            :data:`READOUT_HEADROOM`).
 
     Example:
         >>> import torch
@@ -211,6 +150,8 @@ class BatchedTNMSE:
         common_random_numbers: bool = True,
         compile: bool | None = None,
         native: bool | None = None,
+        readout: OneHotReadout | None = None,
+        readout_scale: Tensor | None = None,
     ) -> None:
         if weights.dim() != 2:
             raise ValueError(f"weights: expected a 2-D tensor, got shape {tuple(weights.shape)}")
@@ -219,6 +160,8 @@ class BatchedTNMSE:
         if compensation not in ("global", "per_column", None):
             raise ValueError(f"compensation: expected 'global', 'per_column' or None, "
                              f"got {compensation!r}")
+        if not isinstance(physics, PCMPhysics):
+            raise TypeError(f"physics: expected a PCMPhysics, got {type(physics).__name__}")
         self.device = torch.device(device) if device is not None else weights.device
         self.dtype = dtype
         self.physics = physics
@@ -241,37 +184,49 @@ class BatchedTNMSE:
         for t in self.t_steps:
             if not (math.isfinite(t) and t >= 0):
                 raise ValueError(f"t_steps: expected finite times >= 0, got {t!r}")
+        self.readout = readout
+        self._gain = torch.zeros(1, dtype=dtype, device=self.device)
+        if readout is not None:
+            scale = (torch.ones(1) if readout_scale is None else
+                     readout_scale.detach().to(torch.float64).reshape(-1).cpu())
+            if scale.numel() not in (1, self.out_features) or not bool(
+                    (torch.isfinite(scale) & (scale > 0)).all()):
+                raise ValueError(f"readout_scale: expected 1 or {self.out_features} positive "
+                                 f"finite values, got {tuple(scale.shape)}")
+            rows = scale.expand(self.out_features) * readout.amplitude
+            peak = READOUT_HEADROOM * float((rows * w.cpu().reshape(self.out_features, -1)
+                                             .abs().amax(1)).max()) + 6 * readout.noise_std
+            if peak >= readout.bound:
+                raise ConfigError(
+                    f"forward.out_bound: the drift-compensation readout may reach the ADC "
+                    f"bound ({readout.bound}; largest readout about {peak:.3g}), and the "
+                    "batched loss does not model bound management; use vectorized=False"
+                )
+            self._gain = rows.repeat_interleave(self.in_features).to(self.device, dtype)
         p = physics
-        read_factor = [
-            float(pcm_read_noise_time_factor(t, p.t_0, p.t_read)) * p.read_noise_scale
-            for t in self.t_steps
-        ]
+        self._log_ratio = torch.tensor([p.drift_log_ratio(t) for t in self.t_steps],
+                                       dtype=dtype, device=self.device)
+        self._read_amp = torch.tensor([p.read_amplitude(t) for t in self.t_steps],
+                                      dtype=dtype, device=self.device)
         self.chunk_size = chunk_size
         self.compile = compile
         self.native = native
         self._native = None
         if native is not False and self.device.type == "cpu" and dtype == torch.float32:
             if native or not os.environ.get("ANATILE_NO_NATIVE"):
-                self._native = native_mod.load()
+                self._native = _numba_kernel()
         if native and self._native is None:
             raise ValueError("native: the compiled kernel needs a float32 engine on the CPU "
-                             "and a working C compiler (see the log of anatile.wpo.native)")
-        self._t = torch.tensor(self.t_steps, dtype=dtype, device=self.device)
-        self._read_factor = torch.tensor(read_factor, dtype=dtype, device=self.device)
-        self._log_ratio = torch.log((self._t.double() + p.t_0) / p.t_0).to(dtype)
-        self._consts = (
-            float(p.g_max), tuple(float(c) for c in p.prog_coeff), float(p.g_max_reference),
-            float(p.prog_noise_scale), float(p.drift_scale), float(p.t_0), compensation,
-            self.out_features, ERROR_AMPLIFICATION / self.max_abs,
-            float(self.n_weights * len(self.t_steps)),
-        )
+                             "and numba")
+        n_groups = self.out_features if compensation == "per_column" else 1
+        self._n_groups = n_groups
+        self._w_sq = (w.reshape(n_groups, -1) ** 2).sum(1)
 
     @property
     def kernel_name(self) -> str:
-        """Which kernel evaluates: ``"native-avx512"``, ``"native-portable"``,
-        ``"torch.compile"`` or ``"torch"``."""
+        """Which kernel evaluates: ``"numba"``, ``"torch.compile"`` or ``"torch"``."""
         if self._native is not None:
-            return f"native-{self._native.variant}"
+            return "numba"
         return "torch.compile" if _kernel_for(self.device, self.compile) is not tnmse_kernel \
             else "torch"
 
@@ -281,6 +236,17 @@ class BatchedTNMSE:
         # ~ 2**20 elements per (candidates, devices, weights) tensor: a few MB per
         # intermediate, enough to amortize the per-op overhead of eager mode
         return max(1, (1 << 20) // max(1, n_dev * self.n_weights))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_native"] = None  # a compiled function: found again on unpickling
+        state["_has_native"] = self._native is not None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        has = state.pop("_has_native", False)
+        self.__dict__.update(state)
+        self._native = _numba_kernel() if has else None
 
     @torch.no_grad()
     def __call__(
@@ -359,44 +325,94 @@ class BatchedTNMSE:
         frac = torch.zeros(self.n_weights, dtype=self.dtype, device=self.device)
         return self._run(g, torch.zeros_like(g), lo, frac, c, generator, False)
 
+    def _draw(self, n: int, n_dev: int, generator: torch.Generator | None
+              ) -> tuple[Tensor, Tensor | None]:
+        """Standard normals of ``n`` candidates (candidate-major): programming noise, drift
+        exponent and read noise per device, then the two readouts' output noise."""
+        n_t = len(self.t_steps)
+        z = torch.randn((n, n_t, 3, n_dev, self.n_weights), generator=generator,
+                        dtype=self.dtype, device=self.device)
+        zr = None
+        if self.readout is not None:
+            zr = torch.randn((n, n_t, 2, self.n_weights), generator=generator,
+                             dtype=self.dtype, device=self.device)
+        return z, zr
+
     def _run(self, g_a: Tensor, g_b: Tensor, lo: Tensor, frac: Tensor, coef: Tensor,
              generator: torch.Generator | None, common: bool) -> Tensor:
         n_cand, n_dev = coef.shape
-        n_t = len(self.t_steps)
+        # the draws depend only on (common, chunk): the same for every kernel
         step = min(self._chunk(n_dev), n_cand)
-        shared = None
-        if common:
-            shared = torch.randn((n_t, 3, 1, n_dev, self.n_weights), generator=generator,
-                                 dtype=self.dtype, device=self.device)
+        shared = self._draw(1, n_dev, generator) if common else None
         native = self._native
-        if native is not None and shared is not None and self.chunk_size is None:
+        if native is not None and shared is not None:
             step = n_cand  # one pass: nothing per candidate is materialized
         kernel = _kernel_for(self.device, self.compile) if native is None else None
         out = torch.empty(n_cand, dtype=torch.float64, device=self.device)
         for start in range(0, n_cand, step):
             stop = min(start + step, n_cand)
             a, b, c = g_a[start:stop], g_b[start:stop], coef[start:stop]
-            if kernel is not None and stop - start < step:
-                # pad: one compiled shape for every chunk
-                pad = step - (stop - start)
-                a, b, c = (torch.cat([v, v[-1:].expand(pad, *v.shape[1:])]) for v in (a, b, c))
-            if shared is None:
-                z = torch.randn((n_t, 3, a.shape[0], n_dev, self.n_weights),
-                                generator=generator, dtype=self.dtype, device=self.device)
-            else:
-                z = shared
+            z, zr = shared if shared is not None else self._draw(stop - start, n_dev,
+                                                                  generator)
             mu = sig_nu = None
             if self.physics.custom_drift is not None:
                 mu, sig_nu = self.physics.nu_stats(a[:, :, lo] + b[:, :, lo] * frac)
             if native is not None:
-                res = native_mod.run(native, a, b, lo, frac, c, self._w, z, self._log_ratio,
-                                     self._read_factor, mu, sig_nu, self._consts)
+                res = self._run_numba(native, a, b, lo, frac, c, z, zr, mu, sig_nu)
             else:
                 assert kernel is not None
-                res = kernel(a, b, lo, frac, c, self._w, z, self._t, self._read_factor, mu,
-                             sig_nu, self._consts)
+                if stop - start < step and shared is not None:
+                    # pad: one compiled shape for every chunk
+                    pad = step - (stop - start)
+                    a, b, c = (torch.cat([v, v[-1:].expand(pad, *v.shape[1:])])
+                               for v in (a, b, c))
+                    if mu is not None and sig_nu is not None:
+                        mu, sig_nu = (torch.cat([v, v[-1:].expand(pad, *v.shape[1:])])
+                                      for v in (mu, sig_nu))
+                res = kernel(a, b, lo, frac, c, self._w, z, zr, self._log_ratio,
+                             self._read_amp, mu, sig_nu, self._consts())
             out[start:stop] = res[: stop - start]
         return torch.where(torch.isfinite(out), out, torch.full_like(out, math.inf))
+
+    def _consts(self) -> tuple[Any, ...]:
+        p, r = self.physics, self.readout
+        return (
+            p.g_max, tuple(float(c) for c in p.prog_coeff), p.prog_noise_factor,
+            p.drift_scale, self._n_groups, self.compensation is not None,
+            ERROR_AMPLIFICATION / self.max_abs, float(self.n_weights * len(self.t_steps)),
+            None if r is None else (self._gain, r.noise_std, r.step, r.bound),
+        )
+
+    def _run_numba(self, kernel: Any, g_a: Tensor, g_b: Tensor, lo: Tensor, frac: Tensor,
+                   coef: Tensor, z: Tensor, zr: Tensor | None, mu: Tensor | None,
+                   sig_nu: Tensor | None) -> Tensor:
+        p, r = self.physics, self.readout
+
+        def f32(x: Tensor) -> np.ndarray:
+            return np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+
+        dummy3 = np.zeros((1, 1, 1), np.float32)
+        zr_np = f32(zr) if zr is not None else np.zeros((1, 1, 2, 1), np.float32)
+        if r is None:
+            readout = np.array([0.0, 1.0, 0.0, 1.0], np.float32)
+        else:
+            inv_step = 1.0 / r.step if r.step > 0 else 1.0
+            unit = r.step if r.step > 0 else 1.0
+            readout = np.array([r.noise_std, inv_step, r.bound / unit, unit], np.float32)
+        flags = np.array([int(mu is not None), int(r is not None),
+                          int(self.compensation is not None), self._n_groups], np.int64)
+        out = np.empty(g_a.shape[0], np.float64)
+        kernel(f32(g_a), f32(g_b), np.ascontiguousarray(lo.cpu().numpy().astype(np.int32)),
+               f32(frac), f32(coef), f32(self._w), f32(z), zr_np, f32(self._log_ratio),
+               f32(self._read_amp), dummy3 if mu is None else f32(mu),
+               dummy3 if sig_nu is None else f32(sig_nu),
+               np.array(p.prog_coeff, np.float32),
+               np.array([p.g_max, p.prog_noise_factor, p.drift_scale], np.float32),
+               readout, f32(self._gain), flags,
+               self._w_sq.cpu().numpy().astype(np.float64), out)
+        err = ERROR_AMPLIFICATION / self.max_abs
+        return torch.from_numpy(out * (err * err) / (self.n_weights * len(self.t_steps))
+                                ).to(self.device)
 
 
 _KERNELS: dict[tuple[str, bool], Any] = {}
@@ -449,17 +465,18 @@ def tnmse_kernel(
     coef: Tensor,
     w: Tensor,
     z: Tensor,
-    t_steps: Tensor,
-    read_factor: Tensor,
+    zr: Tensor | None,
+    log_ratio: Tensor,
+    read_amp: Tensor,
     mu: Tensor | None,
     sig_nu: Tensor | None,
     consts: tuple[Any, ...],
 ) -> Tensor:
     """Sum over time steps of the squared, amplified weight errors of each candidate.
 
-    A pure function (fused by ``torch.compile`` when available). Every device is handled
-    as its own ``(c, N)`` slice, so all operations up to the sums over the weights are
-    elementwise.
+    A pure function over the formulas of :mod:`anatile.functional.pcm_formulas` (fused by
+    ``torch.compile`` when available). Every device is handled as its own ``(c, N)``
+    slice, so all operations up to the sums over the weights are elementwise.
 
     Args:
         g_a: conductance at the lower grid point of each bin, ``(c, K, n_grid − 1)`` (µS).
@@ -468,59 +485,54 @@ def tnmse_kernel(
         frac: position of each weight inside its bin, ``(N,)`` in ``[0, 1]``.
         coef: µS-to-unitless signed significance of each device, ``(c, K)``.
         w: the ideal weights, ``(N,)``.
-        z: standard normals ``(T, 3, c or 1, K, N)`` for programming noise, drift exponent
+        z: standard normals ``(c or 1, T, 3, K, N)`` for programming noise, drift exponent
             and read noise.
-        t_steps: inference times (s), ``(T,)``.
-        read_factor: ``read_noise_scale·sqrt(ln((t + t_0 + t_read)/(2·t_read)))``, ``(T,)``.
-        mu: mean of ν (``drift_scale`` not applied), ``(c, K, N)``, or None for the PCM
-            formula.
+        zr: standard normals ``(c or 1, T, 2, N)`` of the reference and the current
+            readout, or None for the exact readout.
+        log_ratio: ``ln((t + t_0)/t_0)``, ``(T,)``.
+        read_amp: ``read_noise_scale·sqrt(ln((t + t_0 + t_read)/(2·t_read)))``, ``(T,)``.
+        mu: mean of ν (before ``drift_scale``), ``(c, K, N)``, or None for the PCM
+            formulas.
         sig_nu: standard deviation of ν, like ``mu``.
-        consts: ``(g_max, prog_coeff, g_max_reference, prog_noise_scale, drift_scale, t_0,
-            compensation, out_features, err_scale, n_norm)``.
+        consts: ``(g_max, prog_coeff, prog_noise_factor, drift_scale, n_groups,
+            compensate, err_scale, n_norm, readout)`` with ``readout`` None or
+            ``(gain (N,), noise_std, step, bound)``.
 
     Returns:
         TNMSE per candidate, float64 ``(c,)``.
     """
-    (g_max, coeffs, g_ref, prog_scale, drift_scale, t_0, compensation, n_out, err_scale,
-     n_norm) = consts
-    # The physics is written out here (the formulas of anatile.functional.pcm, checked
-    # against them by the tests) so that torch.compile sees one graph without Python
-    # scalar conversions.
+    (g_max, coeffs, prog_factor, drift_scale, n_groups, compensate, err_scale, n_norm,
+     readout) = consts
     n_c, n_dev = coef.shape
-    n_groups = n_out if compensation == "per_column" else 1
     w_g = w.reshape(1, n_groups, -1)
     w_sq = (w_g.to(torch.float64) ** 2).sum(2)
-    log_ratio = torch.log((t_steps + t_0) / t_0)
-    log_gmax = math.log(g_max)
-    # time-independent per device: target, programming σ, ν mean and std (drift_scale in)
+    if readout is not None:
+        gain, noise_std, step, bound = readout
+        inv_step = 1.0 / step if step > 0 else 1.0
+        max_level = bound * inv_step
+        unit = step if step > 0 else 1.0
+    # time-independent per device: target, programming σ, ν mean and std
     target, sigma, nu_mean, nu_std = [], [], [], []
     for d in range(n_dev):
         g = g_a[:, d, lo] + g_b[:, d, lo] * frac
-        rel = g / g_max
-        s = torch.zeros_like(rel) + coeffs[-1]
-        for c_k in coeffs[-2::-1]:  # Horner
-            s = s * rel + c_k
-        sigma.append((s * (g_max / g_ref * prog_scale)).clamp(min=0.0))
+        sigma.append(F.prog_noise_std(g, g_max, coeffs, prog_factor))
         if mu is None or sig_nu is None:
-            log_rel = torch.log(rel.abs().clamp(min=1e-7))
-            nu_mean.append((-0.0155 * log_rel + 0.0244).clamp(0.049, 0.1) * drift_scale)
-            nu_std.append((-0.0125 * log_rel - 0.0059).clamp(0.008, 0.045) * drift_scale)
+            log_rel = F.log_relative(g, g_max)
+            nu_mean.append(F.nu_mean(log_rel))
+            nu_std.append(F.nu_std(log_rel))
         else:
-            nu_mean.append(mu[:, d] * drift_scale)
-            nu_std.append(sig_nu[:, d] * drift_scale)
+            nu_mean.append(mu[:, d])
+            nu_std.append(sig_nu[:, d])
         target.append(g)
     total = torch.zeros(n_c, dtype=torch.float64, device=w.device)
-    for ti in range(z.shape[0]):
+    for ti in range(z.shape[1]):
         w_t = w_p = torch.zeros_like(target[0])
         for d in range(n_dev):
-            g_prog = (target[d] + sigma[d] * z[ti, 0, :, d]).clamp(min=0.0)
-            nu = (nu_mean[d] + nu_std[d] * z[ti, 1, :, d]).abs()
-            g_drift = g_prog * torch.exp(-nu * log_ratio[ti])  # ((t + t_0)/t_0)^(−ν)
-            # Q_s = min(0.0088 / max((g/g_max)^0.65, 1e-3), 0.2) = 0.0088·(g/g_max)^−0.65
-            # with ln(g/g_max) floored where the cap of 0.2 sets in (ln 0 = −inf: the cap)
-            log_rel = (torch.log(g_prog) - log_gmax).clamp(min=Q_S_FLOOR_LOG)
-            q_s = 0.0088 * torch.exp(-0.65 * log_rel)
-            g_read = (g_drift + g_drift * q_s * read_factor[ti] * z[ti, 2, :, d]).clamp(min=0.0)
+            g_prog = F.programmed(target[d], sigma[d], z[:, ti, 0, d])
+            nu = F.drift_nu(nu_mean[d], nu_std[d], z[:, ti, 1, d], drift_scale)
+            g_drift = g_prog * F.drift_factor(nu, log_ratio[ti])
+            g_read = F.read_noise(g_drift, F.read_noise_qs(g_prog, g_max), read_amp[ti],
+                                  z[:, ti, 2, d])
             c_d = coef[:, d:d + 1]
             w_t = w_t + c_d * g_read
             w_p = w_p + c_d * g_prog
@@ -529,12 +541,19 @@ def tnmse_kernel(
         # between large sums
         dev = (w_t - w).reshape(n_c, n_groups, -1)
         s_dd = (dev * dev).sum(2).to(torch.float64)
-        if compensation is None:
+        if not compensate:
             err = s_dd
         else:
             s_dw = (dev * w_g).sum(2).to(torch.float64)
-            now = w_t.abs().reshape(n_c, n_groups, -1).sum(2).to(torch.float64)
-            ref = w_p.abs().reshape(n_c, n_groups, -1).sum(2).to(torch.float64)
+            if readout is None:
+                read_now, read_ref = w_t.abs(), w_p.abs()
+            else:
+                read_now = F.adc(F.readout_level(w_t, gain, noise_std, zr[:, ti, 1],
+                                                 inv_step), max_level).abs() * unit
+                read_ref = F.adc(F.readout_level(w_p, gain, noise_std, zr[:, ti, 0],
+                                                 inv_step), max_level).abs() * unit
+            now = read_now.reshape(n_c, n_groups, -1).sum(2).to(torch.float64)
+            ref = read_ref.reshape(n_c, n_groups, -1).sum(2).to(torch.float64)
             ok = now > 1e-30  # as the tile: alpha = 1 when the readout is 0
             alpha = torch.where(ok, ref / torch.where(ok, now, torch.ones_like(now)),
                                 torch.ones_like(now))

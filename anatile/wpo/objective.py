@@ -17,7 +17,9 @@ import torch
 from torch import Tensor
 
 from anatile.exceptions import ConfigError
-from anatile.wpo.batched import BatchedTNMSE, PCMPhysics, compensation_kind
+from anatile.functional.weight_scaling import mapping_scales
+from anatile.inference.physics import OneHotReadout
+from anatile.wpo.batched import BatchedTNMSE, compensation_kind
 from anatile.wpo.encoding import decode_batch
 from anatile.wpo.loss import LossContext, loss_rpu_config
 from anatile.wpo.options import WPOOptions
@@ -30,23 +32,31 @@ def build_engine(problem: WPOProblem, options: WPOOptions) -> BatchedTNMSE:
     """The batched TNMSE evaluator of ``problem``.
 
     Raises:
-        TypeError: if the noise model or drift compensation is not supported by the
-            batched path.
-        ConfigError: if the readout is not perfect (``perfect_readout=False`` with
-            forward IO noise), which the batched path does not model.
+        NotImplementedError: if the noise model has no ``physics()`` description.
+        TypeError: if the drift compensation is not supported by the batched path.
+        ConfigError: if the forward IO model has a feature the batched readout does not
+            model (input noise, stochastic rounding, a readout near the ADC bound), or for
+            column-wise weight scaling.
     """
     search = problem.search_rpu_config
-    if not search.forward.is_perfect:
+    mapping = search.mapping
+    if mapping.weight_scaling_omega > 0 and mapping.weight_scaling_columnwise:
         raise ConfigError(
-            "WPOOptions.perfect_readout: the batched loss models a drift-compensation "
-            "readout without IO noise; set perfect_readout=True or vectorized=False"
+            "MappingParameter.weight_scaling_columnwise: column-wise weight scaling maps "
+            "every row of the test layer onto the full conductance range, which the batched "
+            "loss does not model; use vectorized=False"
         )
-    physics = PCMPhysics.from_noise_model(search.noise_model, problem.g_max)
+    readout = (OneHotReadout.from_io(search.forward)
+               if search.drift_compensation is not None else None)
+    scales = mapping_scales(problem.test_weights, mapping.weight_scaling_omega,
+                            mapping.weight_scaling_columnwise)
     return BatchedTNMSE(
-        problem.test_weights, list(problem.t_steps), physics, n_grid=problem.space.n_grid,
+        problem.test_weights, list(problem.t_steps), search.noise_model.physics(),
+        n_grid=problem.space.n_grid,
         compensation=compensation_kind(search.drift_compensation), device=problem.device,
         chunk_size=options.chunk_size, common_random_numbers=options.common_random_numbers,
         compile=options.compile, native=options.native,
+        readout=readout, readout_scale=1.0 / scales,
     )
 
 

@@ -279,6 +279,7 @@ class WeightProgrammingOptimizer:
             f_lst=list(f_lst), g_lst=[list(r) for r in g_lst], x=x_best,
             n_generations=int(res.nit), n_evaluations=n_eval, message=message,
             polished=polished, validated_tnmse=validated,
+            kernel=self.batched_engine().kernel_name if opts.use_batched else "per-candidate",
         )
         return converter, self.result.success
 

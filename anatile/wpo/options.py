@@ -95,11 +95,16 @@ class WPOOptions:
             the same draws and select on the paired difference (two evaluations per
             trial; see :class:`~anatile.wpo.loss.BatchedObjective`).
         compile: fuse the batched torch kernel with ``torch.compile`` (None: when possible).
-        native: evaluate the batched loss with the compiled C kernel on the CPU
-            (:mod:`anatile.wpo.native`; None: when it builds here, True: require it,
-            False: always the torch kernel).
+        native: evaluate the batched loss with the compiled numba kernel on the CPU
+            (:mod:`anatile.wpo.kernel_numba`; None: for a float32 CPU engine, True:
+            require it, False: always the torch kernel).
         perfect_readout: read the drift-compensation reference without IO noise during
-            the search (``forward.is_perfect`` on the optimizer's copy of the config).
+            the search (``forward.is_perfect`` on the optimizer's copy of the config; the
+            default, argued in ``docs/wpo.md``); False: through the forward IO model at
+            the weight scaling ω of the configuration.
+        aihwkit_objective: aihwkit's objective exactly: the noisy one-hot readout through
+            the forward IO model at ω = 0 (overrides ``perfect_readout``), to check a
+            figure published with aihwkit.
     """
 
     nbins: int = 6
@@ -135,6 +140,7 @@ class WPOOptions:
     compile: bool | None = None
     native: bool | None = None
     perfect_readout: bool = True
+    aihwkit_objective: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -229,7 +235,8 @@ class WPOOptions:
         if self.chunk_size is not None:
             _int(self, "chunk_size", lo=1)
         for name in ("use_max_kw", "disp", "polish", "common_random_numbers",
-                     "paired_selection", "perfect_readout", "seed_with_baseline"):
+                     "paired_selection", "perfect_readout", "aihwkit_objective",
+                     "seed_with_baseline"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"WPOOptions.{name}: expected a bool, "
                                   f"got {getattr(self, name)!r}")

@@ -117,12 +117,15 @@ class WPOProblem:
             raise TypeError(f"symmetric: expected a bool, got {symmetric!r}")
 
         search = copy.deepcopy(rpu_config)
-        # output scales would distort the weights the loss compares: off during the search
-        search.mapping.weight_scaling_omega = 0.0
-        search.mapping.weight_scaling_columnwise = False
+        # learned output scales would distort the weights the loss compares: off during the
+        # search; the weight scaling ω stays the one the user deploys (it sets the signal of
+        # a noisy drift-compensation readout), except for aihwkit's objective (ω = 0)
         search.mapping.learn_out_scaling = False
         search.mapping.out_scaling_columnwise = False
-        if options.perfect_readout:
+        if options.aihwkit_objective:
+            search.mapping.weight_scaling_omega = 0.0
+            search.mapping.weight_scaling_columnwise = False
+        elif options.perfect_readout:
             search.forward.is_perfect = True
         baseline = copy.deepcopy(g_converter_baseline)
         g_min, g_max = float(baseline.g_min), float(baseline.g_max)

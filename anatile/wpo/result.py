@@ -57,6 +57,11 @@ class WPOResult:
         validated_tnmse: mean TNMSE of the returned strategy re-measured on fresh,
             independent noise (``validation_iterations`` runs, batched path), free of the
             selection bias of ``best_tnmse``; None when not measured.
+        kernel: what evaluated the loss: the batched kernel (``"numba"``, ``"torch"``,
+            ``"torch.compile"``) or ``"per-candidate"``. Every kernel consumes the same
+            random draws, but float rounding differs between kernels and differential
+            evolution amplifies it: the same seed reproduces a converter bit for bit on
+            the same kernel, and a statistically equivalent one on another.
     """
 
     converter: CustomPairConductanceConverter
@@ -76,3 +81,4 @@ class WPOResult:
     message: str = ""
     polished: bool = False
     validated_tnmse: float | None = None
+    kernel: str = ""

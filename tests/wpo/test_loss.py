@@ -22,7 +22,7 @@ def _mean_se(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))
 
 
-def _paths(wpo, x, n_tile=24, n_batch=96):
+def _paths(wpo, x, n_tile=24, n_batch=96, seed=7):
     ctx = wpo.loss_context(get_baseline=True)
     tile_vals = [loss_fxn(x, dataclasses.replace(ctx, seed=1000 + i)) for i in range(n_tile)]
     engine = wpo.batched_engine()
@@ -30,8 +30,8 @@ def _paths(wpo, x, n_tile=24, n_batch=96):
     from anatile.wpo import decode_batch
 
     f, g = decode_batch(np.repeat(x[None], n_batch, 0), wpo.space)
-    batch_vals = engine(f, g, torch.Generator().manual_seed(7)).numpy()
-    return _mean_se(tile_vals), _mean_se(batch_vals)
+    batch_vals = engine(f, g, torch.Generator().manual_seed(seed)).numpy()
+    return (_mean_se(tile_vals) if tile_vals else (math.nan, math.nan)), _mean_se(batch_vals)
 
 
 def _assert_same_mean(a, b):
@@ -150,9 +150,9 @@ def test_kernel_physics_matches_functional_pcm():
     w_us = ((g_table[:, 0::2] - g_table[:, 1::2]) * f[:, :, None]).sum(1)
     scale = w_us.abs().amax(1) / eng.max_abs
     coef = torch.tensor([[1.0, -1.0, 2.0, -2.0]], dtype=torch.float64) / scale[:, None]
-    z = torch.randn(len(t_steps), 3, 1, 4, w.numel(), dtype=torch.float64)
-    got = tnmse_kernel(g_a, g_b, eng._lo, eng._frac, coef, eng._w, z, eng._t,
-                       eng._read_factor, None, None, eng._consts)
+    z = torch.randn(1, len(t_steps), 3, 4, w.numel(), dtype=torch.float64)
+    got = tnmse_kernel(g_a, g_b, eng._lo, eng._frac, coef, eng._w, z, None, eng._log_ratio,
+                       eng._read_amp, None, None, eng._consts())
     # the same chain with the functional building blocks
     grid = torch.linspace(-eng.max_abs, eng.max_abs, 11, dtype=torch.float64)
     g_t = pcm.interpolate_custom_pair(w.reshape(-1), grid, g_table[0])  # (K, N)
@@ -160,14 +160,67 @@ def test_kernel_physics_matches_functional_pcm():
     mu, s_nu = pcm.pcm_drift_nu_stats(g_t, 25.0)
     total = 0.0
     for ti, t in enumerate(t_steps):
-        gp = (g_t + sig * z[ti, 0, 0]).clamp(min=0)
-        nu = (mu + s_nu * z[ti, 1, 0]).abs() * 1.1
+        gp = (g_t + sig * z[0, ti, 0]).clamp(min=0)
+        nu = (mu + s_nu * z[0, ti, 1]).abs() * 1.1
         gd = gp * pcm.pcm_drift_factor(nu, t, 20.0)
         noise = pcm.pcm_read_noise_qs(gp, 25.0) * float(pcm.pcm_read_noise_time_factor(t)) * 0.7
-        gr = (gd + gd.abs() * noise * z[ti, 2, 0]).clamp(min=0)
+        gr = (gd + gd.abs() * noise * z[0, ti, 2]).clamp(min=0)
         wt = (coef[0, :, None] * gr).sum(0)
         wp = (coef[0, :, None] * gp).sum(0)
         alpha = wp.abs().sum() / wt.abs().sum()
         total += float((((alpha * wt - w.reshape(-1)) * 10 / eng.max_abs) ** 2).sum())
     expected = total / (w.numel() * len(t_steps))
     assert float(got[0]) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["noisy", "aihwkit", "noisy_per_column", "noisy_omega"])
+def test_noisy_readout_paths_agree(make_wpo, mode):
+    """The drift-compensation readout through the forward IO model: both paths agree
+    statistically, and the noise moves the TNMSE well beyond the exact readout's."""
+    cfg = InferenceRPUConfig()
+    opts: dict = {"perfect_readout": False}
+    if mode == "aihwkit":
+        opts = {"aihwkit_objective": True}
+    elif mode == "noisy_per_column":
+        cfg.drift_compensation = PerColumnDriftCompensation()
+    elif mode == "noisy_omega":
+        cfg.mapping.weight_scaling_omega = 1.0
+        cfg.mapping.weight_scaling_columnwise = True
+    wpo = make_wpo(rpu_config=cfg, **opts)
+    assert not wpo.search_rpu_config.forward.is_perfect
+    exact = make_wpo(rpu_config=cfg)
+    x = np.random.default_rng(0).random(len(wpo.generate_hop_bounds()))
+    tile, batch = _paths(wpo, x, n_tile=20)
+    _assert_same_mean(tile, batch)
+    _, exact_batch = _paths(exact, x, n_tile=0, seed=8)
+    if mode != "noisy_omega":  # ω = 0: one raw weight per readout output, near the noise
+        assert batch[0] > exact_batch[0] + 5 * math.hypot(batch[1], exact_batch[1])
+
+
+def test_aihwkit_objective_searches_at_omega_zero(make_wpo):
+    cfg = InferenceRPUConfig()
+    cfg.mapping.weight_scaling_omega = 1.0
+    wpo = make_wpo(rpu_config=cfg, aihwkit_objective=True)
+    assert wpo.search_rpu_config.mapping.weight_scaling_omega == 0.0
+    assert not wpo.search_rpu_config.forward.is_perfect
+    default = make_wpo(rpu_config=cfg)
+    assert default.search_rpu_config.mapping.weight_scaling_omega == 1.0
+    assert default.search_rpu_config.forward.is_perfect
+    assert cfg.mapping.weight_scaling_omega == 1.0  # the caller's config untouched
+
+
+def test_baseline_measures_the_converter_it_is_given(make_wpo):
+    """Unlike aihwkit's get_loss_baseline (which measures the noise model's own
+    converter), the baseline is the TNMSE of g_converter_baseline, on both paths."""
+    from anatile.inference import SinglePairConductanceConverter
+
+    cfg = InferenceRPUConfig(noise_model=PCMLikeNoiseModel(
+        g_converter=SinglePairConductanceConverter()))
+    for vectorized in (True, False):
+        n = 24 if vectorized else 6
+        dual = make_wpo(rpu_config=cfg, vectorized=vectorized, baseline_iterations=n)
+        single = make_wpo(rpu_config=cfg, vectorized=vectorized, baseline_iterations=n,
+                          baseline=SinglePairConductanceConverter())
+        b_dual, b_single = dual.get_loss_baseline(), single.get_loss_baseline()
+        # DualPair [1, 1] halves the relative programming noise: clearly lower TNMSE
+        assert b_dual < 0.8 * b_single, (vectorized, b_dual, b_single)
