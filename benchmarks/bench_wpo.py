@@ -60,20 +60,76 @@ def gaussian_weights(seed: int = 0) -> torch.Tensor:
     return torch.randn(100_000, generator=torch.Generator().manual_seed(seed)) * 0.05
 
 
+LEGACY_REV = "5751d2c"
+"""The last commit with the C kernel (``anatile/wpo/tnmse_native.c``), for the side-by-side
+kernel table: ``--legacy-c`` builds it from git and runs it on the same inputs."""
+
+
+def legacy_c_runner(rev: str = LEGACY_REV) -> Any:
+    """A ``_run_numba`` replacement that evaluates with the C kernel of commit ``rev``
+    (its ``native.py`` and ``tnmse_native.c`` taken from git into a temporary directory),
+    or None when it cannot be built here."""
+    import importlib.util
+    import subprocess
+    import tempfile
+    import types
+
+    tmp = Path(tempfile.mkdtemp(prefix="anatile-legacy-c-"))
+    for name in ("native.py", "tnmse_native.c"):
+        text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:anatile/wpo/{name}"],
+                              capture_output=True, text=True, check=True).stdout
+        (tmp / name).write_text(text)
+    spec = importlib.util.spec_from_file_location("legacy_native", tmp / "native.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    kernel = mod.load()
+    if kernel is None:
+        return None
+
+    def run(self: Any, _kernel: Any, g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any,
+            z: Any, zr: Any, mu: Any, sig_nu: Any) -> torch.Tensor:
+        p = self.physics
+        consts = (p.g_max, tuple(p.prog_coeff), p.g_max_reference, p.prog_noise_scale,
+                  p.drift_scale, p.t_0, self.compensation, self.out_features,
+                  10.0 / self.max_abs, float(self.n_weights * len(self.t_steps)))
+        return mod.run(kernel, g_a, g_b, lo, frac, coef, self._w, z.permute(1, 2, 0, 3, 4),
+                       self._log_ratio, self._read_amp, mu, sig_nu, consts)
+
+    return lambda engine: types.MethodType(run, engine), kernel.variant
+
+
 def bench_speed(n_per_candidate: int, compile_: bool | None, popsize: int,
-                rounds: int = 3, device: str | None = None) -> dict[str, Any]:
-    """(a): a generation of the batched loss, with the kernel the optimizer picks and with
-    the torch kernel, vs ``n_per_candidate`` reference calls, interleaved for ``rounds``
-    rounds; the minimum per path is the undisturbed cost."""
+                rounds: int = 3, device: str | None = None,
+                legacy_c: bool = False) -> dict[str, Any]:
+    """(a): a generation of the batched loss with each kernel (numba, the legacy C kernel
+    with ``legacy_c``, torch / torch.compile) and with the noisy readout
+    (``perfect_readout=False``), vs ``n_per_candidate`` reference calls, interleaved for
+    ``rounds`` rounds; the minimum per path is the undisturbed cost."""
     wpo = _optimizer(gaussian_weights(), popsize=popsize, compile=compile_, device=device)
     dims = n_dimensions(wpo.space)
     n_cand = popsize * dims
     x = np.random.default_rng(0).random((n_cand, dims))
     engines = {"default": wpo.batched_engine()}
+    noisy = _optimizer(gaussian_weights(), popsize=popsize, compile=compile_, device=device,
+                       perfect_readout=False).batched_engine()
+    engines["noisy readout"] = noisy
+    labels = {"default": engines["default"].kernel_name,
+              "noisy readout": f"{noisy.kernel_name}, noisy readout"}
+    if legacy_c and engines["default"].kernel_name == "numba":
+        legacy = legacy_c_runner()
+        if legacy is not None:
+            bind, variant = legacy
+            eng = _optimizer(gaussian_weights(), popsize=popsize, compile=compile_,
+                             device=device).batched_engine()
+            eng._run_numba = bind(eng)  # type: ignore[method-assign]
+            engines["legacy C"] = eng
+            labels["legacy C"] = f"C native-{variant} (before this change)"
     alt = _optimizer(gaussian_weights(), popsize=popsize, compile=compile_, native=False,
                      device=device).batched_engine()
     if alt.kernel_name != engines["default"].kernel_name:
         engines["torch"] = alt
+        labels["torch"] = alt.kernel_name
     from anatile.wpo import decode_batch
 
     ctx = wpo.loss_context(get_baseline=True)
@@ -101,17 +157,21 @@ def bench_speed(n_per_candidate: int, compile_: bool | None, popsize: int,
         per.append((time.perf_counter() - t0) / n_per_candidate)
     p_min, p_med = min(per), float(np.median(per))
     kernels = {}
-    for name, engine in engines.items():
+    for name in engines:
         b_min, b_med = min(times[name]), float(np.median(times[name]))
         kernels[name] = {
-            "kernel": engine.kernel_name, "warmup_s": warmup[name], "ms_min": 1e3 * b_min,
+            "kernel": labels[name], "warmup_s": warmup[name], "ms_min": 1e3 * b_min,
             "ms_median": 1e3 * b_med, "per_s": 1.0 / b_min, "ratio": p_min / b_min,
             "ratio_median": p_med / b_med,
         }
     d = kernels["default"]
+    # per-round ratios (same round, same machine load) of the paired comparisons
+    paired = {name: float(np.median([a / b for a, b in zip(times[name], times["default"],
+                                                           strict=True)]))
+              for name in engines if name != "default"}
     return {
         "dims": dims, "candidates": n_cand, "rounds": rounds, "kernels": kernels,
-        "device": str(engines["default"].device),
+        "device": str(engines["default"].device), "paired_to_default": paired,
         "batched_per_s": d["per_s"], "ratio": d["ratio"], "ratio_median": d["ratio_median"],
         "per_candidate_s": p_min, "per_candidate_per_s": 1.0 / p_min,
         "per_candidate_s_all": per, "n_per_candidate": n_per_candidate,
@@ -205,6 +265,8 @@ def render(res: dict[str, Any]) -> str:
         ]
         for name, k in sp["kernels"].items():
             use = " (used by the optimizer)" if name == "default" else ""
+            if name in sp.get("paired_to_default", {}):
+                use = f" ({sp['paired_to_default'][name]:.2f}× the default, paired median)"
             lines.append(
                 f"| batched, `{k['kernel']}` kernel{use}, one generation | {sp['candidates']} "
                 f"| {k['ms_min']:.3f} / {k['ms_median']:.3f} | {k['per_s']:.0f} "
@@ -272,6 +334,8 @@ def main() -> None:
     ap.add_argument("--per-candidate", type=int, default=5,
                     help="reference evaluations for the speed ratio (default 5)")
     ap.add_argument("--no-compile", action="store_true", help="eager batched kernel")
+    ap.add_argument("--legacy-c", action="store_true",
+                    help=f"also time the C kernel of commit {LEGACY_REV} (built from git)")
     ap.add_argument("--device", default=None, help="device of the batched loss (default: "
                     "CUDA when available)")
     ap.add_argument("--rounds", type=int, default=5,
@@ -285,7 +349,8 @@ def main() -> None:
     res: dict[str, Any] = {"runs": []}
     if not args.no_speed:
         res["speed"] = bench_speed(args.per_candidate, compile_, 10 if args.quick else 100,
-                                   rounds=args.rounds, device=args.device)
+                                   rounds=args.rounds, device=args.device,
+                                   legacy_c=args.legacy_c)
         sp = res["speed"]
         print(f"(a) batched {sp['batched_per_s']:.0f} cand/s, per-candidate "
               f"{sp['per_candidate_per_s']:.2f} cand/s, ratio {sp['ratio']:.0f}x", flush=True)
