@@ -548,6 +548,7 @@ def tnmse_kernel(
             if readout is None:
                 read_now, read_ref = w_t.abs(), w_p.abs()
             else:
+                assert zr is not None
                 read_now = F.adc(F.readout_level(w_t, gain, noise_std, zr[:, ti, 1],
                                                  inv_step), max_level).abs() * unit
                 read_ref = F.adc(F.readout_level(w_p, gain, noise_std, zr[:, ti, 0],

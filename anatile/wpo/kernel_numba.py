@@ -70,22 +70,26 @@ _LOG2E = _f32(1.0 / math.log(2.0))
 _LN2 = _f32(math.log(2.0))
 
 
-@intrinsic
-def _float_from_bits(typingctx: Any, bits: Any) -> Any:
+def _float_from_bits_typer(typingctx: Any, bits: Any) -> Any:
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         return builder.bitcast(args[0], ir.FloatType())
     return types.float32(types.int32), codegen
 
 
-@intrinsic
-def _bits_from_float(typingctx: Any, x: Any) -> Any:
+def _bits_from_float_typer(typingctx: Any, x: Any) -> Any:
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         return builder.bitcast(args[0], ir.IntType(32))
     return types.int32(types.float32), codegen
 
 
+_float_from_bits: Any = intrinsic(_float_from_bits_typer)
+"""The float32 with the given bits (int32), as a compiled intrinsic."""
+_bits_from_float: Any = intrinsic(_bits_from_float_typer)
+"""The bits (int32) of a float32, as a compiled intrinsic."""
+
+
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def approx_exp(x: float) -> float:  # pragma: no cover - compiled
+def approx_exp(x: Any) -> Any:  # pragma: no cover - compiled
     """``e^x`` in float32 (``x`` below −87 gives about 2^−126, not 0)."""
     y = max(x * _LOG2E, _f32(-126.0))
     y = min(y, _f32(127.0))
@@ -102,7 +106,7 @@ def approx_exp(x: float) -> float:  # pragma: no cover - compiled
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def approx_log(x: float) -> float:  # pragma: no cover - compiled
+def approx_log(x: Any) -> Any:  # pragma: no cover - compiled
     """``ln|x|`` in float32 for normal ``x`` (0 and subnormals give about −88)."""
     u = _bits_from_float(x) & np.int32(0x7FFFFFFF)
     e = (u >> np.int32(23)) - np.int32(127)
@@ -123,22 +127,22 @@ def approx_log(x: float) -> float:  # pragma: no cover - compiled
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _clip(x: float, lo: float, hi: float) -> float:  # pragma: no cover - compiled
+def _clip(x: Any, lo: Any, hi: Any) -> Any:  # pragma: no cover - compiled
     return min(max(x, _f32(lo)), _f32(hi))
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _clip_min(x: float, lo: float) -> float:  # pragma: no cover - compiled
+def _clip_min(x: Any, lo: Any) -> Any:  # pragma: no cover - compiled
     return max(x, _f32(lo))
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _clip_max(x: float, hi: float) -> float:  # pragma: no cover - compiled
+def _clip_max(x: Any, hi: Any) -> Any:  # pragma: no cover - compiled
     return min(x, _f32(hi))
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _rint(x: float) -> float:  # pragma: no cover - compiled
+def _rint(x: Any) -> Any:  # pragma: no cover - compiled
     return np.rint(x)
 
 
@@ -161,8 +165,10 @@ readout_level = _F["readout_level"]
 adc = _F["adc"]
 
 
-def _tnmse(g_a, g_b, lo, frac, coef, w, z, zr, log_ratio, read_amp, mu, sig, coeffs,  # type: ignore[no-untyped-def]  # noqa: E501
-           phys, readout, gain, flags, w_sq, out):  # pragma: no cover - compiled
+def _tnmse(g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any, w: Any, z: Any, zr: Any,
+           log_ratio: Any, read_amp: Any, mu: Any, sig: Any, coeffs: Any, phys: Any,
+           readout: Any, gain: Any, flags: Any, w_sq: Any,
+           out: Any) -> None:  # pragma: no cover - compiled
     n_c, n_dev, _ = g_a.shape
     n_w = w.shape[0]
     n_t = z.shape[1]
