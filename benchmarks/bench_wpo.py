@@ -16,7 +16,9 @@ compensation, baseline ``DualPairConductanceConverter([1, 1], g_max=25)``.
     the weights of the digits MLP, plus the digits accuracy-over-time table of both
     converters.
 
-Results go to the ``wpo`` section of ``docs/performance.md`` (unless ``--no-write``).
+Results go to the ``wpo`` section of ``docs/performance.md`` (unless ``--no-write``); a
+speed-only run (``--no-full --no-digits``, e.g. with ``--legacy-c`` for the kernel table)
+goes to the ``wpo-kernels`` section instead.
 """
 
 from __future__ import annotations
@@ -414,7 +416,11 @@ def main() -> None:
                          for r in res["runs"]]
         args.json.write_text(json.dumps(clean, indent=1, default=str))
     if not args.no_write:
-        write_section("wpo", block)
+        # a speed-only run (the kernel table) keeps the runs of the last full benchmark
+        speed_only = args.no_full and args.no_digits and not args.no_speed
+        write_section("wpo-kernels" if speed_only else "wpo",
+                      block.replace("## Weight Programming Optimizer",
+                                    "## WPO batched-loss kernels") if speed_only else block)
 
 
 if __name__ == "__main__":

@@ -259,7 +259,7 @@ class BatchedTNMSE:
             f: significance factors, ``(S, P)``.
             g_table: conductances (µS) at the grid weights, ``(S, 2·P, n_grid)``.
             generator: random source on :attr:`device`.
-            common_random_numbers: share one noise draw among the candidates of this call
+            common_random_numbers: share the draws among the candidates of this call
                 (None: :attr:`common_random_numbers`).
 
         Returns:
@@ -289,7 +289,7 @@ class BatchedTNMSE:
         coef = coef.to(self.dtype)
 
         common = (self.common_random_numbers if common_random_numbers is None
-                  else common_random_numbers)
+                  else bool(common_random_numbers))
         return self._run(g_a, g_b, self._lo, self._frac, coef, generator, common)
 
     @torch.no_grad()

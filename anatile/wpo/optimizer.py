@@ -85,8 +85,9 @@ class WeightProgrammingOptimizer:
         objective: the :class:`~anatile.wpo.objective.WPOObjective`.
         rpu_config: a copy of the caller's configuration; after a run its noise model
             holds the optimized converter.
-        search_rpu_config: the copy the search runs on (output scaling and mapping off,
-            exact drift-compensation readout with ``perfect_readout``).
+        search_rpu_config: the copy the search runs on (learned output scales off, exact
+            drift-compensation readout with ``perfect_readout``, ω = 0 and the noisy
+            readout with ``aihwkit_objective``).
         events: :class:`~anatile.events.EventHub` of the progress events.
         result: the :class:`WPOResult` after a run, else None.
         loss_baseline: baseline TNMSE (``inf`` until measured).
