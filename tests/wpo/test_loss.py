@@ -185,7 +185,6 @@ def test_noisy_readout_paths_agree(make_wpo, mode):
         cfg.drift_compensation = PerColumnDriftCompensation()
     elif mode == "noisy_omega":
         cfg.mapping.weight_scaling_omega = 1.0
-        cfg.mapping.weight_scaling_columnwise = True
     wpo = make_wpo(rpu_config=cfg, **opts)
     assert not wpo.search_rpu_config.forward.is_perfect
     exact = make_wpo(rpu_config=cfg)
@@ -196,6 +195,17 @@ def test_noisy_readout_paths_agree(make_wpo, mode):
     _, exact_batch = _paths(exact, x, n_tile=0, seed=8)
     if mode != "noisy_omega":  # ω = 0: one raw weight per readout output, near the noise
         assert batch[0] > exact_batch[0] + 5 * math.hypot(batch[1], exact_batch[1])
+
+
+def test_columnwise_weight_scaling_needs_the_per_candidate_path(make_wpo):
+    from anatile.exceptions import ConfigError
+
+    cfg = InferenceRPUConfig()
+    cfg.mapping.weight_scaling_omega = 1.0
+    cfg.mapping.weight_scaling_columnwise = True
+    with pytest.raises(ConfigError, match="weight_scaling_columnwise"):
+        make_wpo(rpu_config=cfg).batched_engine()
+    make_wpo(rpu_config=cfg, vectorized=False).get_loss_baseline()  # the reference path runs
 
 
 def test_aihwkit_objective_searches_at_omega_zero(make_wpo):
