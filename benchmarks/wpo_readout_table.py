@@ -80,12 +80,16 @@ def measure(mode: str, strategy: str, repeats: int) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES),
+                    help="readouts to measure (default: all)")
+    ap.add_argument("--strategies", nargs="*", default=["DualPair", "SinglePair"],
+                    choices=["DualPair", "SinglePair"])
     args = ap.parse_args()
     rows = ["| readout (WPO option) | strategy | aihwkit 1.2.0 | anatile per candidate | "
             "anatile batched | per candidate − aihwkit | batched − aihwkit |",
             "|---|---|---:|---:|---:|---:|---:|"]
-    for mode in MODES:
-        for strategy in ("DualPair", "SinglePair"):
+    for mode in args.modes:
+        for strategy in args.strategies:
             r = measure(mode, strategy, args.repeats)
             a, sa = AIHWKIT[(mode, strategy)]
             (t, st), (b, sb) = r["tile"], r["batched"]
