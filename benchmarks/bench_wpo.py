@@ -84,6 +84,9 @@ def legacy_c_runner(rev: str = LEGACY_REV) -> Any:
     spec = importlib.util.spec_from_file_location("legacy_native", tmp / "native.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.modules[spec.name] = mod  # its dataclass looks the module up
     spec.loader.exec_module(mod)
     kernel = mod.load()
     if kernel is None:
