@@ -93,7 +93,7 @@ def approx_exp(x: Any) -> Any:  # pragma: no cover - compiled
     """``e^x`` in float32 (``x`` below −87 gives about 2^−126, not 0)."""
     y = max(x * _LOG2E, _f32(-126.0))
     y = min(y, _f32(127.0))
-    k = np.floor(y + _f32(0.5))
+    k = _f32(np.floor(y + _f32(0.5)))  # float32: keep the polynomial in float32
     r = y - k
     p = _E[6]
     p = p * r + _E[5]
@@ -143,7 +143,7 @@ def _clip_max(x: Any, hi: Any) -> Any:  # pragma: no cover - compiled
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
 def _rint(x: Any) -> Any:  # pragma: no cover - compiled
-    return np.rint(x)
+    return _f32(np.rint(x))
 
 
 _F = pcm_formulas.rebind(
