@@ -71,8 +71,10 @@ def test_callers_rpu_config_is_never_modified(make_wpo):
     cfg.mapping.learn_out_scaling = True
     before = copy.deepcopy(cfg)
     wpo = make_wpo(rpu_config=cfg, maxiter=1, popsize=2, baseline_iterations=2)
-    # the search copy has output scaling/mapping off and a noise-free readout
-    assert wpo.search_rpu_config.mapping.weight_scaling_omega == 0.0
+    # the search copy has learned output scales off, keeps the ω the user deploys (it
+    # sets the signal of a noisy readout; aihwkit_objective searches at ω = 0) and reads
+    # drift compensation noise-free
+    assert wpo.search_rpu_config.mapping.weight_scaling_omega == 1.0
     assert not wpo.search_rpu_config.mapping.learn_out_scaling
     assert wpo.search_rpu_config.forward.is_perfect
     converter, _ = wpo.run_optimizer()
