@@ -25,7 +25,6 @@ from parity_fixtures import combined_se, load_fixture
 from record_aihwkit import WPO_STRATEGIES, wpo_weights
 
 from anatile.config import InferenceRPUConfig
-from anatile.exceptions import ConfigError
 from anatile.inference import (
     DualPairConductanceConverter,
     GlobalDriftCompensation,
@@ -87,12 +86,7 @@ def test_per_candidate_path_agrees_with_aihwkit(strategy: str, mode: str) -> Non
 
 @pytest.mark.parametrize(("strategy", "mode"), CASES)
 def test_batched_path_agrees_with_aihwkit(strategy: str, mode: str) -> None:
-    if mode != "noise_free_readout":
-        # the batched loss models the noisy readout once engine's readout work (issue 15,
-        # deliverable 2) lands; until then it refuses it
-        with pytest.raises(ConfigError, match="perfect_readout"):
-            _assert_agrees(strategy, mode, vectorized=True)
-        return
+    # the batched loss models the noisy readout through the IO model (OneHotReadout)
     _assert_agrees(strategy, mode, vectorized=True)
 
 
