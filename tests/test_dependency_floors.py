@@ -32,6 +32,8 @@ FEATURES: list[tuple[str, str, str, str | None]] = [
      None),
     ("ipywidgets", "8.0", "ipywidgets 8 layout and Output API", r"import ipywidgets"),
     ("matplotlib", "3.7", "oldest matplotlib the floors script runs", None),
+    ("numba", "0.60", "the numba kernel of the batched WPO loss (floor set with it; not yet "
+     "run by scripts/check_floors.sh)", r"numba"),
     ("ipyevents", "2.0", "ipyevents.Event on the figure images of the widgets",
      r"import ipyevents|from ipyevents"),
 ]
