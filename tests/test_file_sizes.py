@@ -1,9 +1,8 @@
 """One concept per file: a module past ~400 lines says at its top why it is not split.
 
 STYLE.md: "a file past ~400 lines is asking to be split". A module over ``LIMIT`` lines
-must give the reason in its module docstring (a sentence with "over 400 lines"). The
-modules listed in ``REASON_PENDING`` were over the limit when this check was added; their
-owners split them or write the reason, then take them off the list (the test says when).
+must give the reason in its module docstring (a sentence with "over 400 lines"). There is
+no exemption list: a long module is split or explained.
 """
 
 from __future__ import annotations
@@ -18,11 +17,6 @@ PACKAGE = ROOT / "anatile"
 #: "~400 lines": the hard line sits a little above.
 LIMIT = 420
 MARKER = "over 400 lines"
-
-REASON_PENDING = {
-    "anatile/inference/noise.py",
-    "anatile/wpo/batched.py",
-}
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
@@ -39,19 +33,9 @@ def _has_reason(path: Path) -> bool:
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_a_long_module_says_why(path: Path) -> None:
     name = str(path.relative_to(ROOT))
-    if name in REASON_PENDING:
-        pytest.skip(f"{name}: split or reason pending (listed in REASON_PENDING)")
     if _lines(path) > LIMIT:
         assert _has_reason(path), (
             f"{name}: {_lines(path)} lines; split it into one concept per file, or say at "
             f"the top of its docstring why it is {MARKER}"
         )
 
-
-def test_the_pending_list_only_holds_long_modules_without_a_reason() -> None:
-    for name in sorted(REASON_PENDING):
-        path = ROOT / name
-        assert path.exists(), f"{name}: gone; take it off REASON_PENDING"
-        assert _lines(path) > LIMIT and not _has_reason(path), (
-            f"{name}: now short or explained; take it off REASON_PENDING"
-        )

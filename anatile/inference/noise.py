@@ -1,5 +1,13 @@
 """Phenomenological noise models of PCM inference: programming noise, drift, read noise.
 
+Why this module is over 400 lines and not split: it holds one class hierarchy (the base
+noise model with its aihwkit-style methods and the program/read pair, the PCM-like model and
+its custom-drift variant) and the two small state types its methods return; the formulas
+are already elsewhere (``anatile.functional.pcm`` and ``pcm_formulas``), so what remains is
+each model's parameters, their checks, serialization, its typed ``physics()`` description
+and the wiring of converter and physics, which a reader follows from base class to
+subclass in one file.
+
 A noise model works on weights in normalized units, through its conductance converter:
 weights → conductances (µS) → physics → conductances → weights. The physics itself lives in
 :mod:`anatile.functional.pcm`; the classes hold the parameters, validate them and

@@ -1,5 +1,12 @@
 """Whole-population TNMSE: every candidate strategy of a generation in one tensor computation.
 
+Why this module is over 400 lines and not split: it is one computation, the evaluation of a
+whole population (candidate table gather, random draws in a kernel-independent layout,
+chunking, drift compensation and its noisy readout, kernel dispatch), whose steps share
+the chunk sizes, the draw layout and the device of :class:`BatchedTNMSE`; split apart, each
+piece would need the others' internals. The PCM formulas live in
+``anatile.functional.pcm_formulas`` and the numba kernel in ``anatile.wpo.kernel_numba``.
+
 The per-candidate reference (:func:`anatile.wpo.loss.loss_rpu_config`) builds a test layer
 with the candidate converter and, for every time step, programs it (fresh programming noise
 and drift exponents), drifts it to ``t`` (drift and 1/f read noise) and reads the
