@@ -1,20 +1,25 @@
-"""Helpers shared by the benchmarks: timing and writing a section of docs/performance.md."""
+"""Helpers shared by the benchmarks: timing and writing a section of the performance page.
+
+Each benchmark writes its results as a Markdown fragment, ``docs/_generated/perf_<name>.md``.
+The documentation build puts every fragment into ``docs/performance.md`` (at the
+``<!-- benchmark sections -->`` marker), so the numbers on the site are the benchmark's
+own output, never retyped; other pages link to these sections instead of quoting them.
+"""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["DOC", "markers", "times_ms", "write_section"]
+__all__ = ["GENERATED", "fragment_path", "times_ms", "write_section"]
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+GENERATED = Path(__file__).resolve().parents[1] / "docs" / "_generated"
 
 
-def markers(name: str) -> tuple[str, str]:
-    """The start and end comments that delimit section ``name`` of the performance page."""
-    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+def fragment_path(name: str, directory: Path = GENERATED) -> Path:
+    """Where the section ``name`` of the performance page is stored."""
+    return directory / f"perf_{name}.md"
 
 
 def times_ms(fn: Callable[[], object], repeats: int) -> list[float]:
@@ -28,18 +33,12 @@ def times_ms(fn: Callable[[], object], repeats: int) -> list[float]:
     return out
 
 
-def write_section(name: str, block: str, doc: Path = DOC) -> None:
-    """Replace section ``name`` of ``doc`` by ``block`` (appended when missing).
+def write_section(name: str, block: str, directory: Path = GENERATED) -> Path:
+    """Write section ``name`` of the performance page (replacing the previous results).
 
-    Other sections are left exactly as they are, so each benchmark owns its own part of
-    the page.
+    Each benchmark owns its own fragment, so running one leaves the others untouched.
     """
-    start, end = markers(name)
-    section = f"{start}\n{block.strip(chr(10))}\n{end}"
-    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Performance\n"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    doc.write_text(text, encoding="utf-8")
+    path = fragment_path(name, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(block.strip("\n") + "\n", encoding="utf-8")
+    return path

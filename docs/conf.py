@@ -1,12 +1,20 @@
 """Sphinx configuration of the anatile documentation site.
 
 Build it with ``.venv/bin/python -m sphinx -W -b html docs docs/_build/html`` (the test
-``tests/docs/test_docs_build.py`` does exactly this, warnings as errors).
+``tests/docs/test_docs_build.py`` does exactly this, warnings as errors, nitpicky, then
+checks every local link of the built pages).
+
+The tutorials in ``notebooks/`` (linked into ``docs/tutorials/``) and the pages with code
+cells (figures computed from the library) are executed during the build by myst-nb, with
+``ANATILE_QUICK=1`` (reduced settings). A tutorial that raises, or that runs past the time
+budget in its metadata (``metadata.anatile.quick_time_budget_s``), fails the build.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -19,7 +27,16 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 DOCS = Path(__file__).resolve().parent
-sys.path.insert(0, str(DOCS.parent))
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))
+# The notebook kernels are child processes: they import this checkout and run with the
+# tutorials' reduced settings and one thread (small tensors on shared CI cores).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+os.environ.setdefault("ANATILE_QUICK", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
 import anatile  # noqa: E402
 
@@ -29,18 +46,85 @@ copyright = "2026, the anatile developers"  # noqa: A001
 release = anatile.__version__
 version = release
 
+sys.path.insert(0, str(DOCS / "_ext"))
 extensions = [
-    "myst_parser",
+    "config_fields",  # docs/_ext: config fields with defaults read from the dataclasses
+    "autolink",  # docs/_ext: inline code naming an API object links to it
+    "myst_nb",  # MyST markdown + notebooks executed at build time
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
+    "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
 ]
 
-source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+# Every cross-reference must resolve (our names through autodoc, the others' through the
+# inventories below); the test builds with -W, so an unresolved name fails it.
+nitpicky = True
+nitpick_ignore = [("py:class", "anatile.config.base.T")]  # a TypeVar, not an object
+
+# intersphinx with inventories shipped in the repository: the documentation machines (and
+# many lab networks) are offline. docs/_intersphinx/build_inventories.py writes them from
+# the installed packages and says how to refresh them.
+_INV = DOCS / "_intersphinx"
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3/", str(_INV / "python.inv")),
+    "torch": ("https://pytorch.org/docs/stable/", str(_INV / "torch.inv")),
+    "numpy": ("https://numpy.org/doc/stable/", str(_INV / "numpy.inv")),
+    "scipy": ("https://docs.scipy.org/doc/scipy/", str(_INV / "scipy.inv")),
+    "matplotlib": ("https://matplotlib.org/stable/", str(_INV / "matplotlib.inv")),
+    "ipywidgets": ("https://ipywidgets.readthedocs.io/en/stable/", str(_INV / "ipywidgets.inv")),
+}
+intersphinx_disabled_reftypes = ["std:doc"]
+
+# Names that annotations spell by their defining (private) module; the documentation
+# knows them by their public name.
+_REF_ALIASES = {
+    "torch._C.Generator": "torch.Generator",
+    "torch._C.device": "torch.device",
+    "torch._C.dtype": "torch.dtype",
+    "torch._C.Size": "torch.Size",
+    "torch.nn.modules.module.Module": "torch.nn.Module",
+    "torch.optim.optimizer.Optimizer": "torch.optim.Optimizer",
+    "ipywidgets.widgets.widget_box.VBox": "ipywidgets.VBox",
+    # short names in the config field types (docs/_ext/config_fields.py)
+    "Any": "typing.Any",
+    "Callable": "collections.abc.Callable",
+    "Sequence": "collections.abc.Sequence",
+    "Tensor": "torch.Tensor",
+    "torch.Tensor": "torch.Tensor",
+    "Path": "pathlib.Path",
+}
+
+# MathJax from the site's own static files (docs/_static/mathjax, MathJax 3.2.2 from npm,
+# Apache-2.0): formulas render without a network connection.
+mathjax_path = "mathjax/tex-chtml.js"
+# MathJax finds its fonts and TeX extensions next to its own script.
+mathjax3_config = {"options": {"menuOptions": {"settings": {"assistiveMml": False}}}}
+
+# myst-nb: execute the tutorials and the figure pages on every build (no cache: the build
+# is the check that they still run). Widgets are shown through their static PNG fallback
+# (``_repr_png_``), not as live widget views (which need a kernel and a CDN).
+# ANATILE_DOCS_EXECUTE=0 skips execution for a quick look at the prose while writing.
+nb_execution_mode = "force" if os.environ.get("ANATILE_DOCS_EXECUTE", "1") != "0" else "off"
+nb_execution_timeout = 600  # per cell; the per-notebook budget is checked below
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_execution_excludepatterns = ["_build/*"]
+nb_merge_streams = True
+nb_ipywidgets_js: dict[str, dict[str, str]] = {}
+nb_mime_priority_overrides = [
+    ("html", "application/vnd.jupyter.widget-view+json", None),
+    ("html", "image/png", 5),
+]
+
+source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb", ".rst": "restructuredtext"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**/.ipynb_checkpoints"]
+exclude_patterns = [
+    "_build", "Thumbs.db", ".DS_Store", "**/.ipynb_checkpoints", "_intersphinx", "_static",
+    "_generated/*.md",  # fragments included by other pages
+]
 
 # MyST: $...$ / $$...$$ math, ::: fences, definition lists, heading anchors for
 # cross-page links such as [drift](concepts/pcm_noise_drift.md#drift).
@@ -57,7 +141,7 @@ autodoc_default_options = {
 }
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
-autodoc_class_signature = "separated"
+autodoc_class_signature = "mixed"  # the constructor signature in the class header
 autodoc_preserve_defaults = True
 autosummary_generate = False
 
@@ -70,7 +154,8 @@ napoleon_custom_sections = ["Shape", "Events", "Panels"]
 
 html_theme = "furo"
 html_title = f"anatile {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["anatile.css"]
 
 # The user-guide pages (tile, inference, wpo, widgets, performance) and the packages are
 # written by the people who write those parts and land progressively; the index lists them
@@ -105,8 +190,7 @@ GALLERY = {
     ),
     "conductance_map": (
         "ConductanceMapView",
-        "Baseline and optimized programming strategies side by side, with their TNMSE over "
-        "time.",
+        "Conductance converters side by side: their g(w) curves and their TNMSE over time.",
     ),
     "model_inspector": (
         "ModelInspector",
@@ -125,21 +209,195 @@ def _gallery_markdown() -> str:
         default = img.stem.replace("_", " ").capitalize()
         title, caption = GALLERY.get(img.stem, (default, default))
         blocks.append(
-            f"\n## {title}\n\n```{{figure}} img/{img.name}\n:alt: {title}\n:width: 100%\n\n"
+            f"\n### {title}\n\n```{{figure}} img/{img.name}\n:alt: {title}\n:width: 100%\n\n"
             f"{caption}\n```\n"
         )
     return "".join(blocks)
 
 
+# ------------------------------------------------------------------------------ tutorials
+TUTORIALS = DOCS / "tutorials"
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def _tutorial_cards() -> str:
+    """One card per tutorial: its thumbnail (``metadata.anatile.thumbnail``), title, summary."""
+    cards = []
+    for nb_path in sorted(TUTORIALS.glob("*.ipynb")):
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        meta = nb.get("metadata", {}).get("anatile", {})
+        first = "".join(nb["cells"][0]["source"]).strip().splitlines()
+        title = first[0].lstrip("# ").strip()
+        summary = next((line for line in first[1:] if line.strip()), "")
+        summary = meta.get("summary", summary)
+        thumb = meta.get("thumbnail", "img/tile_inspector.png")
+        cards.append(
+            f":::{{container}} anatile-card\n"
+            f"[![{title}]({thumb})](tutorials/{nb_path.name})\n\n"
+            f"**[{title}](tutorials/{nb_path.name})**\n\n{summary}\n:::\n"
+        )
+    return "::::{container} anatile-gallery\n" + "\n".join(cards) + "::::\n"
+
+
+def _copy_tutorials(app: Any, config: Any) -> None:
+    """Copy every notebook of notebooks/ to docs/tutorials/ (git-ignored): all of them are
+    then built, so executed, and none can be forgotten. Sphinx needs its sources inside
+    docs/; a copy (not a link) keeps relative links and edit paths inside the site."""
+    TUTORIALS.mkdir(exist_ok=True)
+    wanted = {nb.name: nb for nb in NOTEBOOKS.glob("*.ipynb")}
+    for stale in TUTORIALS.glob("*.ipynb"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for name, src in wanted.items():
+        dst = TUTORIALS / name
+        data = src.read_bytes()
+        if dst.is_symlink() or not dst.exists() or dst.read_bytes() != data:
+            dst.unlink(missing_ok=True)
+            dst.write_bytes(data)
+
+
+def _check_tutorial_budgets(app: Any, env: Any) -> None:
+    """A tutorial that failed, or ran past its quick-settings budget, fails the build."""
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    for docname, data in sorted(NbMetadataCollector.get_doc_data(env).items()):
+        exec_data = data.get("exec_data")
+        if not docname.startswith("tutorials/") or not exec_data:
+            continue
+        nb = json.loads((DOCS / f"{docname}.ipynb").read_text(encoding="utf-8"))
+        budget = float(nb["metadata"].get("anatile", {}).get("quick_time_budget_s", 120.0))
+        runtime = exec_data.get("runtime") or 0.0
+        _log.info("%s executed in %.1f s (budget %.0f s)", docname, runtime, budget)
+        if not exec_data.get("succeeded"):
+            _log.warning("%s failed to execute: %s", docname, exec_data.get("error"))
+        elif runtime > budget:
+            _log.warning(
+                "%s took %.1f s with ANATILE_QUICK=1, over its budget of %.0f s",
+                docname, runtime, budget,
+            )
+
+
+def _resolve_alias(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve what the Python domain could not.
+
+    * private spellings of other projects' names (``torch._C.Generator``) through their
+      public name and intersphinx;
+    * our own short names written in a docstring of another module (``ConfigError`` in a
+      config's ``Raises:``, ``TileWithPeriphery.program_weights`` in ``anatile.nn``) when
+      exactly one documented anatile object ends with that name. An ambiguous or unknown
+      name stays unresolved, and the nitpicky build reports it.
+    """
+    target = node.get("reftarget", "")
+    public = _REF_ALIASES.get(target)
+    if public is None and target.startswith("np."):
+        public = "numpy." + target[3:]
+    if public is None and target.startswith("nn."):
+        public = "torch." + target
+    if public is not None:
+        from sphinx.ext.intersphinx import missing_reference
+
+        node["reftarget"] = public
+        return missing_reference(app, env, node, contnode)
+    if node.get("refdomain") != "py" or not target:
+        return None
+    domain = env.get_domain("py")
+    suffix = "." + target.lstrip("~.")
+    matches = {
+        name: obj for name, obj in domain.objects.items()
+        if name.startswith("anatile.") and name.endswith(suffix) and not obj.aliased
+    }
+    if len(matches) != 1:
+        # the same object documented under its package and its module: prefer the package
+        public_only = {n: o for n, o in matches.items() if "._" not in n}
+        by_target = {(o.docname, o.node_id) for o in matches.values()}
+        if len(by_target) != 1 and len(public_only) != 1:
+            return None
+        matches = public_only or matches
+    name, obj = next(iter(sorted(matches.items(), key=lambda kv: len(kv[0]))))
+    from sphinx.util.nodes import make_refnode
+
+    return make_refnode(app.builder, node["refdoc"], obj.docname, obj.node_id, contnode, name)
+
+
+def _skip_member(app: Any, what: str, name: str, obj: Any, skip: bool, options: Any) -> Any:
+    """Leave out members whose only documentation would be another project's.
+
+    An override without a docstring of ours (``set_extra_state``, ``forward`` of a
+    torch Module, an ipywidgets hook) would show torch's or ipywidgets' text as if it
+    were ours; dataclass fields are documented by docs/_ext/config_fields.py instead.
+    """
+    if skip:
+        return None
+    func = getattr(obj, "__func__", obj)
+    if callable(func) and getattr(func, "__name__", name) not in (name, "<lambda>"):
+        return True  # a field holding a function (WPOOptions.callback), not a method
+    if (
+        callable(func)
+        and getattr(func, "__doc__", "") is None
+        and str(getattr(func, "__module__", "")).startswith("anatile")
+    ):
+        return True
+    return None
+
+
+def _prune_viewcode(app: Any) -> list[Any]:
+    """Source pages only for our modules.
+
+    ``typing.NamedTuple`` classes give their generated methods a module called
+    ``namedtuple_<Name>``, which has no source; viewcode would list it in
+    ``_modules/index.html`` with a link to a page it never writes.
+    """
+    modules = getattr(app.builder.env, "_viewcode_modules", {})
+    for name in [m for m in modules if not m.startswith("anatile")]:
+        del modules[name]
+    return []
+
+
+def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: list[Any]) -> None:
+    """Show public bases only: a private helper base is replaced by its own bases."""
+    out: list[Any] = []
+    todo = list(bases)
+    while todo:
+        base = todo.pop(0)
+        module = getattr(base, "__module__", "")
+        private = base.__name__.startswith("_") or any(
+            part.startswith("_") for part in module.split(".")
+        )
+        if module.startswith("anatile") and private:
+            todo[:0] = [b for b in base.__bases__ if b is not object]
+        elif base not in out:
+            out.append(base)
+    bases[:] = out or [object]
+
+
+# Benchmark sections of the performance page, in this order (others follow by name).
+_BENCHMARKS = ["inference", "tile", "wpo", "widgets", "analysis"]
+
+
+def _benchmark_sections() -> str:
+    """The fragments the benchmarks wrote (docs/_generated/perf_<name>.md), verbatim."""
+    found = {p.stem[len("perf_"):]: p for p in (DOCS / "_generated").glob("perf_*.md")}
+    order = [n for n in _BENCHMARKS if n in found] + sorted(set(found) - set(_BENCHMARKS))
+    parts = [f"({'perf-' + name})=\n{found[name].read_text(encoding='utf-8')}" for name in order]
+    return "\n".join(parts) or "No benchmark has been run yet.\n"
+
+
 def _fill_in_parts(app: Any, docname: str, source: list[str]) -> None:
+    if docname == "performance":
+        source[0] = source[0].replace("<!-- benchmark sections -->", _benchmark_sections())
+        return
     if docname == "gallery":
         source[0] = source[0].replace("<!-- screenshots -->", _gallery_markdown())
+        source[0] = source[0].replace("<!-- tutorials -->", _tutorial_cards())
         return
     if docname.startswith("api/") and docname != "api/index":
         modname = "anatile." + docname.split("/", 1)[1]
         if not _module_exists(modname):
             _log.info("%s does not exist yet; its API page is a placeholder", modname)
             source[0] = f"# `{modname}`\n\nThis part of the package has not landed yet.\n"
+        return
+    if docname == "developer/index" and not (DOCS / "architecture.md").exists():
+        source[0] = source[0].replace("/architecture\n", "")
         return
     if docname != root_doc:
         return
@@ -199,4 +457,10 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("autodoc-process-docstring", _escape_docstring_bars)
     app.connect("source-read", _fill_in_parts)
     app.add_directive("anatile-summary", PublicSummary)
+    app.connect("config-inited", _copy_tutorials)
+    app.connect("env-updated", _check_tutorial_budgets)
+    app.connect("missing-reference", _resolve_alias)
+    app.connect("autodoc-process-bases", _public_bases)
+    app.connect("autodoc-skip-member", _skip_member)
+    app.connect("html-collect-pages", _prune_viewcode, priority=400)  # before viewcode's
     return {"parallel_read_safe": True}

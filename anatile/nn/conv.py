@@ -81,7 +81,7 @@ class AnalogConv2d(nn.Module):
 
     @property
     def tile(self) -> TileWithPeriphery:
-        """Alias of :attr:`analog_tile`."""
+        """Alias of ``analog_tile``."""
         return self.analog_tile
 
     def reset_parameters(self) -> None:

@@ -54,7 +54,7 @@ class AnalogLinear(nn.Module):
 
     @property
     def tile(self) -> TileWithPeriphery:
-        """Alias of :attr:`analog_tile`."""
+        """Alias of ``analog_tile``."""
         return self.analog_tile
 
     @property

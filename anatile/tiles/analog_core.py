@@ -42,8 +42,11 @@ class AnalogCore(nn.Module):
 
     Attributes:
         weight: buffer ``[out_size, in_size]`` in normalized conductance units.
-        dw_up, dw_down, w_max_device, w_min_device: per-device buffers of a
+        dw_up: per-device up-step buffer ``[out_size, in_size]`` of a
             :class:`~anatile.config.ConstantStepDevice` with pulsed updates (else None).
+        dw_down: per-device down-step buffer, as ``dw_up``.
+        w_max_device: per-device upper weight bound, as ``dw_up``.
+        w_min_device: per-device lower weight bound, as ``dw_up``.
 
     Shape:
         forward: ``[N, in_size]`` → ``[N, out_size]``; backward: ``[N, out_size]`` →

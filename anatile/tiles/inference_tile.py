@@ -49,8 +49,13 @@ class InferenceTile(TileWithPeriphery):
         alpha: drift compensation factor(s), buffer ``[1]`` (global) or ``[out_size]``
             (per column); multiplies the output in eval mode.
         drift_baseline: the readout of the compensation taken right after programming.
-        g_target, g_programmed, drift_nu, g_drifted: buffers
-            ``[n_devices, out_size, in_size (+1)]`` (None until programmed / drifted).
+        g_target: target conductances (µS), buffer ``[n_devices, out_size, in_size (+1)]``
+            (None until programmed).
+        g_programmed: conductances after programming noise (µS), same shape (None until
+            programmed).
+        drift_nu: drift exponent of each device, same shape (None until programmed).
+        g_drifted: conductances at ``t_inference`` after drift and read noise (µS), same
+            shape (None until drifted).
         t_inference: seconds of the last :meth:`drift_weights`, or None.
 
     Events:

@@ -882,7 +882,7 @@ class TileWithPeriphery(nn.Module):
         below ``tolerance`` or ``max_iter`` updates were done); an
         :class:`~anatile.tiles.InferenceTile` through its noise model
         (:class:`~anatile.tiles.programming.NoiseModelProgramming`). The closed loop's
-        outcome is stored in :attr:`last_programming` and emitted as a ``"programmed"``
+        outcome is stored in ``last_programming`` and emitted as a ``"programmed"``
         event; each iteration emits ``"programming_progress"`` and calls
         ``callback(iteration, max_iter, error)`` (a callback or subscriber returning True,
         or raising StopIteration, stops early).

@@ -39,13 +39,13 @@ class AnatileWidget(widgets.VBox):
 
     Subclasses create named panels with :meth:`_panel` (each with an ``update`` function that
     moves stored state into its artists), wrap every callback with :meth:`_guarded` (so
-    exceptions land in :attr:`log_area` instead of the kernel log), mark panels stale with
+    exceptions land in ``log_area`` instead of the kernel log), mark panels stale with
     :meth:`_invalidate` (redraws are throttled and coalesced; only stale panels render) and
-    build ``children`` themselves, ending with :attr:`log_area`.
+    build ``children`` themselves, ending with ``log_area``.
 
     Attributes:
         log_area: ``widgets.Output`` where callback exceptions are shown (never cleared).
-        errors: the formatted tracebacks shown in :attr:`log_area`, oldest first.
+        errors: the formatted tracebacks shown in ``log_area``, oldest first.
     """
 
     def __init__(

@@ -93,7 +93,7 @@ class ConductanceMapView(AnatileWidget):
         self.draws = 0
         self.weights = weights
         self._thread: threading.Thread | None = None
-        #: TNMSE per converter and time step (rows: converters), or None without a noise model.
+        #: TNMSE per converter (rows) and time step (columns), or None without a noise model.
         self.tnmse: np.ndarray | None = None
         #: the noise seed of :attr:`tnmse`.
         self.tnmse_seed: int | None = None

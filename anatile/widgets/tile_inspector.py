@@ -60,11 +60,11 @@ class TileInspector(AnatileWidget):
 
     For an :class:`~anatile.tiles.InferenceTile` it adds conductance histograms per device,
     the selected weight's trace over time and a log-scale ``t_inference`` slider that calls
-    ``tile.drift_weights(t)`` (see :mod:`.inference_panel`). It opens on the tile's current
+    ``tile.drift_weights(t)`` (see ``anatile.widgets.inference_panel``). It opens on the tile's current
     drift time and alpha and follows drifts made elsewhere (``drift_analog_weights``).
 
     The widget subscribes to ``tile.events``; redraws are throttled (``min_interval``) and
-    happen off the emitting thread. Callback errors show in :attr:`log_area`.
+    happen off the emitting thread. Callback errors show in ``log_area``.
 
     Args:
         tile: a :class:`~anatile.tiles.TileWithPeriphery` (or subclass).
@@ -230,7 +230,7 @@ class TileInspector(AnatileWidget):
         return self._panel(name, figsize, update)
 
     def guarded(self, fn: F) -> F:
-        """``fn`` wrapped so that its exceptions land in :attr:`log_area`."""
+        """``fn`` wrapped so that its exceptions land in ``log_area``."""
         return self._guarded(fn)
 
     def invalidate(self, *names: str) -> None:
@@ -338,7 +338,7 @@ class TileInspector(AnatileWidget):
         """Compare ``weight`` (normalized units) to the target and redraw.
 
         Args:
-            weight: ``[out_size, in_size]`` weights to compare with :attr:`target`.
+            weight: ``[out_size, in_size]`` weights to compare with ``target``.
             label: what they are (shown in the scatter's title).
             defer: redraw within the throttle interval instead of now.
         """

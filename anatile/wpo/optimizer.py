@@ -224,7 +224,7 @@ class WeightProgrammingOptimizer:
         path: one test tile per run).
 
         Returns:
-            The baseline TNMSE (also stored in :attr:`loss_baseline`).
+            The baseline TNMSE (also stored in ``loss_baseline``).
         """
         value = self.objective.baseline(self.options.baseline_iterations, self.generator)
         self.loss_baseline = value
