@@ -63,6 +63,9 @@ extensions = [
 # inventories below); the test builds with -W, so an unresolved name fails it.
 nitpicky = True
 nitpick_ignore = [("py:class", "anatile.config.base.T")]  # a TypeVar, not an object
+# Private helpers (a module or name starting with "_") are not documented by design; an
+# annotation that names one stays plain text.
+nitpick_ignore_regex = [("py:class", r"anatile(\.\w+)*\._\w+(\.\w+)*")]
 
 # intersphinx with inventories shipped in the repository: the documentation machines (and
 # many lab networks) are offline. docs/_intersphinx/build_inventories.py writes them from
@@ -324,6 +327,25 @@ def _resolve_alias(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     return make_refnode(app.builder, node["refdoc"], obj.docname, obj.node_id, contnode, name)
 
 
+def _reexported_data_doc(
+    app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """A constant re-exported by a package gets the ``\"\"\"doc\"\"\"`` written in its submodule."""
+    if what != "data" or lines or not name.startswith("anatile."):
+        return
+    from sphinx.pycode import ModuleAnalyzer
+
+    package, attr = name.rsplit(".", 1)
+    for modname in sorted(m for m in sys.modules if m.startswith(package + ".")):
+        try:
+            docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
+        except Exception:  # noqa: BLE001 - a module without source has no attribute docs
+            continue
+        if ("", attr) in docs:
+            lines[:] = list(docs[("", attr)])
+            return
+
+
 def _skip_member(app: Any, what: str, name: str, obj: Any, skip: bool, options: Any) -> Any:
     """Leave out members whose only documentation would be another project's.
 
@@ -467,5 +489,6 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("missing-reference", _resolve_alias)
     app.connect("autodoc-process-bases", _public_bases)
     app.connect("autodoc-skip-member", _skip_member)
+    app.connect("autodoc-process-docstring", _reexported_data_doc)
     app.connect("html-collect-pages", _prune_viewcode, priority=400)  # before viewcode's
     return {"parallel_read_safe": True}
