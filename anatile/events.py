@@ -45,6 +45,18 @@ class EventHub:
     A subscriber that raises is logged and kept; the emitter is never interrupted, except by
     :class:`StopIteration`, which :meth:`emit` reports to the caller as a stop request
     (the optimizer uses this to end a run cleanly).
+
+    Example:
+        >>> from anatile.events import EventHub
+        >>> hub = EventHub()
+        >>> seen = []
+        >>> sub = hub.subscribe(seen.append)
+        >>> hub.emit("hello")
+        False
+        >>> sub.cancel(); hub.emit("unheard")
+        False
+        >>> seen
+        ['hello']
     """
 
     def __init__(self) -> None:

@@ -11,11 +11,27 @@ __all__ = ["AnatileError", "ConfigError", "TileError"]
 
 
 class AnatileError(Exception):
-    """Base class of every anatile error."""
+    """Base class of every anatile error.
+
+    Example:
+        >>> from anatile.exceptions import AnatileError, ConfigError, TileError
+        >>> issubclass(ConfigError, AnatileError) and issubclass(TileError, AnatileError)
+        True
+    """
 
 
 class ConfigError(AnatileError, ValueError):
-    """A configuration is invalid: an unknown key, a bad value or an unsupported option."""
+    """A configuration is invalid: an unknown key, a bad value or an unsupported option.
+
+    Example:
+        >>> from anatile.config import IOParameters
+        >>> from anatile.exceptions import ConfigError
+        >>> try:
+        ...     IOParameters(out_noise=-1.0)
+        ... except ConfigError as err:
+        ...     print("out_noise" in str(err))
+        True
+    """
 
 
 class TileError(AnatileError, RuntimeError):

@@ -56,7 +56,13 @@ _TIME_LABELS = {seconds: label for label, seconds in DEFAULT_TIMES}
 
 
 def format_time(seconds: float) -> str:
-    """``"1 h"`` for 3600 etc. (the labels of :data:`DEFAULT_TIMES`), else ``"{s:g} s"``."""
+    """``"1 h"`` for 3600 etc. (the labels of :data:`DEFAULT_TIMES`), else ``"{s:g} s"``.
+
+    Example:
+        >>> from anatile.analysis import format_time
+        >>> format_time(3600.0), format_time(42.0)
+        ('1 h', '42 s')
+    """
     return _TIME_LABELS.get(seconds, f"{seconds:g} s")
 
 

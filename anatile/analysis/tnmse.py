@@ -40,6 +40,16 @@ def tnmse_over_time(
 
     Returns:
         ``[len(converters), len(t_steps)]`` TNMSE values (float64).
+
+    Example:
+        >>> from anatile.analysis import tnmse_over_time
+        >>> from anatile.inference import (DualPairConductanceConverter, PCMLikeNoiseModel,
+        ...                                SinglePairConductanceConverter)
+        >>> w = torch.randn(16, 32, generator=torch.Generator().manual_seed(0))
+        >>> converters = [SinglePairConductanceConverter(), DualPairConductanceConverter([1, 3])]
+        >>> table = tnmse_over_time(converters, PCMLikeNoiseModel(), w, [1.0, 86400.0])
+        >>> table.shape  # converters x time steps
+        (2, 2)
     """
     max_abs = float(weights.abs().max())
     rows = []

@@ -12,7 +12,13 @@ __all__ = ["ConstantStepDevice", "IdealDevice"]
 
 @dataclass
 class IdealDevice(ConfigBase):
-    """A device without step size, bounds or variation (weights change exactly)."""
+    """A device without step size, bounds or variation (weights change exactly).
+
+    Example:
+        >>> from anatile.config import IdealDevice, RPUConfig
+        >>> type(RPUConfig(device=IdealDevice()).device).__name__
+        'IdealDevice'
+    """
 
 
 @dataclass
@@ -31,6 +37,14 @@ class ConstantStepDevice(ConfigBase):
         w_min_dtod: device-to-device spread of ``w_min`` (relative std).
         up_down: mean relative asymmetry of up vs down steps.
         up_down_dtod: device-to-device spread of the up/down asymmetry.
+
+    Example:
+        >>> from anatile.config import ConstantStepDevice, RPUConfig
+        >>> from anatile.tiles import TileWithPeriphery
+        >>> cfg = RPUConfig(device=ConstantStepDevice(dw_min=0.002))
+        >>> tile = TileWithPeriphery(4, 8, rpu_config=cfg)
+        >>> tile.analog_core.dw_up.shape  # one up-step per device, drawn at construction
+        torch.Size([4, 8])
     """
 
     dw_min: float = 0.001

@@ -26,7 +26,13 @@ __all__ = [
 
 
 class NoiseManagementType(str, enum.Enum):
-    """How each input row is scaled before the DAC (and the scale undone after the ADC)."""
+    """How each input row is scaled before the DAC (and the scale undone after the ADC).
+
+    Example:
+        >>> from anatile.config import IOParameters, NoiseManagementType
+        >>> IOParameters(noise_management=NoiseManagementType.NONE).noise_management.value
+        'none'
+    """
 
     NONE = "none"
     ABS_MAX = "abs_max"  # divide each row by its abs-max
@@ -34,14 +40,26 @@ class NoiseManagementType(str, enum.Enum):
 
 
 class BoundManagementType(str, enum.Enum):
-    """What happens when the ADC output saturates."""
+    """What happens when the ADC output saturates.
+
+    Example:
+        >>> from anatile.config import BoundManagementType, IOParameters
+        >>> IOParameters(bound_management=BoundManagementType.NONE).bound_management.value
+        'none'
+    """
 
     NONE = "none"
     ITERATIVE = "iterative"  # halve the input scale and repeat while outputs clip
 
 
 class PulseType(str, enum.Enum):
-    """Kind of weight update the analog core applies."""
+    """Kind of weight update the analog core applies.
+
+    Example:
+        >>> from anatile.config import PulseType, UpdateParameters
+        >>> UpdateParameters(pulse_type=PulseType.NONE).pulse_type.value  # a float update
+        'none'
+    """
 
     NONE = "none"  # exact floating-point update (``W -= lr * d^T x``), no device model
     STOCHASTIC_COMPRESSED = "stochastic_compressed"  # coincidences of stochastic pulse trains
@@ -87,6 +105,12 @@ class MappingParameter(ConfigBase):
         out_scaling_columnwise: one learned out scale per output instead of one per tile.
         max_input_size: largest input size of one tile (used by layers and the WPO test layer).
         max_output_size: largest output size of one tile.
+
+    Example:
+        >>> from anatile.config import MappingParameter, RPUConfig
+        >>> cfg = RPUConfig(mapping=MappingParameter(weight_scaling_columnwise=True))
+        >>> cfg.mapping.weight_scaling_columnwise
+        True
     """
 
     digital_bias: bool = True
@@ -128,6 +152,13 @@ class InputRangeParameter(ConfigBase):
         output_min_percentage: fraction of unclipped outputs below which ``r`` grows.
         gradient_scale: scale of the gradient of ``r``.
         gradient_relative: multiply the gradient of ``r`` by ``r``.
+
+    Example:
+        >>> from anatile.config import RPUConfig
+        >>> cfg = RPUConfig()
+        >>> cfg.pre_post.input_range.enable = True  # learn a clipping bound of the inputs
+        >>> cfg.pre_post.input_range.init_from_data
+        100
     """
 
     enable: bool = False
@@ -158,7 +189,14 @@ class InputRangeParameter(ConfigBase):
 
 @dataclass
 class PrePostProcessingParameter(ConfigBase):
-    """Digital pre/post processing around the tile (aihwkit's ``rpu_config.pre_post``)."""
+    """Digital pre/post processing around the tile (aihwkit's ``rpu_config.pre_post``).
+
+    Example:
+        >>> from anatile.config import InputRangeParameter, PrePostProcessingParameter
+        >>> pre_post = PrePostProcessingParameter(input_range=InputRangeParameter(enable=True))
+        >>> pre_post.input_range.enable
+        True
+    """
 
     input_range: InputRangeParameter = field(default_factory=InputRangeParameter)
 
@@ -189,6 +227,14 @@ class IOParameters(ConfigBase):
         max_bm_res: it also stops after the round whose reduction exceeds
             ``max_bm_res / inp_step`` (``inp_step`` the DAC step; with the defaults 16), so
             an input is never reduced to a handful of DAC levels (aihwkit's rule).
+
+    Example:
+        >>> from anatile.config import IOParameters, RPUConfig
+        >>> cfg = RPUConfig(forward=IOParameters(out_noise=0.02))
+        >>> cfg.forward.out_noise, cfg.backward.out_noise
+        (0.02, 0.06)
+        >>> IOParameters(is_perfect=True).is_perfect  # an exact matrix product
+        True
     """
 
     is_perfect: bool = False
@@ -289,6 +335,12 @@ class UpdateParameters(ConfigBase):
         update_management: balance the pulse probabilities of x and d by their abs-max
             (``A·max|x| = B·max|d|``) instead of ``A = B``.
         update_bl_management: shorten BL per batch row to what the update needs.
+
+    Example:
+        >>> from anatile.config import RPUConfig, UpdateParameters
+        >>> cfg = RPUConfig(update=UpdateParameters(desired_bl=15))
+        >>> cfg.update.desired_bl
+        15
     """
 
     pulse_type: PulseType = PulseType.STOCHASTIC_COMPRESSED

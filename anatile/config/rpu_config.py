@@ -91,6 +91,14 @@ class InferenceRPUConfig(RPUConfig):
             ``PerColumnDriftCompensation()`` or None.
         clip: weight clipping after each training step (off by default).
         remap: weight remapping into the scales after each training step (off by default).
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.inference import PCMLikeNoiseModel, PerColumnDriftCompensation
+        >>> cfg = InferenceRPUConfig(noise_model=PCMLikeNoiseModel(prog_noise_scale=0.5),
+        ...                          drift_compensation=PerColumnDriftCompensation())
+        >>> InferenceRPUConfig.from_dict(cfg.to_dict()) == cfg  # round-trips through dicts
+        True
     """
 
     backward: IOParameters = field(default_factory=_perfect_io)

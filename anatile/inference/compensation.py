@@ -104,6 +104,17 @@ class GlobalDriftCompensation(BaseDriftCompensation):
 
     Shape:
         ``readout``: ``(in_size, out_size)`` → scalar tensor.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.inference import GlobalDriftCompensation
+        >>> from anatile.tiles import InferenceTile
+        >>> tile = InferenceTile(4, 8, rpu_config=InferenceRPUConfig(
+        ...     drift_compensation=GlobalDriftCompensation()), seed=0)
+        >>> tile.set_weights(torch.randn(4, 8, generator=torch.Generator().manual_seed(0)))
+        >>> tile.program_weights(); tile.drift_weights(86400.0)
+        >>> tile.alpha.shape, bool(tile.alpha > 1)  # one gain for the tile, undoing the decay
+        (torch.Size([1]), True)
     """
 
     grouping: ClassVar[str | None] = "global"
@@ -118,6 +129,17 @@ class PerColumnDriftCompensation(BaseDriftCompensation):
 
     Shape:
         ``readout``: ``(in_size, out_size)`` → ``(out_size,)``.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.inference import PerColumnDriftCompensation
+        >>> from anatile.tiles import InferenceTile
+        >>> tile = InferenceTile(4, 8, rpu_config=InferenceRPUConfig(
+        ...     drift_compensation=PerColumnDriftCompensation()), seed=0)
+        >>> tile.set_weights(torch.randn(4, 8, generator=torch.Generator().manual_seed(0)))
+        >>> tile.program_weights(); tile.drift_weights(86400.0)
+        >>> tile.alpha.shape  # one gain per output
+        torch.Size([4])
     """
 
     grouping: ClassVar[str | None] = "per_column"

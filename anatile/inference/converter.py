@@ -247,6 +247,15 @@ class SinglePairConductanceConverter(NPairConductanceConverter):
 
     Raises:
         ValueError: if ``g_min < 0`` or ``g_min ≥ g_max``.
+
+    Example:
+        >>> from anatile.inference import SinglePairConductanceConverter
+        >>> conv = SinglePairConductanceConverter()  # g_max 25 µS
+        >>> (g_plus, g_minus), params = conv.convert_to_conductances(torch.tensor([0.5, -1.0]))
+        >>> g_plus.tolist(), g_minus.tolist()
+        ([12.5, 0.0], [0.0, 25.0])
+        >>> conv.convert_back_to_weights([g_plus, g_minus], params).tolist()
+        [0.5, -1.0]
     """
 
     _init_fields: ClassVar[tuple[str, ...]] = ("g_max", "g_min")
@@ -264,6 +273,13 @@ class DualPairConductanceConverter(NPairConductanceConverter):
 
     Raises:
         ValueError: if ``f_lst`` does not hold exactly 2 positive factors, or on a bad range.
+
+    Example:
+        >>> from anatile.inference import DualPairConductanceConverter
+        >>> conv = DualPairConductanceConverter(f_lst=[1.0, 3.0])
+        >>> gs, params = conv.convert_to_conductances(torch.tensor([0.1, 1.0]))
+        >>> [round(float(g[1]), 2) for g in gs]  # the largest weight fills both pairs
+        [25.0, 0.0, 25.0, 0.0]
     """
 
     _n_pairs = 2
@@ -297,6 +313,14 @@ class CustomPairConductanceConverter(BaseConductanceConverter):
             non-finite, a table whose µS values are all 0, or a bad ``g_min``/``g_max``.
         ArithmeticError: if ``invertibility_test`` and the table is not invertible (the µS
             value is not linear in the grid weight).
+
+    Example:
+        >>> from anatile.inference import CustomPairConductanceConverter
+        >>> # g+ and g- at three weights: -max|W|, 0, max|W|
+        >>> conv = CustomPairConductanceConverter(f_lst=[1.0], g_lst=[[0, 0, 25.0], [25.0, 0, 0]])
+        >>> gs, params = conv.convert_to_conductances(torch.tensor([-1.0, -0.5, 0.5, 1.0]))
+        >>> [g.tolist() for g in gs]  # the table spans [-max|W|, max|W|], here [-1, 1]
+        [[0.0, 0.0, 12.5, 25.0], [25.0, 12.5, 0.0, 0.0]]
     """
 
     _init_fields: ClassVar[tuple[str, ...]] = (
@@ -416,6 +440,13 @@ class SingleDeviceConductanceConverter(BaseConductanceConverter):
 
     Raises:
         ValueError: if ``g_min < 0`` or ``g_min ≥ g_max``.
+
+    Example:
+        >>> from anatile.inference import SingleDeviceConductanceConverter
+        >>> conv = SingleDeviceConductanceConverter()
+        >>> (g,), params = conv.convert_to_conductances(torch.tensor([-1.0, 1.0]))
+        >>> [round(v, 1) for v in g.tolist()]  # [min W, max W] onto [g_min, g_max]
+        [9.0, 88.2]
     """
 
     _init_fields: ClassVar[tuple[str, ...]] = ("g_max", "g_min")

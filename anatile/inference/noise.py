@@ -326,6 +326,17 @@ class PCMLikeNoiseModel(BaseNoiseModel):
         ValueError: naming the argument on a non-positive ``g_max``/``t_read``/``t_0``/
             ``prog_coeff_g_max_reference``, a negative scale or a bad ``prog_coeff``.
         TypeError: if ``g_converter`` is not a converter.
+
+    Example:
+        >>> from anatile.inference import PCMLikeNoiseModel
+        >>> noise = PCMLikeNoiseModel()
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> g_target = torch.full((1000,), 10.0)  # µS
+        >>> g_prog = noise.apply_programming_noise_to_conductance(g_target, generator=gen)
+        >>> nu = noise.generate_drift_coefficients(g_target, generator=gen)
+        >>> g_day = noise.apply_drift_noise_to_conductance(g_prog, nu, 86400.0, generator=gen)
+        >>> bool(g_day.mean() < g_prog.mean())  # drift lowers the conductances
+        True
     """
 
     _init_fields: ClassVar[tuple[str, ...]] = (
@@ -466,6 +477,15 @@ class CustomDriftPCMLikeNoiseModel(PCMLikeNoiseModel):
         ValueError: naming ``custom_drift_model`` on missing keys, lists of different
             lengths or shorter than 2, a non-ascending ``g_lst``, negative ν statistics, or
             a ``g_lst`` that does not cover the converter's conductance range.
+
+    Example:
+        >>> from anatile.inference import CustomDriftPCMLikeNoiseModel
+        >>> noise = CustomDriftPCMLikeNoiseModel(
+        ...     {"g_lst": [0.0, 25.0], "nu_mean_lst": [0.08, 0.04], "nu_std_lst": [0.02, 0.01]})
+        >>> nu = noise.generate_drift_coefficients(torch.full((10000,), 25.0),
+        ...                                        generator=torch.Generator().manual_seed(0))
+        >>> round(float(nu.mean()), 2)
+        0.04
     """
 
     _init_fields: ClassVar[tuple[str, ...]] = (

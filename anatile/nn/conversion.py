@@ -110,6 +110,14 @@ def convert_to_analog(
         TypeError: if ``module`` is not an ``nn.Module`` or ``rpu_config`` not an RPUConfig.
         ValueError: for a ``Conv2d`` with groups, string padding or non-zero padding mode
             (the input model is left unchanged).
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.nn import convert_to_analog
+        >>> model = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> analog = convert_to_analog(model, InferenceRPUConfig(), seed=0)
+        >>> [type(m).__name__ for m in analog]
+        ['AnalogLinear', 'ReLU', 'AnalogLinear']
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
@@ -147,14 +155,30 @@ def convert_to_analog(
 
 
 def analog_tiles(model: nn.Module) -> Iterator[TileWithPeriphery]:
-    """Every tile of ``model`` (analog layers' tiles and bare tiles), in module order."""
+    """Every tile of ``model`` (analog layers' tiles and bare tiles), in module order.
+
+    Example:
+        >>> from anatile.nn import AnalogLinear, analog_tiles
+        >>> model = nn.Sequential(AnalogLinear(8, 4), nn.ReLU(), AnalogLinear(4, 2))
+        >>> [tuple(t.get_weights()[0].shape) for t in analog_tiles(model)]
+        [(4, 8), (2, 4)]
+    """
     for mod in model.modules():
         if isinstance(mod, TileWithPeriphery):
             yield mod
 
 
 def inference_tiles(model: nn.Module) -> Iterator[InferenceTile]:
-    """Every :class:`~anatile.tiles.InferenceTile` of ``model``, in module order."""
+    """Every :class:`~anatile.tiles.InferenceTile` of ``model``, in module order.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.nn import AnalogLinear, inference_tiles
+        >>> model = nn.Sequential(AnalogLinear(8, 4, rpu_config=InferenceRPUConfig()),
+        ...                       AnalogLinear(4, 2))
+        >>> len(list(inference_tiles(model)))  # the second layer has a training tile
+        1
+    """
     for mod in model.modules():
         if isinstance(mod, InferenceTile):
             yield mod
@@ -175,6 +199,14 @@ def program_analog_weights(model: nn.Module, noise_model: BaseNoiseModel | None 
     Raises:
         TileError: if ``model`` has no analog tile.
         TypeError: if ``noise_model`` is not a noise model.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.nn import convert_to_analog, inference_tiles, program_analog_weights
+        >>> analog = convert_to_analog(nn.Sequential(nn.Linear(8, 4)), InferenceRPUConfig(), seed=0)
+        >>> program_analog_weights(analog)
+        >>> [tile.g_programmed is not None for tile in inference_tiles(analog)]
+        [True]
     """
     tiles = list(analog_tiles(model))
     if not tiles:
@@ -205,6 +237,14 @@ def drift_analog_weights(model: nn.Module, t_inference: float = 0.0) -> None:
     Raises:
         TileError: if ``model`` has no inference tile.
         ValueError: if ``t_inference`` is negative or not finite (nothing is drifted).
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.nn import convert_to_analog, drift_analog_weights, inference_tiles
+        >>> analog = convert_to_analog(nn.Sequential(nn.Linear(8, 4)), InferenceRPUConfig(), seed=0)
+        >>> drift_analog_weights(analog, 3600.0)  # programs first, then one hour of drift
+        >>> [tile.t_inference for tile in inference_tiles(analog)]
+        [3600.0]
     """
     tiles = list(inference_tiles(model))
     if not tiles:

@@ -37,6 +37,15 @@ class ProgrammingReport(NamedTuple):
         iterations: number of read-and-update iterations used.
         error: final relative error ``mean|error| / max|target output|``.
         converged: whether ``error < tolerance`` was reached before ``max_iter``.
+
+    Example:
+        >>> from anatile.tiles import TileWithPeriphery
+        >>> tile = TileWithPeriphery(2, 4, seed=0)
+        >>> tile.set_weights(0.3 * torch.ones(2, 4))
+        >>> tile.program_weights(max_iter=5)
+        >>> report = tile.last_programming
+        >>> report.iterations <= 5, isinstance(report.converged, bool)
+        (True, True)
     """
 
     iterations: int

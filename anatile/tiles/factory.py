@@ -29,6 +29,14 @@ def make_tile(
 
     Returns:
         The new tile.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig, RPUConfig
+        >>> from anatile.tiles import make_tile
+        >>> type(make_tile(4, 8, RPUConfig())).__name__
+        'TileWithPeriphery'
+        >>> type(make_tile(4, 8, InferenceRPUConfig())).__name__
+        'InferenceTile'
     """
     if isinstance(rpu_config, InferenceRPUConfig):
         return InferenceTile(out_size, in_size, rpu_config, bias=bias, seed=seed)

@@ -75,6 +75,7 @@ class TileInspector(AnatileWidget):
         TypeError: if ``tile`` is not a ``TileWithPeriphery``.
 
     Example:
+        >>> from anatile.tiles import TileWithPeriphery
         >>> tile = TileWithPeriphery(64, 64, seed=0)
         >>> tile.set_weights(torch.randn(64, 64) * 0.1)
         >>> inspector = TileInspector(tile)
