@@ -374,9 +374,19 @@ def _prune_viewcode(app: Any) -> list[Any]:
     ``namedtuple_<Name>``, which has no source; viewcode would list it in
     ``_modules/index.html`` with a link to a page it never writes.
     """
-    modules = getattr(app.builder.env, "_viewcode_modules", {})
+    env = app.builder.env
+    modules = getattr(env, "_viewcode_modules", {})
     for name in [m for m in modules if not m.startswith("anatile")]:
         del modules[name]
+    # viewcode links a source line back to "<refname>.<name>", where refname is the module
+    # the first documented object was found under; a name documented under another module
+    # (anatile.wpo.loss.relative_loss, reached through anatile.wpo) would get a dead link.
+    documented = set(env.get_domain("py").objects)
+    for entry in modules.values():
+        if entry:
+            used, refname = entry[2], entry[3]
+            for name in [n for n in used if f"{refname}.{n}" not in documented]:
+                del used[name]
     return []
 
 
