@@ -151,7 +151,9 @@ autosummary_generate = False
 # The code base uses Google-style docstrings (Args / Returns / Raises / Shape / Example).
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
-napoleon_use_ivar = True  # dataclass "Attributes:" become fields, not duplicate objects
+# "Attributes:" of a non-dataclass become attribute entries one can link to
+# (``InferenceTile.alpha``); a dataclass's are handled by docs/_ext/config_fields.py.
+napoleon_use_ivar = False
 napoleon_use_rtype = False
 napoleon_custom_sections = ["Shape", "Events", "Panels"]
 
@@ -353,6 +355,8 @@ def _skip_member(app: Any, what: str, name: str, obj: Any, skip: bool, options: 
     torch Module, an ipywidgets hook) would show torch's or ipywidgets' text as if it
     were ours; dataclass fields are documented by docs/_ext/config_fields.py instead.
     """
+    if type(obj).__name__ == "_tuplegetter":
+        return True  # a NamedTuple field: its "Attributes:" entry documents it
     if skip:
         return None
     func = getattr(obj, "__func__", obj)

@@ -188,9 +188,9 @@ def inference_tiles(model: nn.Module) -> Iterator[InferenceTile]:
 def program_analog_weights(model: nn.Module, noise_model: BaseNoiseModel | None = None) -> None:
     """Program every tile of ``model`` from its reference weights.
 
-    Inference tiles draw programming noise and drift exponents
-    (:meth:`InferenceTile.program_weights`); other tiles run their closed-loop pulsed
-    programming (:meth:`TileWithPeriphery.program_weights`) with its defaults.
+    Inference tiles draw programming noise and drift exponents (through their noise
+    model); other tiles run their closed-loop pulsed programming; both through
+    :meth:`TileWithPeriphery.program_weights` with its defaults.
 
     Args:
         model: a model with analog layers.

@@ -35,7 +35,7 @@ class InferenceDeviceState:
     Returned by :meth:`~anatile.tiles.InferenceTile.device_state`.
 
     Attributes:
-        programmed: whether :meth:`~anatile.tiles.InferenceTile.program_weights` has run.
+        programmed: whether the tile's ``program_weights()`` has run.
         t_inference: time of the last drift (s), or None.
         alpha: drift compensation factor(s) (``[1]`` global or ``[out_size]``).
         g_max: maximal conductance of the converter (µS).
