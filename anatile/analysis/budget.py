@@ -72,8 +72,8 @@ class BudgetTable:
     """One metric split by source over time (float64 CPU tensors ``[T]``).
 
     Attributes:
-        metric: the metric of every value (:data:`~anatile.analysis.metrics.WEIGHT_NMSE` or
-            :data:`~anatile.analysis.metrics.OUTPUT_NMSE`).
+        metric: the metric of every value (``anatile.analysis.metrics.WEIGHT_NMSE`` or
+            ``anatile.analysis.metrics.OUTPUT_NMSE``).
         t_steps: the inference times (s).
         total: the error with every source on.
         parts: per source (keys :data:`SOURCES`), ``total − error with that source ideal``.

@@ -67,7 +67,7 @@ def _external(env: Any, target: str) -> tuple[str, str] | None:
                  "py:exception"):
         entry = inventory.get(role, {}).get(target)
         if entry is not None:
-            return entry[2], target  # uri
+            return getattr(entry, "uri", None) or entry[2], target
     return None
 
 
