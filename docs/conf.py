@@ -42,7 +42,7 @@ import anatile  # noqa: E402
 
 project = "anatile"
 author = "the anatile developers"
-copyright = "2026, the anatile developers"  # noqa: A001
+copyright = "2026, the anatile developers"
 release = anatile.__version__
 version = release
 
@@ -341,7 +341,7 @@ def _reexported_data_doc(
     for modname in sorted(m for m in sys.modules if m.startswith(package + ".")):
         try:
             docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
-        except Exception:  # noqa: BLE001 - a module without source has no attribute docs
+        except Exception:
             continue
         if ("", attr) in docs:
             lines[:] = list(docs[("", attr)])

@@ -60,7 +60,7 @@ def _instance_defaults(cls: type, params: Any, table: dict[str, list[Any]]) -> N
     the value a default instance holds."""
     try:
         instance = cls()
-    except Exception:  # noqa: BLE001 - a class that needs arguments has no default instance
+    except Exception:
         return
     for p in params:
         value = getattr(instance, p.name, None)
