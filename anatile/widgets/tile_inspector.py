@@ -61,7 +61,8 @@ class TileInspector(AnatileWidget):
     For an :class:`~anatile.tiles.InferenceTile` it adds conductance histograms per device,
     the selected weight's trace over time and a log-scale ``t_inference`` slider that calls
     ``tile.drift_weights(t)`` (see ``anatile.widgets.inference_panel``). It opens on the
-    tile's current drift time and alpha and follows drifts made elsewhere (``drift_analog_weights``).
+    tile's current drift time and alpha and follows drifts made elsewhere
+    (``drift_analog_weights``).
 
     The widget subscribes to ``tile.events``; redraws are throttled (``min_interval``) and
     happen off the emitting thread. Callback errors show in ``log_area``.
