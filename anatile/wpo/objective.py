@@ -75,7 +75,7 @@ class WPOObjective:
 
     @property
     def engine(self) -> BatchedTNMSE:
-        """The batched evaluator (see :func:`build_engine`)."""
+        """The batched evaluator (see ``anatile.wpo.objective.build_engine``)."""
         if self._engine is None:
             self._engine = build_engine(self.problem, self.options)
         return self._engine

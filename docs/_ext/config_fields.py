@@ -135,7 +135,38 @@ def _entries(rows: list[tuple[str, str, str, str]], indent: str) -> list[str]:
     return out
 
 
+def _drop_documented_properties(obj: type, lines: list[str]) -> None:
+    """A property with its own docstring is documented as a member; its ``Attributes:``
+    entry would describe the same object a second time."""
+    for meanings, start, end in reversed(attribute_sections(lines)):
+        props = {
+            n for n in meanings
+            if isinstance(inspect.getattr_static(obj, n, None), property)
+            and inspect.getattr_static(obj, n).__doc__
+        }
+        if not props:
+            continue
+        kept: list[str] = []
+        skipping = False
+        entry_indent = None
+        for line in lines[start + 1:end]:
+            indent = len(line) - len(line.lstrip())
+            if line.strip() and (entry_indent is None or indent <= entry_indent):
+                entry_indent = indent if entry_indent is None else entry_indent
+                match = _ENTRY.match(line.strip())
+                skipping = bool(match) and match.group(1).strip() in props
+            if not skipping:
+                kept.append(line)
+        if any(line.strip() for line in kept):
+            lines[start + 1:end] = kept
+        else:
+            del lines[start:end]
+
+
 def _process(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    if what == "class" and inspect.isclass(obj) and not dataclasses.is_dataclass(obj):
+        _drop_documented_properties(obj, lines)
+        return
     if what != "class" or not dataclasses.is_dataclass(obj):
         return
     sections = attribute_sections(lines)
