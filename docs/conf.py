@@ -63,7 +63,8 @@ extensions = [
 # inventories below); the test builds with -W, so an unresolved name fails it.
 nitpicky = True
 nitpick_ignore = [
-    ("py:class", "anatile.config.base.T"),  # a TypeVar, not an object
+    ("py:class", "anatile.config.base.T"),  # TypeVars, not objects
+    ("py:class", "anatile.config.base.F"),
     ("py:exc", "traitlets.TraitError"),  # traitlets has no inventory here
 ]
 # Private helpers (a module or name starting with "_") are not documented by design; an

@@ -164,6 +164,11 @@ def _drop_documented_properties(obj: type, lines: list[str]) -> None:
 
 
 def _process(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    if what == "data" and not isinstance(obj, type) and type(obj).__module__.startswith("anatile") \
+            and inspect.getdoc(type(obj)) == "\n".join(lines).strip():
+        # an instance constant: its docstring is its class's, documented there
+        lines[:] = [f"A :class:`{type(obj).__qualname__}`: ``{obj!r}``."]
+        return
     if what == "class" and inspect.isclass(obj) and not dataclasses.is_dataclass(obj):
         _drop_documented_properties(obj, lines)
         return
