@@ -98,7 +98,7 @@ class MappingParameter(ConfigBase):
             bias column driven by 1 is used when the tile has a bias).
         weight_scaling_omega: if > 0, weights are divided by ``max|W| / omega`` (layer- or
             column-wise) before they are written; the divisor becomes the mapping scale.
-            At most :data:`MAX_WEIGHT_SCALING_OMEGA` (1000).
+            At most ``MAX_WEIGHT_SCALING_OMEGA`` (1000).
         weight_scaling_columnwise: one mapping scale per output instead of one per tile.
         weight_scaling_lr_compensation: divide the learning rate by the mean mapping scale.
         learn_out_scaling: add trainable output scales (initialized to 1).
