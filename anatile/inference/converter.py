@@ -444,7 +444,7 @@ class SingleDeviceConductanceConverter(BaseConductanceConverter):
     Example:
         >>> from anatile.inference import SingleDeviceConductanceConverter
         >>> conv = SingleDeviceConductanceConverter()
-        >>> (g,), params = conv.convert_to_conductances(torch.tensor([-1.0, 1.0]))
+        >>> g, params = conv.convert_to_conductances(torch.tensor([-1.0, 1.0]))
         >>> [round(v, 1) for v in g.tolist()]  # [min W, max W] onto [g_min, g_max]
         [9.0, 88.2]
     """
