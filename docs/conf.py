@@ -424,7 +424,7 @@ def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: list[Any])
 
 
 # Benchmark sections of the performance page, in this order (others follow by name).
-_BENCHMARKS = ["inference", "tile", "wpo", "widgets", "analysis"]
+_BENCHMARKS = ["inference", "tile", "wpo", "wpo-kernels", "widgets", "analysis"]
 
 
 def _benchmark_sections() -> str:
