@@ -32,6 +32,14 @@ from anatile.analysis.metrics import (
     weight_nrmse,
 )
 from anatile.analysis.sensitivity import LayerSensitivity, layer_sensitivity
+from anatile.analysis.tiles import (
+    LayerSummary,
+    LayerWeightMap,
+    TileSummary,
+    layer_weight_map,
+    tile_summaries,
+    tile_weight_error,
+)
 from anatile.analysis.tnmse import tnmse_over_time
 from anatile.analysis.trace import WeightTrace, weight_trace
 
@@ -47,15 +55,21 @@ __all__ = [
     "ErrorBudget",
     "Finding",
     "LayerSensitivity",
+    "LayerSummary",
+    "LayerWeightMap",
     "Metric",
+    "TileSummary",
     "WeightTrace",
     "accuracy_over_time",
+    "tile_summaries",
     "diagnose",
     "error_budget",
     "format_time",
     "layer_sensitivity",
+    "layer_weight_map",
     "nmse",
     "output_nrmse",
+    "tile_weight_error",
     "tnmse_over_time",
     "weight_max_error",
     "weight_nmse",

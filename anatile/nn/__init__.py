@@ -8,16 +8,22 @@ from anatile.nn.conversion import (
     inference_tiles,
     program_analog_weights,
 )
+from anatile.nn.layer import AnalogLayerBase
 from anatile.nn.linear import AnalogLinear
 from anatile.nn.optim import AnalogSGD
+from anatile.nn.tile_array import TileArray, TilePlacement, split_sizes
 
 __all__ = [
     "AnalogConv2d",
+    "AnalogLayerBase",
     "AnalogLinear",
     "AnalogSGD",
+    "TileArray",
+    "TilePlacement",
     "analog_tiles",
     "convert_to_analog",
     "drift_analog_weights",
     "inference_tiles",
     "program_analog_weights",
+    "split_sizes",
 ]

@@ -1,17 +1,15 @@
-"""Analog 2D convolution on one tile through the indexed (im2col) interface."""
+"""Analog 2D convolution on a grid of tiles through the indexed (im2col) interface."""
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from anatile.checks import check_int, check_tensor
 from anatile.config.rpu_config import RPUConfig
 from anatile.functional.indexed import conv2d_indices
-from anatile.tiles.factory import make_tile
-from anatile.tiles.periphery import TileWithPeriphery
+from anatile.nn.layer import AnalogLayerBase
 
 __all__ = ["AnalogConv2d"]
 
@@ -25,12 +23,15 @@ def _pair(name: str, value: int | tuple[int, int], lo: int) -> tuple[int, int]:
     return (pair[0], pair[1])
 
 
-class AnalogConv2d(nn.Module):
-    """2D convolution computed on one analog tile (like :class:`torch.nn.Conv2d`).
+class AnalogConv2d(AnalogLayerBase):
+    """2D convolution computed on analog tiles (like :class:`torch.nn.Conv2d`).
 
-    The kernel ``[out_channels, in_channels, kh, kw]`` is stored as the tile's
-    ``[out_channels, in_channels·kh·kw]`` weight; each forward gathers the image patches
-    with the tile's index matrix (rebuilt when the image size changes).
+    The kernel ``[out_channels, in_channels, kh, kw]`` is the logical weight matrix
+    ``[out_channels, in_channels·kh·kw]`` (torch's flattening order), split into a grid of
+    tiles exactly as :class:`~anatile.nn.AnalogLinear` splits its matrix (so a 1×1
+    convolution and the equivalent linear layer use the same tiles). Each forward gathers
+    the image patches of each tile's input slice with that tile's rows of the index matrix
+    (rebuilt when the image size changes) and adds the partial sums of a grid row.
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, dilation: as for
@@ -38,7 +39,7 @@ class AnalogConv2d(nn.Module):
         groups: only 1 is supported.
         bias: whether to learn a bias.
         rpu_config: tile configuration.
-        seed: seed of the tile's generator (keyword only).
+        seed: seed of the tiles' generators (keyword only).
 
     Raises:
         ValueError: for ``groups != 1`` or non-positive sizes.
@@ -61,68 +62,60 @@ class AnalogConv2d(nn.Module):
         *,
         seed: int | None = None,
     ) -> None:
-        super().__init__()
         check_int("in_channels", in_channels, 1)
         check_int("out_channels", out_channels, 1)
         if groups != 1:
             raise ValueError(f"groups: only groups=1 is supported, got {groups!r}")
+        kernel = _pair("kernel_size", kernel_size, 1)
+        strides = _pair("stride", stride, 1)
+        pads = _pair("padding", padding, 0)
+        dilations = _pair("dilation", dilation, 1)
+        super().__init__(out_channels, in_channels * kernel[0] * kernel[1], bias, rpu_config,
+                         seed)
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _pair("kernel_size", kernel_size, 1)
-        self.stride = _pair("stride", stride, 1)
-        self.padding = _pair("padding", padding, 0)
-        self.dilation = _pair("dilation", dilation, 1)
+        self.kernel_size = kernel
+        self.stride = strides
+        self.padding = pads
+        self.dilation = dilations
         self.groups = groups
-        self.use_bias = bias
-        in_size = in_channels * self.kernel_size[0] * self.kernel_size[1]
-        self.analog_tile = make_tile(out_channels, in_size, rpu_config, bias=bias, seed=seed)
         self._image_hw: tuple[int, int] | None = None
         self.reset_parameters()
 
-    @property
-    def tile(self) -> TileWithPeriphery:
-        """Alias of ``analog_tile``."""
-        return self.analog_tile
-
     def reset_parameters(self) -> None:
         """Initialize like ``torch.nn.Conv2d`` (uniform ``±1/sqrt(fan_in)``)."""
-        fan_in = self.analog_tile.in_size
-        bound = 1.0 / math.sqrt(fan_in)
-        g = self.analog_tile.generator
-        weight = torch.rand(self.out_channels, fan_in, generator=g) * 2 * bound - bound
-        bias = (torch.rand(self.out_channels, generator=g) * 2 * bound - bound
-                if self.use_bias else None)
-        self.analog_tile.set_weights(weight.to(self.analog_tile.device),
-                                     None if bias is None else bias.to(self.analog_tile.device))
+        self._init_uniform()
 
-    def set_weights(self, weight: Tensor, bias: Tensor | None = None) -> None:
-        """Set the kernel ``[out, in, kh, kw]`` (or flattened ``[out, in·kh·kw]``) and bias.
-
-        Args:
-            weight: the kernel.
-            bias: ``[out_channels]`` or None (keep the current bias).
-
-        Raises:
-            TypeError, ValueError: on bad tensors (the layer is unchanged then).
-        """
+    def _to_matrix(self, weight: Tensor) -> Tensor:
         if isinstance(weight, Tensor) and weight.ndim == 4:
             expected = (self.out_channels, self.in_channels, *self.kernel_size)
             if tuple(weight.shape) != expected:
                 raise ValueError(f"weight: expected shape {expected}, got {tuple(weight.shape)}")
             weight = weight.reshape(self.out_channels, -1)
-        self.analog_tile.set_weights(weight, bias)
+        return weight
 
-    def get_weights(self) -> tuple[Tensor, Tensor | None]:
-        """Return CPU copies of the kernel ``[out, in, kh, kw]`` and the bias (or None)."""
-        weight, bias = self.analog_tile.get_weights()
-        return weight.reshape(self.out_channels, self.in_channels, *self.kernel_size), bias
+    def _from_matrix(self, weight: Tensor) -> Tensor:
+        return weight.reshape(self.out_channels, self.in_channels, *self.kernel_size)
+
+    def set_weights(self, weight: Tensor, bias: Tensor | None = None, **kwargs: Any) -> None:
+        """Set the kernel ``[out, in, kh, kw]`` (or flattened ``[out, in·kh·kw]``) and bias.
+
+        Args:
+            weight: the kernel.
+            bias: ``[out_channels]`` or None (keep the current bias).
+            **kwargs: as :meth:`TileWithPeriphery.set_weights`.
+
+        Raises:
+            TypeError, ValueError: on bad tensors (the layer is unchanged then).
+        """
+        super().set_weights(weight, bias, **kwargs)
 
     def _ensure_indexed(self, hw: tuple[int, int]) -> None:
-        if self._image_hw == hw and self.analog_tile.is_indexed():
+        if self._image_hw == hw and self.tile_array.is_indexed():
             return
         indices, sizes = conv2d_indices(self.in_channels, hw, self.kernel_size, self.stride,
                                         self.padding, self.dilation)
-        self.analog_tile.set_indexed(indices, sizes)
+        self.tile_array.set_indexed(indices, sizes)
         self._image_hw = hw
 
     def forward(self, x: Tensor) -> Tensor:
@@ -148,7 +141,7 @@ class AnalogConv2d(nn.Module):
             raise ValueError(f"x: expected shape [N, {self.in_channels}, H, W], "
                              f"got {tuple(x.shape)}")
         self._ensure_indexed((int(x.shape[2]), int(x.shape[3])))
-        y = self.analog_tile(x)
+        y = self.tile_array(x)
         return y.squeeze(0) if unbatched else y
 
     def extra_repr(self) -> str:

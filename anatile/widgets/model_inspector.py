@@ -7,12 +7,20 @@ import threading
 from typing import Any
 
 import ipywidgets as widgets
+from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
 from anatile.analysis import diagnose, layer_sensitivity, weight_nrmse
 from anatile.analysis.metrics import ACCURACY_DROP, WEIGHT_NRMSE
+from anatile.analysis.tiles import layer_weight_map, tile_summaries
 from anatile.tiles import InferenceTile, TileWithPeriphery
-from anatile.widgets._base import DEFAULT_MIN_INTERVAL_S, AnatileWidget, Throttle
+from anatile.widgets._base import (
+    DEFAULT_MIN_INTERVAL_S,
+    RENDER_LOCK,
+    AnatileWidget,
+    Throttle,
+    stack_pngs,
+)
 from anatile.widgets.budget_view import ErrorBudgetView, findings_html
 from anatile.widgets.tile_inspector import TileInspector
 
@@ -33,23 +41,31 @@ COLUMNS = (
 SORT_KEYS = ("order", "error", "sensitivity", "alpha", "t", "size")
 
 
+def _analog_entries(model: nn.Module) -> list[tuple[str, TileWithPeriphery, nn.Module]]:
+    """``(label, tile, layer)`` of every tile of every analog layer of ``model``, in module
+    order. A tile of a layer split over several tiles is labelled ``layer[row,col]`` and
+    its shape is given with the layer's (``20×24 of 40×70``)."""
+    entries = []
+    for layer in tile_summaries(model):
+        shown = layer.name or "(model)"
+        split = len(layer.tiles) > 1
+        for s in layer.tiles:
+            tile = s.tile
+            if layer.module is tile:
+                kind = type(tile).__name__
+            else:
+                kind = f"{type(layer.module).__name__}, {type(tile).__name__}"
+            name = f"{shown}[{s.position[0]},{s.position[1]}]" if split else shown
+            of = f" of {layer.shape[0]}×{layer.shape[1]}" if split else ""
+            entries.append((f"{name} ({kind}, {tile.out_size}×{tile.in_size}{of})", tile,
+                            layer.module))
+    return entries
+
+
 def _analog_layers(model: nn.Module) -> list[tuple[str, TileWithPeriphery]]:
-    """``(label, tile)`` of every tile in ``model``, in module order."""
-    parents = dict(model.named_modules())
-    layers = []
-    for name, module in model.named_modules():
-        if not isinstance(module, TileWithPeriphery):
-            continue
-        # a layer's tile is its child: name the layer, not the tile attribute
-        layer_name, _, _ = name.rpartition(".")
-        owner = parents.get(layer_name, module) if layer_name else module
-        shown = layer_name or name or "(model)"
-        if owner is module:
-            kind = type(module).__name__
-        else:
-            kind = f"{type(owner).__name__}, {type(module).__name__}"
-        layers.append((f"{shown} ({kind}, {module.out_size}×{module.in_size})", module))
-    return layers
+    """``(label, tile)`` of every tile in ``model``, in module order (see
+    :func:`_analog_entries`)."""
+    return [(label, tile) for label, tile, _layer in _analog_entries(model)]
 
 
 def layer_row(order: int, label: str, tile: TileWithPeriphery) -> dict[str, Any]:
@@ -77,6 +93,13 @@ def layer_row(order: int, label: str, tile: TileWithPeriphery) -> dict[str, Any]
 class ModelInspector(AnatileWidget):
     """A model's analog layers in a sortable table; a click on a layer opens its
     :class:`TileInspector` below (built on first opening and kept).
+
+    A layer split over several tiles (``mapping.max_input_size``/``max_output_size``) has
+    one row per tile, labelled ``layer[row,col]`` with the tile's and the layer's shape, so
+    sorting by weight error or alpha ranks tiles; a click opens that tile. Above the
+    inspector, the layer view shows the selected tile's whole layer (effective weights and
+    weight error, from :func:`anatile.analysis.layer_weight_map`) with the tile boundaries
+    drawn and the selected tile outlined.
 
     The table shows each layer's shape, mapping scales, drift time, alpha, weight error
     now (:data:`~anatile.analysis.metrics.WEIGHT_NRMSE` of the drift-compensated weights
@@ -129,6 +152,7 @@ class ModelInspector(AnatileWidget):
         self._sens_thread: threading.Thread | None = None
         self._min_interval = min_interval
         self._tiles = dict(layers)
+        self._owners = {label: layer for label, _tile, layer in _analog_entries(model)}
         self._inspectors: dict[str, TileInspector] = {}
         #: labels of the analog layers, in module order
         self.layer_names = [label for label, _ in layers]
@@ -155,6 +179,9 @@ class ModelInspector(AnatileWidget):
         self._table_throttle = Throttle(self._refresh_state, min_interval, self._report)
         for _label, tile in layers:
             self._subscribe(tile.events, self._guarded(self._on_tile_event))
+        # ---- the layer view: the selected tile's whole layer, tile boundaries drawn
+        self._map = self._panel("layer_map", (9.0, 3.4), self._update_map)
+        self._map.image.add_class("anatile-layer-map")
         # ---- diagnosis, sensitivity, error budget
         self.findings: list[Any] = []
         self.findings_area = widgets.HTML("")
@@ -192,7 +219,8 @@ class ModelInspector(AnatileWidget):
                 button_style="warning", layout=widgets.Layout(width="auto"))
             self.drift_button.on_click(self._guarded(lambda _b: self.drift(self.t_model.value)))
             children.append(widgets.HBox([self.t_model, self.drift_button]))
-        children += [self.layer, self.container, self._error_label, self.log_area]
+        children += [self.layer, self._map.image, self.container, self._error_label,
+                     self.log_area]
         self.children = children
         self.refresh_table()
         self._guarded(self.refresh_findings)()
@@ -306,6 +334,7 @@ class ModelInspector(AnatileWidget):
         if event.kind in ("drifted", "programmed_noise", "weights_set", "scales_changed",
                           "programmed"):
             self._table_throttle.request()
+            self._invalidate("layer_map")
 
     # ------------------------------------------------------------------ actions
     def open_layer(self, label: str) -> TileInspector:
@@ -337,6 +366,44 @@ class ModelInspector(AnatileWidget):
                 insp.extra.t_slider.layout.display = "none"
             self._inspectors[label] = insp
         self.container.children = [self._inspectors[label]]
+        self.refresh("layer_map")
+
+    def _update_map(self) -> None:
+        """The selected tile's layer: its effective weights and weight error with the tile
+        boundaries (green) and the selected tile outlined (amber); from
+        :func:`anatile.analysis.layer_weight_map`."""
+        label = self.layer.value
+        tile, layer = self._tiles[label], self._owners[label]
+        wmap = layer_weight_map(layer)
+        fig = self._map.figure
+        fig.clear()
+        ax_w, ax_e = fig.subplots(1, 2)
+        w = wmap.weight.numpy()
+        lim = float(abs(w).max()) or 1.0
+        im_w = ax_w.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto",
+                           interpolation="nearest")
+        im_e = ax_e.imshow(wmap.error.numpy(), cmap="magma", vmin=0.0, aspect="auto",
+                           interpolation="nearest")
+        fig.colorbar(im_w, ax=ax_w, label="effective weight")
+        fig.colorbar(im_e, ax=ax_e, label="|W_eff − W_ref| (% of max|W|)")
+        placement = next(p for p in tile_summaries(layer)[0].tiles if p.tile is tile).placement
+        for ax in (ax_w, ax_e):
+            for r in wmap.row_bounds:
+                ax.axhline(r - 0.5, color="#2ca02c", linewidth=1.2)
+            for c in wmap.col_bounds:
+                ax.axvline(c - 0.5, color="#2ca02c", linewidth=1.2)
+            ax.add_patch(Rectangle((placement.in_slice.start - 0.5,
+                                    placement.out_slice.start - 0.5),
+                                   placement.shape[1], placement.shape[0], fill=False,
+                                   edgecolor="#ffbf00", linewidth=2.0))
+            ax.set_xlabel("input")
+            ax.set_ylabel("output")
+        rows = len(wmap.row_bounds) + 1
+        cols = len(wmap.col_bounds) + 1
+        ax_w.set_title(f"layer {label.split(' (')[0].split('[')[0]}: {rows}×{cols} tile(s), "
+                       f"tile {placement.position} outlined", fontsize=9)
+        ax_e.set_title("weight error", fontsize=9)
+        fig.subplots_adjust(left=0.07, right=0.97, bottom=0.14, top=0.9, wspace=0.3)
 
     def export_data(self, directory: Any, stem: str | None = None) -> list[Any]:
         """The layer table as CSV."""
@@ -353,7 +420,10 @@ class ModelInspector(AnatileWidget):
 
     def _repr_png_(self) -> bytes:
         """The selected layer's inspector as one PNG."""
-        return self.inspector._repr_png_()
+        # RENDER_LOCK first, as a throttled draw takes it (then the panel's lock): the
+        # other order deadlocks against a redraw running on the timer thread
+        with RENDER_LOCK:
+            return stack_pngs([self._map.png(), self.inspector._repr_png_()])
 
     def _closers(self) -> list[Any]:
         return [self._table_throttle.cancel, *(v.close for v in self.budget_box.children),

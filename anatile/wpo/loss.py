@@ -160,8 +160,12 @@ def loss_rpu_config(d: LossContext | Mapping[str, Any]) -> float:
     """
     ctx = LossContext.from_mapping(d)
     out_features, in_features = ctx.test_weights.shape
+    rpu_config = copy.deepcopy(ctx.rpu_config)
+    # the test layer is one tile of the test-layer size, whatever the mapping limits
+    rpu_config.mapping.max_input_size = 0
+    rpu_config.mapping.max_output_size = 0
     layer = AnalogLinear(int(in_features), int(out_features), bias=False,
-                         rpu_config=copy.deepcopy(ctx.rpu_config), seed=int(ctx.seed))
+                         rpu_config=rpu_config, seed=int(ctx.seed))
     layer.eval()
     return loss_weights(layer, list(ctx.t_steps), ctx.test_weights,
                         ctx.max_abs_weight_unitless, ctx.loss_baseline, ctx.loss_margin,

@@ -86,7 +86,7 @@ def test_clipped_inputs_and_outputs_need_inputs_and_leave_the_model_alone() -> N
     codes = _codes(findings)
     assert {"inputs_clipped_at_dac", "outputs_clipped_at_adc"} <= codes
     adc = next(f for f in findings if f.code == "outputs_clipped_at_adc")
-    assert adc.where == "0.analog_tile" and adc.value > 0.5 and "out_bound" in adc.fix
+    assert adc.where == "0.tile_array.tiles.0" and adc.value > 0.5 and "out_bound" in adc.fix
     # the same model on small inputs clips nothing
     quiet = diagnose(model, 0.01 * torch.rand(20, 256))
     assert not _codes(quiet) & {"inputs_clipped_at_dac", "outputs_clipped_at_adc"}

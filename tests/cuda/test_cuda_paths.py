@@ -98,3 +98,24 @@ def test_wpo_batched_loss_on_cuda_matches_cpu_statistically() -> None:
     # Same physics on both devices: baselines agree within the Monte-Carlo spread
     # (40 repetitions of a noisy TNMSE; 10 % is > 4 standard errors here).
     assert results["cuda"] == pytest.approx(results["cpu"], rel=0.1)
+
+
+def test_split_layer_on_cuda() -> None:
+    from anatile.nn import AnalogConv2d
+
+    cfg = InferenceRPUConfig()
+    cfg.mapping.max_input_size, cfg.mapping.max_output_size = 16, 8
+    layer = AnalogLinear(40, 20, rpu_config=cfg, seed=0).cuda().eval()
+    assert layer.tile_array.grid_shape == (3, 3)
+    assert all(p.tile.analog_core.weight.is_cuda for p in layer.analog_tiles())
+    layer.program_weights()
+    layer.drift_weights(3600.0)
+    y = layer(torch.randn(8, 40, device="cuda"))
+    assert y.is_cuda and y.shape == (8, 20)
+    conv = AnalogConv2d(10, 7, 1, rpu_config=cfg, seed=3).cuda()
+    lin = AnalogLinear(10, 7, rpu_config=cfg, seed=3).cuda()
+    x = torch.randn(2, 10, 5, 4, device="cuda")
+    rows = x.permute(0, 2, 3, 1).reshape(-1, 10)
+    torch.testing.assert_close(conv(x), lin(rows).reshape(2, 5, 4, 7).permute(0, 3, 1, 2))
+    twin = pickle.loads(pickle.dumps(layer))
+    assert torch.equal(twin(y.new_ones(2, 40)), layer(y.new_ones(2, 40)))

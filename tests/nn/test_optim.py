@@ -86,7 +86,7 @@ def test_aihwkit_optimizer_names_regroup_and_learning_rate() -> None:
                                 AnalogLinear(3, 2, seed=1))
     opt = AnalogSGD(model.parameters(), lr=0.2)
     opt.regroup_param_groups(model)
-    tiles = [model[0].analog_module, model[2].analog_module]
+    tiles = [model[0].analog_tile, model[2].analog_tile]
     # one group per tile plus the digital parameters (biases)
     assert len(opt.param_groups) == 3
     assert all(t.get_learning_rate() == pytest.approx(0.2) for t in tiles)

@@ -113,3 +113,40 @@ def test_diagnosis_follows_the_model() -> None:
     mi._table_throttle.flush()  # what the tiles' events schedule
     assert [f.message for f in mi.findings] == [f.message for f in diagnose(model)]
     assert not any("not programmed" in f.message for f in mi.findings)
+
+
+def test_split_layer_has_one_row_per_tile_and_opens_any_tile() -> None:
+    from anatile.nn import drift_analog_weights, program_analog_weights
+
+    cfg = InferenceRPUConfig()
+    cfg.mapping.max_input_size, cfg.mapping.max_output_size = 4, 3
+    torch.manual_seed(0)
+    model = convert_to_analog(nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 2)), cfg,
+                              seed=0).eval()
+    mi = ModelInspector(model)
+    assert mi.errors == []
+    assert [r["layer"] for r in mi.rows] == ["0[0,0]", "0[0,1]", "0[1,0]", "0[1,1]",
+                                             "2[0,0]", "2[0,1]"]
+    assert "3×4 of 6×8" in mi.layer_names[0] and "AnalogLinear, InferenceTile" in mi.layer_names[0]
+    assert mi.inspector.tile is model[0].tile_array.tile(0, 0)
+    before = mi._map.image.value
+    assert before[:8] == b"\x89PNG\r\n\x1a\n"  # the layer view is drawn
+    # a click on tile (1, 0) opens its TileInspector; the layer view redraws (outline moves)
+    insp = mi.open_layer(mi.layer_names[2])
+    assert insp.tile is model[0].tile_array.tile(1, 0)
+    assert mi.container.children == (insp,)
+    assert mi._map.image.value != before
+    # programming and drift reach every tile's row: own alpha, own error; sortable
+    program_analog_weights(model)
+    drift_analog_weights(model, 86400.0)
+    mi.refresh_table()
+    by_name = {r["layer"]: r for r in mi.rows}
+    for p in model[0].analog_tiles():
+        row = by_name[f"0[{p.row},{p.col}]"]
+        assert row["alpha"] == pytest.approx(float(p.tile.alpha))
+        assert row["error"] > 0 and row["shape"] == f"{p.shape[0]}×{p.shape[1]}"
+    mi.sort_by.value = "error"
+    mi.descending.value = True
+    errors = [r["error"] for r in mi.rows]
+    assert errors == sorted(errors, reverse=True)
+    assert mi.errors == [] and mi._repr_png_().startswith(b"\x89PNG")

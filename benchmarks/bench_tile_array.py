@@ -1,0 +1,136 @@
+"""Tile-array benchmark: a 2048×2048 layer on 4×4 tiles of 512 against the same layer on one tile.
+
+Run ``python -m benchmarks.bench_tile_array``. Bars (issue #13, SPEC §6): eval forward of an
+``AnalogLinear(2048, 2048)`` split into 4×4 tiles of 512×512 (default mapping limits),
+batch 256, default IO model, ≤ 1.5× the same layer on one tile (``max_input_size =
+max_output_size = 0``), measured side by side in one loop; program + drift of the split
+layer with the default ``InferenceRPUConfig`` < 0.5 s. Writes the ``tile_array`` section
+of ``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench_tile.py
+
+import torch
+
+from anatile.config import InferenceRPUConfig, RPUConfig
+from anatile.nn import AnalogLinear
+from benchmarks._report import write_section
+
+SIZE, BATCH = 2048, 256
+
+
+def _paired(ref: Callable[[], object], fn: Callable[[], object], repeats: int
+            ) -> tuple[list[float], list[float]]:
+    """Alternate ``ref`` and ``fn`` (one warm-up each); both lists of times in ms."""
+    ref()
+    fn()
+    t_ref, t_fn = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ref()
+        t_ref.append(1e3 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        fn()
+        t_fn.append(1e3 * (time.perf_counter() - start))
+    return t_ref, t_fn
+
+
+def _layers(cfg: RPUConfig, w: torch.Tensor) -> tuple[AnalogLinear, AnalogLinear]:
+    one_cfg = copy.deepcopy(cfg)
+    one_cfg.mapping.max_input_size = one_cfg.mapping.max_output_size = 0
+    split = AnalogLinear(SIZE, SIZE, bias=True, rpu_config=cfg, seed=0)
+    one = AnalogLinear(SIZE, SIZE, bias=True, rpu_config=one_cfg, seed=0)
+    assert split.tile_array.grid_shape == (4, 4) and one.analog_tile_count() == 1
+    for layer in (split, one):
+        layer.set_weights(w)
+        layer.eval()
+    return split, one
+
+
+def bench(repeats: int) -> list[tuple[str, str, str, str, str]]:
+    """Rows: (what, one tile, 4×4 tiles, ratio medians / minima, bar)."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(SIZE, SIZE, generator=g) * 0.05
+    x = torch.randn(BATCH, SIZE, generator=g)
+    rows = []
+    for name, cfg in (("RPUConfig", RPUConfig()), ("InferenceRPUConfig", InferenceRPUConfig())):
+        split, one = _layers(cfg, w)
+        if isinstance(cfg, InferenceRPUConfig):
+            for layer in (split, one):
+                layer.program_weights()
+                layer.drift_weights(3600.0)
+        with torch.no_grad():
+            t_one, t_split = _paired(functools.partial(one, x), functools.partial(split, x),
+                                     repeats)
+        med = statistics.median(t_split) / statistics.median(t_one)
+        mn = min(t_split) / min(t_one)
+        rows.append((f"eval forward 2048×2048, batch 256, default IO ({name})",
+                     f"{statistics.median(t_one):.1f} ms", f"{statistics.median(t_split):.1f} ms",
+                     f"{med:.2f}× / {mn:.2f}×", "≤ 1.5×"))
+
+    split, one = _layers(InferenceRPUConfig(), w)
+
+    def program_drift(layer: AnalogLinear) -> Callable[[], None]:
+        def run() -> None:
+            layer.program_weights()
+            layer.drift_weights(3600.0)
+        return run
+
+    n = max(repeats // 4, 3)
+    t_one, t_split = _paired(program_drift(one), program_drift(split), n)
+    rows.append(("program + drift 2048×2048 (InferenceRPUConfig)",
+                 f"{statistics.median(t_one):.0f} ms", f"{statistics.median(t_split):.0f} ms",
+                 f"{statistics.median(t_split) / statistics.median(t_one):.2f}× / "
+                 f"{min(t_split) / min(t_one):.2f}×", "4×4 tiles < 500 ms"))
+    return rows
+
+
+def render(results: dict[int, list[tuple[str, str, str, str, str]]]) -> str:
+    lines = ["## Tile arrays", "",
+             "`AnalogLinear(2048, 2048)` with the default mapping limits (4×4 tiles of 512×512, "
+             "each with its own periphery) against the same layer on one 2048×2048 tile "
+             "(`max_input_size = max_output_size = 0`); same weights, the two alternate in one "
+             "loop.", ""]
+    for threads, rows in results.items():
+        lines += [f"**{threads} torch thread{'s' if threads > 1 else ''}**", "",
+                  "| what | one tile (median) | 4×4 tiles (median) | ratio (medians / minima) "
+                  "| bar |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+        lines.append("")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines.append(f"Measured by `python -m benchmarks.bench_tile_array` on {platform.machine()}, "
+                 f"{os.cpu_count()} CPUs, torch {torch.__version__}; 1-min load average at the "
+                 f"end {load:.1f} (shared machine: medians include interference, minima are "
+                 "closer to the undisturbed cost).")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, nargs="+", default=[2, 1])
+    parser.add_argument("--no-write", action="store_true", help="only print the table")
+    args = parser.parse_args()
+    results = {}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        results[threads] = bench(args.repeats)
+    text = render(results)
+    print(text)
+    if not args.no_write:
+        write_section("tile_array", text)
+
+
+if __name__ == "__main__":
+    main()
