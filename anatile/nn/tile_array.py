@@ -15,7 +15,10 @@ Real crossbars have a fixed size. A logical weight matrix ``[out_size, in_size]`
 
 Split rule (as aihwkit 1.2.0's ``TileModuleArray.get_split_sizes``): a size ``n`` with
 maximum ``m > 0`` is cut into ``k = ceil(n / m)`` parts whose sizes differ by at most one,
-the larger ones first (``divmod(n, k)``); ``m = 0`` means unlimited (one part). With an
+the larger ones first (``divmod(n, k)``); ``m = 0`` means unlimited (one part).
+
+This module is over 400 lines because the array mirrors every whole-matrix call of a tile
+(passes, indexing, weights, reading, programming, drift, persistence) in one place. With an
 analog bias (``mapping.digital_bias=False``) the bias column counts as one more input of
 grid column 0, so no physical tile is wider than ``max_input_size``.
 

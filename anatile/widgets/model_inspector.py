@@ -1,5 +1,8 @@
 """ModelInspector: a per-layer table of a torch model's analog layers; a click opens the
-layer's TileInspector. Model-wide actions (drift) are model-wide controls."""
+layer's TileInspector. Model-wide actions (drift) are model-wide controls.
+
+This module is over 400 lines since the per-tile layer view (tile arrays) was added next to
+the table; the view's drawing is the next thing to move into a file of its own."""
 
 from __future__ import annotations
 
