@@ -59,7 +59,11 @@ def test_tile_table_layer_view_and_tile_inspector(lab_page, tmp_path: Path) -> N
     assert names == ["0[0,0]", "0[0,1]", "0[0,2]", "0[1,0]", "0[1,1]", "0[1,2]", "2[0,0]",
                      "2[0,1]"]
     alphas = widget.locator(".anatile-layer-table .anatile-cell-alpha").all_inner_texts()
-    assert len(alphas) == 8 and all(float(a) > 1.0 for a in alphas)
+    # each tile has its own compensation: a small tile's alpha can fall below 1 on read
+    # noise, but the drifted layer's alphas are finite, positive and above 1 on average
+    values = [float(a) for a in alphas]
+    assert len(values) == 8 and all(v > 0.0 for v in values)
+    assert sum(values) / len(values) > 1.0
     title = widget.locator(".anatile-title").first
     assert "20×24" in (title.text_content() or "")  # tile (0, 0) is open
     before = page.evaluate("() => document.querySelector('.nb-tiles .anatile-layer-map').src")
