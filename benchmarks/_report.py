@@ -33,6 +33,23 @@ def times_ms(fn: Callable[[], object], repeats: int) -> list[float]:
     return out
 
 
+def paired_times_ms(ref: Callable[[], object], fn: Callable[[], object], repeats: int
+                    ) -> tuple[list[float], list[float]]:
+    """Alternate ``ref`` and ``fn`` (one warm-up each), so both see the same machine load;
+    returns both lists of times in ms."""
+    ref()
+    fn()
+    t_ref, t_fn = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ref()
+        t_ref.append(1e3 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        fn()
+        t_fn.append(1e3 * (time.perf_counter() - start))
+    return t_ref, t_fn
+
+
 def write_section(name: str, block: str, directory: Path = GENERATED) -> Path:
     """Write section ``name`` of the performance page (replacing the previous results).
 

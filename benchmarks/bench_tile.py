@@ -19,7 +19,6 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
 
 # On a shared, oversubscribed machine OpenMP's default spin-waiting makes every parallel
 # pass wait for descheduled threads; passive waiting (set before torch loads OpenMP) gives
@@ -31,23 +30,7 @@ import torch
 
 from anatile.config import RPUConfig
 from anatile.tiles import TileWithPeriphery
-from benchmarks._report import write_section
-
-
-def _paired(ref: Callable[[], object], fn: Callable[[], object], repeats: int
-            ) -> tuple[list[float], list[float]]:
-    """Alternate ``ref`` and ``fn``; return both lists of times in ms."""
-    ref()
-    fn()
-    t_ref, t_fn = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        ref()
-        t_ref.append(1e3 * (time.perf_counter() - start))
-        start = time.perf_counter()
-        fn()
-        t_fn.append(1e3 * (time.perf_counter() - start))
-    return t_ref, t_fn
+from benchmarks._report import paired_times_ms, write_section
 
 
 def bench(repeats: int) -> list[tuple[str, float, float, float, float, str]]:
@@ -66,13 +49,13 @@ def bench(repeats: int) -> list[tuple[str, float, float, float, float, str]]:
     tile.eval()
     array = tile.analog_core.weight.clone()
     with torch.no_grad():
-        t_ref, t_fn = _paired(lambda: x @ array.T, lambda: tile(x), repeats)
+        t_ref, t_fn = paired_times_ms(lambda: x @ array.T, lambda: tile(x), repeats)
     rows.append(("eval forward 512×512, batch 256, default IO", statistics.median(t_ref),
                  statistics.median(t_fn), statistics.median(t_fn) / statistics.median(t_ref),
                  min(t_fn) / min(t_ref), "≤ 3×"))
 
     tile.set_learning_rate(0.01)  # lr·max|x|·max|d|/dw_min ≫ 31: every row uses BL = 31
-    t_ref, t_fn = _paired(lambda: d.T @ x, lambda: tile.update(x, d), max(repeats // 3, 5))
+    t_ref, t_fn = paired_times_ms(lambda: d.T @ x, lambda: tile.update(x, d), max(repeats // 3, 5))
     rows.append(("pulsed update 512×512, batch 256, BL 31", statistics.median(t_ref),
                  statistics.median(t_fn), statistics.median(t_fn) / statistics.median(t_ref),
                  min(t_fn) / min(t_ref), "≤ 40×"))

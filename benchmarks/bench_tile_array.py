@@ -16,7 +16,6 @@ import functools
 import os
 import platform
 import statistics
-import time
 from collections.abc import Callable
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench_tile.py
@@ -25,25 +24,10 @@ import torch
 
 from anatile.config import InferenceRPUConfig, RPUConfig
 from anatile.nn import AnalogLinear
-from benchmarks._report import write_section
+from benchmarks._report import paired_times_ms, write_section
 
 SIZE, BATCH = 2048, 256
 
-
-def _paired(ref: Callable[[], object], fn: Callable[[], object], repeats: int
-            ) -> tuple[list[float], list[float]]:
-    """Alternate ``ref`` and ``fn`` (one warm-up each); both lists of times in ms."""
-    ref()
-    fn()
-    t_ref, t_fn = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        ref()
-        t_ref.append(1e3 * (time.perf_counter() - start))
-        start = time.perf_counter()
-        fn()
-        t_fn.append(1e3 * (time.perf_counter() - start))
-    return t_ref, t_fn
 
 
 def _layers(cfg: RPUConfig, w: torch.Tensor) -> tuple[AnalogLinear, AnalogLinear]:
@@ -71,7 +55,7 @@ def bench(repeats: int) -> list[tuple[str, str, str, str, str]]:
                 layer.program_weights()
                 layer.drift_weights(3600.0)
         with torch.no_grad():
-            t_one, t_split = _paired(functools.partial(one, x), functools.partial(split, x),
+            t_one, t_split = paired_times_ms(functools.partial(one, x), functools.partial(split, x),
                                      repeats)
         med = statistics.median(t_split) / statistics.median(t_one)
         mn = min(t_split) / min(t_one)
@@ -88,7 +72,7 @@ def bench(repeats: int) -> list[tuple[str, str, str, str, str]]:
         return run
 
     n = max(repeats // 4, 3)
-    t_one, t_split = _paired(program_drift(one), program_drift(split), n)
+    t_one, t_split = paired_times_ms(program_drift(one), program_drift(split), n)
     rows.append(("program + drift 2048×2048 (InferenceRPUConfig)",
                  f"{statistics.median(t_one):.0f} ms", f"{statistics.median(t_split):.0f} ms",
                  f"{statistics.median(t_split) / statistics.median(t_one):.2f}× / "
