@@ -115,6 +115,8 @@ class AnatileWidget(widgets.VBox):
         dpi: int = 80,
     ) -> FigurePanel:
         panel = FigurePanel(figsize, update, dpi)
+        # a CSS hook per panel: notebooks and the browser tests find a figure by its name
+        panel.image.add_class(f"anatile-panel-{name}")
         self._panels[name] = panel
         return panel
 

@@ -22,6 +22,7 @@ from anatile.inference import (
 
 __all__ = [
     "DEVICE_COLORS",
+    "axis_label",
     "conductance_curves",
     "converter_title",
     "device_style",
@@ -42,6 +43,12 @@ def few_ticks(axes: Iterable[Axes], n: int = 4) -> None:
         for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
             if scale == "linear":
                 axis.set_major_locator(MaxNLocator(n))
+
+
+def axis_label(metric: Any) -> str:
+    """A metric's label on two lines (name, then symbol and unit): a long label such as the
+    TNMSE's fits beside a short axis instead of running past the figure's edge."""
+    return f"{metric.name}\n{metric.symbol} ({metric.unit})"
 
 
 def device_style(index: int, n_devices: int) -> dict[str, Any]:

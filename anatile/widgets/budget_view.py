@@ -30,17 +30,36 @@ _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 _SEVERITY = {"error": "#b00", "warning": "#b60", "info": "#555"}
 
 
-def findings_html(findings: Sequence[Any]) -> str:
-    """A list of :func:`~anatile.analysis.diagnose` findings: where, what, and the fix."""
+def _finding_html(f: Any) -> str:
+    return (f"<b style='color:{_SEVERITY.get(f.severity, '#555')}'>{f.severity}</b> "
+            f"{'<code>' + f.where + '</code>: ' if f.where else ''}{f.message} "
+            f"<i>fix:</i> <code>{f.fix}</code>")
+
+
+def findings_html(findings: Sequence[Any], shown_per_kind: int = 2) -> str:
+    """A list of :func:`~anatile.analysis.diagnose` findings: where, what, and the fix.
+
+    Findings of one kind (severity and code) are listed together, worst first as
+    ``diagnose`` orders them: the first ``shown_per_kind`` in full, the others (the same
+    finding on further tiles, e.g. every tile of a split layer) folded under one
+    expandable line naming the tiles, so a model of many tiles gets a readable list.
+    """
     if not findings:
         return "<div class='anatile-findings'>diagnosis: nothing found</div>"
-    items = "".join(
-        f"<li><b style='color:{_SEVERITY.get(f.severity, '#555')}'>{f.severity}</b> "
-        f"{'<code>' + f.where + '</code>: ' if f.where else ''}{f.message} "
-        f"<i>fix:</i> <code>{f.fix}</code></li>"
-        for f in findings
-    )
-    return f"<div class='anatile-findings'><b>diagnosis</b><ul>{items}</ul></div>"
+    kinds: dict[tuple[str, str], list[Any]] = {}
+    for f in findings:
+        kinds.setdefault((f.severity, f.code), []).append(f)
+    items = []
+    for group in kinds.values():
+        items += [f"<li>{_finding_html(f)}</li>" for f in group[:shown_per_kind]]
+        rest = group[shown_per_kind:]
+        if rest:
+            where = ", ".join(f"<code>{f.where}</code>" for f in rest if f.where)
+            inner = "".join(f"<li>{_finding_html(f)}</li>" for f in rest)
+            items.append(
+                f"<li><details><summary>the same on {len(rest)} more tile(s): {where}"
+                f"</summary><ul>{inner}</ul></details></li>")
+    return f"<div class='anatile-findings'><b>diagnosis</b><ul>{''.join(items)}</ul></div>"
 
 
 class ErrorBudgetView(AnatileWidget):

@@ -19,7 +19,7 @@ from anatile.checks import check_times
 from anatile.config.base import config_to_dict
 from anatile.inference import BaseConductanceConverter, BaseNoiseModel
 from anatile.widgets._base import AnatileWidget, tight_layout
-from anatile.widgets._plots import converter_title, plot_conductance_curves
+from anatile.widgets._plots import axis_label, converter_title, plot_conductance_curves
 
 __all__ = ["ConductanceMapView"]
 
@@ -110,16 +110,17 @@ class ConductanceMapView(AnatileWidget):
                 ax.set_ylabel("")
             ax.set_title(name, fontsize=9)
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7, loc="upper center")
+            ax.legend(fontsize=7, loc="best")
         tight_layout(self.map_panel.figure)
         children: list[widgets.Widget] = [self.map_panel.image]
 
         if noise_model is not None:
-            self.tnmse_panel = self._panel("tnmse", (6.0, 3.0), self._update_tnmse)
+            # as wide as the g(w) panel: both images are shown at one scale (same font size)
+            self.tnmse_panel = self._panel("tnmse", (3.4 * n + 0.6, 3.2), self._update_tnmse)
             ax = self.tnmse_panel.figure.subplots()
             ax.set_xscale("log")
             ax.set_xlabel("t_inference (s)")
-            ax.set_ylabel(TNMSE.label, fontsize=8)
+            ax.set_ylabel(axis_label(TNMSE), fontsize=8)
             ax.set_title("TNMSE over time", fontsize=9)  # room for the title in the layout
             ax.grid(alpha=0.3, which="both")
             self._tnmse_ax = ax

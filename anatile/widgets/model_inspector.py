@@ -7,10 +7,12 @@ the table; the view's drawing is the next thing to move into a file of its own."
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 import ipywidgets as widgets
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor, nn
 
 from anatile.analysis import diagnose, layer_sensitivity, weight_nrmse
@@ -156,6 +158,10 @@ class ModelInspector(AnatileWidget):
         self._min_interval = min_interval
         self._tiles = dict(layers)
         self._owners = {label: layer for label, _tile, layer in _analog_entries(model)}
+        #: module path of each tile (as diagnose names it) -> its name in the table
+        by_id = {id(tile): label.split(" (")[0] for label, tile in layers}
+        self._tile_names = {name: by_id[id(mod)] for name, mod in model.named_modules()
+                            if id(mod) in by_id}
         self._inspectors: dict[str, TileInspector] = {}
         #: labels of the analog layers, in module order
         self.layer_names = [label for label, _ in layers]
@@ -213,8 +219,10 @@ class ModelInspector(AnatileWidget):
             self.budget_box,
         ]
         if any(isinstance(t, InferenceTile) for _l, t in layers):
+            # it opens on the model's drift time (the slider only drifts on the button)
             self.t_model = widgets.FloatLogSlider(
-                value=1.0, base=10, min=0.0, max=9.0, step=0.25, readout_format=".3g",
+                value=self._model_time() or 1.0, base=10, min=0.0, max=9.0, step=0.25,
+                readout_format=".3g",
                 description="t (s)", continuous_update=False,
                 layout=widgets.Layout(width="420px"))
             self.drift_button = widgets.Button(
@@ -252,7 +260,10 @@ class ModelInspector(AnatileWidget):
             missing = [r for r in rows if r[key if key != "size" else "size"] is None]
             rows = present[::-1] + missing
         self.rows = rows
-        cells: list[widgets.Widget] = [widgets.HTML(f"<b>{head}</b>") for _k, head in COLUMNS]
+        # headers wrap (the metric labels are long): the table fits a notebook's width
+        cells: list[widgets.Widget] = [
+            widgets.HTML(f"<div style='white-space:normal;max-width:9em;line-height:1.25'>"
+                         f"<b>{head}</b></div>") for _k, head in COLUMNS]
         for row in rows:
             label = self.layer_names[row["order"]]
             button = widgets.Button(description=row["layer"], tooltip=label,
@@ -267,14 +278,26 @@ class ModelInspector(AnatileWidget):
         self.table.children = cells
 
     def _refresh_state(self) -> None:
-        """After a tile event: the table and the diagnosis follow the model."""
+        """After a tile event: the table, the diagnosis and the model's time follow."""
         self.refresh_table()
         self.refresh_findings()
+        t = self._model_time()
+        if t is not None and hasattr(self, "t_model"):
+            self.t_model.value = t
+
+    def _model_time(self) -> float | None:
+        """The latest drift time of the model's inference tiles (None when none drifted)."""
+        times = [t.t_inference for t in self._tiles.values()
+                 if isinstance(t, InferenceTile) and t.t_inference is not None]
+        return max(times) if times else None
 
     def refresh_findings(self) -> list[Any]:
         """Run :func:`~anatile.analysis.diagnose` on the model and list its findings."""
         self.findings = list(diagnose(self.model, self.x))
-        self.findings_area.value = findings_html(self.findings)
+        # shown with the table's names (0[1,2]) rather than the module path of the tile
+        shown = [replace(f, where=self._tile_names.get(f.where, f.where))
+                 for f in self.findings]
+        self.findings_area.value = findings_html(shown)
         return self.findings
 
     def compute_sensitivity(self, background: bool = False) -> Any:
@@ -401,6 +424,8 @@ class ModelInspector(AnatileWidget):
                                    edgecolor="#ffbf00", linewidth=2.0))
             ax.set_xlabel("input")
             ax.set_ylabel("output")
+            ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))  # weight indices
+            ax.yaxis.set_major_locator(MaxNLocator(6, integer=True))
         rows = len(wmap.row_bounds) + 1
         cols = len(wmap.col_bounds) + 1
         ax_w.set_title(f"layer {label.split(' (')[0].split('[')[0]}: {rows}×{cols} tile(s), "

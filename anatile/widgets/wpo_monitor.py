@@ -16,7 +16,13 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from anatile.analysis.metrics import TNMSE
 from anatile.inference import CustomPairConductanceConverter
 from anatile.widgets._base import AnatileWidget, tight_layout
-from anatile.widgets._plots import conductance_curves, device_style, few_ticks, format_readouts
+from anatile.widgets._plots import (
+    axis_label,
+    conductance_curves,
+    device_style,
+    few_ticks,
+    format_readouts,
+)
 from anatile.wpo import events as ev
 from anatile.wpo.loss import tnmse_from_loss
 from anatile.wpo.optimizer import WeightProgrammingOptimizer
@@ -94,7 +100,7 @@ class WPOMonitor(AnatileWidget):
         self.loss_panel = self._panel("loss", (5.6, 3.2), self._update_loss)
         ax = self.loss_panel.figure.subplots()
         ax.set_xlabel("generation")
-        ax.set_ylabel(TNMSE.label, fontsize=8)
+        ax.set_ylabel(axis_label(TNMSE), fontsize=8)
         ax.set_title("test-layer TNMSE: lower is better", fontsize=9)
         # early populations span orders of magnitude
         ax.set_yscale("log")

@@ -231,6 +231,22 @@ class LabPage:
         )
         self.wait_idle(timeout_ms)
 
+    def add_and_run_cell(self, source: str, timeout_ms: int = 60_000) -> None:
+        """Append a code cell to the open notebook and run it, as a user typing in a new
+        cell below the widget would (the widget's output stays open above)."""
+        self.page.evaluate(
+            """async (source) => {
+                const panel = window.jupyterapp.shell.currentWidget;
+                const nb = panel.content;
+                const n = nb.model.sharedModel.cells.length;
+                nb.model.sharedModel.insertCell(n, {cell_type: 'code', source: source});
+                nb.activeCellIndex = n;
+                await window.jupyterapp.commands.execute('notebook:run-cell');
+            }""",
+            source,
+        )
+        self.wait_idle(timeout_ms)
+
     def wait_idle(self, timeout_ms: int = 60_000) -> None:
         """Wait until the kernel is idle again (after a grace period for the busy message)."""
         self.page.wait_for_timeout(400)

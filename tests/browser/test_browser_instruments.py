@@ -114,6 +114,8 @@ def test_hover_click_and_a_live_monitor_in_jupyterlab(lab_page, tmp_path: Path) 
 
     # --- click: that weight's conductances ----------------------------------------------
     before = image.evaluate("img => img.src")
+    trace_before = page.evaluate(
+        "() => document.querySelector('.nb-insp .anatile-panel-trace').src")
     x, y = _page_point(page, image, where, "5,11")
     start = page.evaluate("() => performance.now()")
     page.mouse.click(x, y)
@@ -128,6 +130,9 @@ def test_hover_click_and_a_live_monitor_in_jupyterlab(lab_page, tmp_path: Path) 
     page.wait_for_function(
         f"() => document.querySelectorAll('.nb-insp img')[1].src !== {before!r}",
         timeout=30_000)  # the heatmap now marks the weight
+    page.wait_for_function(  # and the trace panel shows the weight's conductances over time
+        f"() => document.querySelector('.nb-insp .anatile-panel-trace').src !== "
+        f"{trace_before!r}", timeout=30_000)
     page.wait_for_timeout(300)
     insp.screenshot(path=str(out_dir / "inspector_click.png"))
 
@@ -137,11 +142,11 @@ def test_hover_click_and_a_live_monitor_in_jupyterlab(lab_page, tmp_path: Path) 
     wpo.locator("button:has-text('Start')").click()
     _wait_text(page, ".nb-wpo .anatile-generation",
                "t => parseInt(t) >= 2", timeout=120_000)
-    loss_img = wpo.locator("img").first
-    first = loss_img.screenshot()
+    loss_img = wpo.locator(".anatile-panel-loss")
+    first = loss_img.screenshot(path=str(out_dir / "wpo_loss_midrun_1.png"))
     gen_first = page.locator(".nb-wpo .anatile-generation").text_content()
     page.wait_for_timeout(4000)  # several frame intervals
-    second = loss_img.screenshot()
+    second = loss_img.screenshot(path=str(out_dir / "wpo_loss_midrun_2.png"))
     state = (page.locator(".nb-wpo .anatile-state").text_content() or "").strip()
     gen_second = page.locator(".nb-wpo .anatile-generation").text_content()
     wpo.screenshot(path=str(out_dir / "wpo_monitor_midrun.png"))

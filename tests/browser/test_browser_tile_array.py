@@ -44,7 +44,8 @@ mi
 
 def test_tile_table_layer_view_and_tile_inspector(lab_page, tmp_path: Path) -> None:
     out_dir = IMG_DIR if os.environ.get("ANATILE_WRITE_SCREENSHOTS") == "1" else tmp_path
-    lab_page.page.set_viewport_size({"width": 1280, "height": 2200})
+    # tall enough for the whole widget (table, diagnosis, layer map, tile inspector)
+    lab_page.page.set_viewport_size({"width": 1280, "height": 3200})
     lab_page.open_and_run("anatile_tiles", [CELL], timeout_ms=90_000)
     page = lab_page.page
     widget = page.locator(".nb-tiles")
@@ -81,3 +82,31 @@ def test_tile_table_layer_view_and_tile_inspector(lab_page, tmp_path: Path) -> N
     widget.scroll_into_view_if_needed()
     png = widget.screenshot(path=str(out_dir / "model_inspector_tiles.png"))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+    # --- a drift in another cell updates the open inspector ------------------------------
+    panels = [".anatile-layer-map", ".anatile-panel-weights", ".anatile-panel-conductance"]
+    before = {p: page.evaluate(f"() => document.querySelector('.nb-tiles {p}').src")
+              for p in panels}
+    lab_page.add_and_run_cell("drift_analog_weights(model, 3e7)  # one year, from code")
+    page.wait_for_function(  # the table follows: every tile's drift time is one year now
+        "() => { const c = document.querySelectorAll('.nb-tiles .anatile-cell-t');"
+        " return c.length === 8 && Array.from(c).every(e => e.textContent.includes('3e+07')); }",
+        timeout=60_000)
+    page.wait_for_function(  # the open tile's inspector shows that time
+        "() => { const t = document.querySelector('.nb-tiles .anatile-drift-readout');"
+        " return !!t && t.textContent.includes('3e+07'); }", timeout=60_000)
+    page.wait_for_function(  # and its weights panel: the compensated weights at one year
+        "() => { const t = document.querySelector('.nb-tiles .anatile-shown');"
+        " return !!t && t.textContent.includes('3e+07'); }", timeout=60_000)
+    for panel, src in before.items():  # the layer map and the open tile's figures redraw
+        page.wait_for_function(
+            f"() => document.querySelector('.nb-tiles {panel}').src !== {src!r}",
+            timeout=30_000)
+    lab_page.wait_idle()
+    page.wait_for_timeout(1000)
+    # the model-wide time control (the widget's first slider) shows the model's time
+    t_readout = (widget.locator(".widget-readout").first.text_content() or "").strip()
+    assert float(t_readout) == 3e7, t_readout
+    widget.scroll_into_view_if_needed()
+    widget.screenshot(path=str(out_dir / "model_inspector_external_drift.png"))
+    assert lab_page.page_errors == [] and lab_page.external_requests == []
