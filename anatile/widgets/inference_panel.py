@@ -288,6 +288,10 @@ class InferencePanel:
         self._trace_note = ax_g.text(0.5, 0.5, "", transform=ax_g.transAxes, ha="center",
                                      va="center", color="#777", fontsize=9)
         tight_layout(self.trace_panel.figure)
+        # room for a weight's tick labels (-0.15), wider than the empty panel's: the right
+        # panel's label must not run into the left panel (no re-layout per click: latency)
+        fig = self.trace_panel.figure
+        fig.subplots_adjust(wspace=fig.subplotpars.wspace + 0.06)
 
     def _refresh_trace(self) -> None:
         """Compute the selected weight's trace (library call) and mark the panel stale."""

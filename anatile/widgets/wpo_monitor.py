@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.patches import Polygon
-from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from anatile.analysis.metrics import TNMSE
 from anatile.inference import CustomPairConductanceConverter
@@ -104,6 +104,9 @@ class WPOMonitor(AnatileWidget):
         ax.set_title("test-layer TNMSE: lower is better", fontsize=9)
         # early populations span orders of magnitude
         ax.set_yscale("log")
+        # labelled ticks at 1, 2, 5 × 10^k: the zoomed range is often within one decade
+        ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
         ax.yaxis.set_minor_locator(NullLocator())
         ax.grid(alpha=0.3)
         self._loss_ax = ax
@@ -320,6 +323,9 @@ class WPOMonitor(AnatileWidget):
         values = values[np.isfinite(values) & (values > 0)]
         if values.size:
             lo, hi = float(values.min()), float(values.max())
+            if self.baseline is not None:  # the band's top may be clipped: best vs baseline
+                top = 5.0 * self.baseline.baseline_tnmse  # is what must be read
+                hi = min(hi, max([top, *best[np.isfinite(best)].tolist()]))
             ax.set_ylim(lo / 1.15, hi * 1.15)
         else:
             ax.set_ylim(0.01, 1.0)
