@@ -214,6 +214,42 @@ GALLERY = {
         "ModelInspector",
         "Pick an analog layer of a converted model and inspect its tile.",
     ),
+    "model_inspector_tiles": (
+        "ModelInspector: a layer split over tiles",
+        "One table row per tile of a 2×3-tile layer; the layer view draws the tile "
+        "boundaries and outlines tile (1, 1), opened by a click on its row.",
+    ),
+    "model_inspector_external_drift": (
+        "ModelInspector after a drift in another cell",
+        "drift_analog_weights(model, 3e7) run in a new cell: the open table, time control, "
+        "layer view and tile inspector follow (every tile at one year).",
+    ),
+    "error_budget_model": (
+        "Error budget of a model",
+        "Weight MSE by source over time (parts plus interaction add up to the total "
+        "marker), the largest source and the diagnosis with its fixes.",
+    ),
+    "inspector_hover": (
+        "Hover",
+        "The value under the pointer on the |error| heatmap: row, column, target, weight.",
+    ),
+    "inspector_click": (
+        "Click on a heatmap cell",
+        "The weight is marked in every view; its conductances per device and its "
+        "trace over time are shown.",
+    ),
+    "wpo_monitor_midrun": (
+        "WPOMonitor during a run",
+        "The status and figures update while the optimizer runs (ETA shown only then).",
+    ),
+    "wpo_loss_midrun_1": (
+        "WPOMonitor loss panel, early in a run",
+        "Taken during the run ...",
+    ),
+    "wpo_loss_midrun_2": (
+        "WPOMonitor loss panel, later in the same run",
+        "... and a few seconds later: the panel moved (the browser test compares them).",
+    ),
 }
 
 

@@ -101,8 +101,9 @@ class ErrorBudgetView(AnatileWidget):
                       va="center", color="#777")
         tight_layout(self.panel.figure)
         self.compute_button = widgets.Button(description="Compute error budget",
-                                             icon="calculator",
-                                             layout=widgets.Layout(width="auto"))
+                                             icon="calculator",  # not shrunk to "Compute er…"
+                                             layout=widgets.Layout(width="auto",
+                                                                   min_width="200px"))
         self.compute_button.on_click(self._guarded(lambda _b: self.compute(background=True)))
         self.level = widgets.Dropdown(options=["(whole)"], value="(whole)", description="show",
                                       layout=widgets.Layout(width="320px"))

@@ -144,10 +144,11 @@ def test_hover_click_and_a_live_monitor_in_jupyterlab(lab_page, tmp_path: Path) 
                "t => parseInt(t) >= 2", timeout=120_000)
     loss_img = wpo.locator(".anatile-panel-loss")
     # the panel redraws after the counter: wait for a frame drawn with two generations
-    at_two = loss_img.evaluate("img => img.src")
-    page.wait_for_function(
-        f"() => document.querySelector('.nb-wpo .anatile-panel-loss').src !== {at_two!r}",
-        timeout=30_000)
+    for _ in range(2):  # the first new frame may still be the baseline's (no generation)
+        shown = loss_img.evaluate("img => img.src")
+        page.wait_for_function(
+            f"() => document.querySelector('.nb-wpo .anatile-panel-loss').src !== {shown!r}",
+            timeout=60_000)
     first = loss_img.screenshot(path=str(out_dir / "wpo_loss_midrun_1.png"))
     gen_first = page.locator(".nb-wpo .anatile-generation").text_content()
     page.wait_for_timeout(4000)  # several frame intervals

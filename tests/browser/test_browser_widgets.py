@@ -236,5 +236,16 @@ def test_all_widgets_render_and_answer_in_jupyterlab(lab_page, tmp_path: Path) -
     page.wait_for_timeout(1000)  # the throttled redraws of the other panels
     _shot(model, "model_inspector.png", out_dir)
 
+    # --- the whole model's error budget, opened from the ModelInspector ------------------
+    model.locator("button:has-text('Error budget of the whole model')").click()
+    _wait_text(page, ".nb-model .anatile-budget-status",
+               "t => t.includes('largest source')", timeout=120_000)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.nb-model .anatile-panel-budget');"
+        " return !!i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
+    lab_page.wait_idle()
+    page.wait_for_timeout(1000)
+    _shot(model.locator(".anatile-ErrorBudgetView"), "error_budget_model.png", out_dir)
+
     assert lab_page.page_errors == []
     assert lab_page.external_requests == []
