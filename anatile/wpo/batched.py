@@ -413,7 +413,7 @@ class BatchedTNMSE:
                f32(frac), f32(coef), f32(self._w), f32(z), zr_np, f32(self._log_ratio),
                f32(self._read_amp), dummy3 if mu is None else f32(mu),
                dummy3 if sig_nu is None else f32(sig_nu),
-               np.array(p.prog_coeff, np.float32),
+               tuple(np.float32(c) for c in p.prog_coeff),
                np.array([p.g_max, p.prog_noise_factor, p.drift_scale], np.float32),
                readout, f32(self._gain), flags,
                self._w_sq.cpu().numpy().astype(np.float64), out)

@@ -15,7 +15,14 @@ most of it is the float32 rounding of ``x·log2(e)``), ``log`` an absolute error
 (relative to ``|ln x|`` about 3e-7). The tests measure both.
 
 The kernel processes one candidate per task (``prange`` over candidates), so a
-candidate's result does not depend on the number of threads.
+candidate's result does not depend on the number of threads. Inside a candidate it runs
+over blocks of :data:`BLOCK` weights, and every innermost loop is a plain loop over the
+weights of a block (contiguous 1-D views, no branch, no inner loop), which LLVM vectorizes:
+the time-independent quantities (target, programming σ, ν statistics) are computed per
+block in one such loop each, the time steps in one loop per device. The programming-noise
+coefficients come as a tuple, so their number is a compile-time constant and Horner's
+rule in :func:`~anatile.functional.pcm_formulas.prog_noise_std` unrolls (one compiled
+specialization per number of coefficients).
 """
 
 from __future__ import annotations
@@ -192,20 +199,25 @@ def _tnmse(g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any, w: Any, z: Any, zr
             g_end = (gi + 1) * gsize
             for n0 in range(gi * gsize, g_end, BLOCK):
                 nb = min(BLOCK, g_end - n0)
-                # time-independent per device: target, programming σ, ν statistics
+                # time-independent per device: target, programming σ, ν statistics; one
+                # simple loop each, so that every loop vectorizes
                 for d in range(n_dev):
+                    g_d, s_d, m_d, sn_d = G[d], S[d], M[d], SN[d]
+                    a_d, b_d = g_a[c, d], g_b[c, d]
                     for j in range(nb):
                         k = lo[n0 + j]
-                        g = g_a[c, d, k] + g_b[c, d, k] * frac[n0 + j]
-                        G[d, j] = g
-                        S[d, j] = prog_noise_std(g, g_max, coeffs, prog_factor)
-                        if custom:
-                            M[d, j] = mu[c, d, n0 + j]
-                            SN[d, j] = sig[c, d, n0 + j]
-                        else:
-                            lr = log_relative(g, g_max)
-                            M[d, j] = nu_mean(lr)
-                            SN[d, j] = nu_std(lr)
+                        g_d[j] = a_d[k] + b_d[k] * frac[n0 + j]
+                    for j in range(nb):
+                        s_d[j] = prog_noise_std(g_d[j], g_max, coeffs, prog_factor)
+                    if custom:
+                        for j in range(nb):
+                            m_d[j] = mu[c, d, n0 + j]
+                            sn_d[j] = sig[c, d, n0 + j]
+                    else:
+                        for j in range(nb):
+                            lr = log_relative(g_d[j], g_max)
+                            m_d[j] = nu_mean(lr)
+                            sn_d[j] = nu_std(lr)
                 for t in range(n_t):
                     lrt = log_ratio[t]
                     amp = read_amp[t]
@@ -213,13 +225,16 @@ def _tnmse(g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any, w: Any, z: Any, zr
                     WP[:nb] = 0.0
                     for d in range(n_dev):
                         cd = coef[c, d]
+                        g_d, s_d, m_d, sn_d = G[d], S[d], M[d], SN[d]
+                        # contiguous 1-D views: the loop reads plain streams
+                        za = z[cz, t, 0, d, n0:n0 + nb]
+                        zb = z[cz, t, 1, d, n0:n0 + nb]
+                        zc = z[cz, t, 2, d, n0:n0 + nb]
                         for j in range(nb):
-                            gp = programmed(G[d, j], S[d, j], z[cz, t, 0, d, n0 + j])
-                            nu = drift_nu(M[d, j], SN[d, j], z[cz, t, 1, d, n0 + j],
-                                          drift_scale)
+                            gp = programmed(g_d[j], s_d[j], za[j])
+                            nu = drift_nu(m_d[j], sn_d[j], zb[j], drift_scale)
                             gd = gp * drift_factor(nu, lrt)
-                            gt = read_noise(gd, read_noise_qs(gp, g_max), amp,
-                                            z[cz, t, 2, d, n0 + j])
+                            gt = read_noise(gd, read_noise_qs(gp, g_max), amp, zc[j])
                             WT[j] += cd * gt
                             WP[j] += cd * gp
                     fdd = np.float32(0.0)
@@ -272,4 +287,5 @@ def _source_hash() -> str:
 # the cache entry is named after the sources: numba itself only checks this file's stamp
 _tnmse.__qualname__ = f"tnmse_{_source_hash()}"
 tnmse = njit(parallel=True, fastmath=FASTMATH, cache=True)(_tnmse)
-"""The compiled kernel (see :func:`anatile.wpo.batched.numba_tnmse` for the arguments)."""
+"""The compiled kernel (called by :class:`anatile.wpo.batched.BatchedTNMSE`, which
+prepares its arguments)."""

@@ -94,7 +94,8 @@ def test_numba_formulas_equal_the_torch_formulas():
     z = np.float32(-1.3)
     cases = [
         (K.prog_noise_std, F.prog_noise_std,
-         lambda x: (x, np.float32(25.0), np.array(coeffs, np.float32), np.float32(1.3)),
+         lambda x: (x, np.float32(25.0), tuple(np.float32(c) for c in coeffs),
+                    np.float32(1.3)),
          lambda x: (x, 25.0, coeffs, 1.3)),
         (K.log_relative, F.log_relative, lambda x: (x, np.float32(25.0)), lambda x: (x, 25.0)),
         (K.read_noise_qs, F.read_noise_qs, lambda x: (x, np.float32(25.0)),
