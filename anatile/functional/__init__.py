@@ -10,6 +10,7 @@ from anatile.functional.input_range import (
 from anatile.functional.io_model import (
     MVMResult,
     analog_mvm,
+    analog_mvm_grid,
     analog_mvm_with_stats,
     noise_management_scale,
     quantization_step,
@@ -30,6 +31,7 @@ __all__ = [
     "DeviceParameters",
     "MVMResult",
     "analog_mvm",
+    "analog_mvm_grid",
     "analog_mvm_with_stats",
     "clip_input",
     "clip_value",

@@ -33,6 +33,7 @@ Units and conventions (documented in ``docs/tile.md``):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -43,6 +44,7 @@ from anatile.config.parameters import BoundManagementType, IOParameters, NoiseMa
 __all__ = [
     "MVMResult",
     "analog_mvm",
+    "analog_mvm_grid",
     "analog_mvm_with_stats",
     "noise_management_scale",
     "quantization_step",
@@ -123,20 +125,16 @@ def _raw_noise_management_scale(x: Tensor, io: IOParameters) -> Tensor:
     return scale
 
 
-def _quantized_pass(
+def _input_levels(
     x: Tensor,
     inv_scale: Tensor,
-    weight: Tensor,
     io: IOParameters,
     generator: torch.Generator | None,
-    unit: float,
-) -> Tensor:
-    """One DAC → MVM → ADC pass on rows divided by their scale (via ``inv_scale``).
+) -> tuple[Tensor, float]:
+    """The DAC: rows divided by their scale (via ``inv_scale``), quantized, clipped, noisy.
 
-    Returns the ADC output in units of ``unit`` (the ADC step, or 1 without ADC
-    quantization), rounded but not yet clipped (the caller tests it against the bound, as
-    aihwkit does, then clips). Working in integer DAC/ADC levels lets every scale fold into
-    one multiply and the output noise into the GEMM's accumulator.
+    Returns the input levels (a new tensor, in units of the DAC step, or of 1 without input
+    quantization) and that unit. Random only with ``inp_sto_round`` or ``inp_noise``.
     """
     inp_step = quantization_step(io.inp_res, io.inp_bound)
     if inp_step > 0:
@@ -157,9 +155,26 @@ def _quantized_pass(
     if io.inp_noise > 0:
         levels.add_(torch.randn(levels.shape, generator=generator, dtype=x.dtype,
                                 device=x.device), alpha=io.inp_noise / in_mult)
+    return levels, in_mult
+
+
+def _output_levels(
+    levels: Tensor,
+    in_mult: float,
+    weight: Tensor,
+    io: IOParameters,
+    generator: torch.Generator | None,
+    unit: float,
+) -> Tensor:
+    """The crossbar and the ADC: MVM of the input levels, output noise, rounding.
+
+    Returns the ADC output in units of ``unit`` (the ADC step, or 1 without ADC
+    quantization), rounded but not yet clipped.
+    """
     alpha = in_mult / unit
     if io.out_noise > 0:
-        y = torch.empty(x.shape[0], weight.shape[0], dtype=x.dtype, device=x.device)
+        y = torch.empty(levels.shape[0], weight.shape[0], dtype=levels.dtype,
+                        device=levels.device)
         y.normal_(0.0, io.out_noise / unit, generator=generator)
         y.addmm_(levels, weight.T, alpha=alpha)
     else:
@@ -179,6 +194,25 @@ def _quantized_pass(
     return y
 
 
+def _quantized_pass(
+    x: Tensor,
+    inv_scale: Tensor,
+    weight: Tensor,
+    io: IOParameters,
+    generator: torch.Generator | None,
+    unit: float,
+) -> Tensor:
+    """One DAC → MVM → ADC pass on rows divided by their scale (via ``inv_scale``).
+
+    Returns the ADC output in units of ``unit`` (the ADC step, or 1 without ADC
+    quantization), rounded but not yet clipped (the caller tests it against the bound, as
+    aihwkit does, then clips). Working in integer DAC/ADC levels lets every scale fold into
+    one multiply and the output noise into the GEMM's accumulator.
+    """
+    levels, in_mult = _input_levels(x, inv_scale, io, generator)
+    return _output_levels(levels, in_mult, weight, io, generator, unit)
+
+
 def _clipping_rows(y: Tensor, bound: float) -> Tensor:
     """Rows with an output beyond ``±bound`` (before clipping: a value on the bound passes)."""
     low, high = y.amin(dim=1), y.amax(dim=1)
@@ -190,6 +224,35 @@ def _last_bm_round(reduction: float, io: IOParameters, inp_step: float) -> bool:
     if reduction > io.max_bm_factor:
         return True
     return inp_step > 0 and reduction > io.max_bm_res / inp_step
+
+
+def _bound_management(x: Tensor, scale: Tensor, y: Tensor, weight: Tensor, io: IOParameters,
+                      generator: torch.Generator | None, unit: float) -> Tensor:
+    """Iterative bound management: redo the rows of ``y`` beyond the ADC bound (in place).
+
+    Each round halves the input of the rows that still clip and overwrites their outputs.
+
+    Returns:
+        the per-row scale ``[N, 1]`` times each row's final input reduction.
+    """
+    bound = io.out_bound / unit
+    rows = _clipping_rows(y, bound)
+    if not bool(rows.any()):
+        return scale
+    inp_step = quantization_step(io.inp_res, io.inp_bound)
+    factor = 1.0
+    idx = rows.nonzero().squeeze(1)
+    final_factor = torch.ones_like(scale)
+    while idx.numel() > 0 and not _last_bm_round(factor, io, inp_step):
+        factor *= 2.0
+        sub_scale = scale.index_select(0, idx) * factor
+        y_sub = _quantized_pass(x.index_select(0, idx), sub_scale.reciprocal(), weight,
+                                io, generator, unit)
+        clipping = _clipping_rows(y_sub, bound)
+        y.index_copy_(0, idx, y_sub)
+        final_factor.index_fill_(0, idx, factor)
+        idx = idx[clipping]
+    return scale * final_factor
 
 
 def analog_mvm_with_stats(
@@ -229,22 +292,7 @@ def _analog_mvm(x: Tensor, weight: Tensor, io: IOParameters,
     if stats:
         clipped_fraction = (y.abs() >= bound).sum().to(x.dtype) / max(y.numel(), 1)
     if io.bound_management == BoundManagementType.ITERATIVE:
-        rows = _clipping_rows(y, bound)
-        if bool(rows.any()):
-            inp_step = quantization_step(io.inp_res, io.inp_bound)
-            factor = 1.0
-            idx = rows.nonzero().squeeze(1)
-            final_factor = torch.ones_like(scale)
-            while idx.numel() > 0 and not _last_bm_round(factor, io, inp_step):
-                factor *= 2.0
-                sub_scale = scale.index_select(0, idx) * factor
-                y_sub = _quantized_pass(x.index_select(0, idx), sub_scale.reciprocal(), weight,
-                                        io, generator, unit)
-                clipping = _clipping_rows(y_sub, bound)
-                y.index_copy_(0, idx, y_sub)
-                final_factor.index_fill_(0, idx, factor)
-                idx = idx[clipping]
-            scale = scale * final_factor
+        scale = _bound_management(x, scale, y, weight, io, generator, unit)
     y.clamp_(-bound, bound)
     if io.noise_management != NoiseManagementType.NONE and io.inp_noise == 0:
         # an all-zero input row is not driven at all: its output is exactly 0 (as in aihwkit)
@@ -275,3 +323,104 @@ def analog_mvm(
         ``x``: ``[N, in]``, ``weight``: ``[out, in]`` → ``[N, out]``.
     """
     return _analog_mvm(x, weight, io, generator, stats=False).out
+
+
+def analog_mvm_grid(
+    x_cols: Sequence[Tensor],
+    weights: Sequence[Sequence[Tensor]],
+    io: IOParameters,
+    generators: Sequence[Sequence[torch.Generator | None]],
+    out_scales: Sequence[Sequence[Tensor]],
+    offset: Tensor | None = None,
+) -> Tensor:
+    """Analog MVMs of a grid of crossbars, each scaled, summed along the grid rows.
+
+    Grid row ``r`` gives ``offset[out_r] + Σ_c out_scales[r][c] · analog_mvm(x_cols[c],
+    weights[r][c], io, generators[r][c])`` and the rows are concatenated: the same numbers
+    in distribution as the separate calls, and the same random draws from each generator
+    in the same order (each crossbar's own DAC, noise and ADC). Faster than the separate
+    calls: what is deterministic on the input side (noise management, DAC quantization) is
+    computed once per grid column, the outputs are only clipped when some value exceeds
+    the ADC bound, and each crossbar's digital scaling and the summation are one
+    multiply-accumulate.
+
+    Args:
+        x_cols: ``[N, in_c]`` inputs of each grid column ``c``.
+        weights: ``weights[r][c]``: ``[out_r, in_c]`` matrix of the crossbar at ``(r, c)``.
+        io: the IO parameters of every crossbar.
+        generators: ``generators[r][c]``: random source of the crossbar at ``(r, c)``.
+        out_scales: ``out_scales[r][c]``: digital multiplier of its output, ``[1]`` or
+            ``[out_r]``.
+        offset: ``[Σ out_r]`` added to the result (e.g. a digital bias), or None.
+
+    Returns:
+        ``[N, Σ_r out_r]``.
+
+    Shape:
+        ``x_cols[c]``: ``[N, in_c]``, ``weights[r][c]``: ``[out_r, in_c]`` →
+        ``[N, Σ out_r]``.
+
+    Example:
+        >>> from anatile.config import IOParameters
+        >>> w = torch.ones(2, 3)
+        >>> analog_mvm_grid([torch.ones(1, 3), torch.ones(1, 3)], [[w, w]],
+        ...                 IOParameters(is_perfect=True), [[None, None]],
+        ...                 [[torch.ones(1), torch.full((1,), 0.5)]])
+        tensor([[4.5000, 4.5000]])
+    """
+    x0 = x_cols[0]
+    n, dtype, device = x0.shape[0], x0.dtype, x0.device
+    sizes = [w[0].shape[0] for w in weights]
+    result = torch.empty(n, sum(sizes), dtype=dtype, device=device)
+    if offset is None:
+        result.zero_()
+    else:
+        result.copy_(offset.reshape(1, -1).expand_as(result))
+    perfect = io.is_perfect
+    unit = 1.0 if perfect else quantization_step(io.out_res, io.out_bound) or 1.0
+    bound = io.out_bound / unit
+    shared_dac = not io.inp_sto_round and io.inp_noise == 0
+    # per grid column: noise-management scale, the digital factor of each output row
+    # (0 for an undriven all-zero row, as analog_mvm) and, when deterministic, the DAC levels
+    columns: list[tuple[Tensor, Tensor, Tensor, tuple[Tensor, float] | None]] = []
+    for x in x_cols:
+        if perfect:
+            ones = torch.ones(n, 1, dtype=dtype, device=device)
+            columns.append((ones, ones, ones, (x, 1.0)))
+            continue
+        scale = _raw_noise_management_scale(x, io)
+        zero_rows = scale <= 0
+        scale.masked_fill_(zero_rows, 1.0)
+        inv_scale = scale.reciprocal()
+        row_factor = scale * unit
+        if io.noise_management != NoiseManagementType.NONE and io.inp_noise == 0:
+            row_factor.masked_fill_(zero_rows, 0.0)
+        dac = _input_levels(x, inv_scale, io, None) if shared_dac else None
+        columns.append((scale, inv_scale, row_factor, dac))
+    start = 0
+    for r, size in enumerate(sizes):
+        acc = result[:, start:start + size]
+        start += size
+        for c, x in enumerate(x_cols):
+            scale, inv_scale, row_factor, dac = columns[c]
+            weight, generator = weights[r][c], generators[r][c]
+            levels, in_mult = dac if dac is not None else _input_levels(x, inv_scale, io,
+                                                                          generator)
+            if perfect:
+                y = levels @ weight.T
+            else:
+                y = _output_levels(levels, in_mult, weight, io, generator, unit)
+                # two reductions tell whether nothing clips (a NaN row makes them NaN:
+                # then the rows are checked one by one, as analog_mvm does);
+                # vector_norm(y, inf) would be one reduction, but is 20x slower on CPU
+                if not bool((y.amax() <= bound) & (y.amin() >= -bound)):
+                    if io.bound_management == BoundManagementType.ITERATIVE:
+                        reduced = _bound_management(x, scale, y, weight, io, generator, unit)
+                        row_factor = torch.where(row_factor == 0, row_factor, reduced * unit)
+                    y.clamp_(-bound, bound)
+            s = out_scales[r][c].to(dtype)
+            if s.numel() == 1:
+                acc.addcmul_(y, row_factor * s.reshape(()))
+            else:
+                acc.addcmul_(y.mul_(s.reshape(1, -1)), row_factor)
+    return result

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 from anatile.config.rpu_config import RPUConfig
 from anatile.exceptions import ConfigError, TileError
+from anatile.nn.fused_forward import fusable, fused_forward
 from anatile.tiles.checks import check_int, check_tensor
 from anatile.tiles.factory import make_tile
 from anatile.tiles.inference_tile import InferenceTile
@@ -133,6 +134,9 @@ class TileArray(nn.Module):
 
     Attributes:
         tiles: ``nn.ModuleList`` of the tiles, row-major.
+        fused: without autograd, compute the forward in one sweep over the grid
+            (``anatile.nn.fused_forward``: the same numbers and draws as the tiles' own
+            forwards, faster); False always calls each tile's forward.
         out_sizes, in_sizes: sizes of the grid rows / columns (``in_sizes`` count only
             data inputs, not an analog bias column).
 
@@ -143,6 +147,8 @@ class TileArray(nn.Module):
         ``[..., in_size]`` → ``[..., out_size]``; indexed (after :meth:`set_indexed`):
         ``[N, C, *spatial]`` → ``[N, out_size, *out_spatial]``.
     """
+
+    fused: bool = True
 
     def __init__(self, out_size: int, in_size: int, rpu_config: RPUConfig | None = None,
                  bias: bool = False, *, seed: int | None = None) -> None:
@@ -222,6 +228,10 @@ class TileArray(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Each tile's forward on its input slice; partial sums of a grid row added.
 
+        Without autograd (``torch.no_grad()``) and with :attr:`fused` set, the same numbers
+        (each tile's own draws) come from one sweep over the grid
+        (``anatile.nn.fused_forward``).
+
         Args:
             x: ``[..., in_size]``, or ``[N, C, *spatial]`` when indexed.
 
@@ -235,6 +245,10 @@ class TileArray(nn.Module):
             return self.tiles[0](x)
         rows, cols = self.grid_shape
         tiles = list(self.tiles)
+        if self.fused:
+            grid = [tile for _, _, tile in self._grid()]
+            if fusable(grid):
+                return fused_forward(grid, (rows, cols), self.in_sizes, x)
         if self.is_indexed():
             parts = [x] * cols  # each tile gathers its own patch columns from the image
             out_dim = 1

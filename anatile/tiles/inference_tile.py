@@ -310,28 +310,19 @@ class InferenceTile(TileWithPeriphery):
             self.alpha.copy_(alpha.expand_as(self.alpha))
         self._emit("drifted", t_inference=self.t_inference, alpha=self.alpha.detach().clone())
 
-    def post_forward(
-        self, x_output: Tensor, dim: int, is_test: bool = False, ctx: Any = None
-    ) -> Tensor:
+    def output_scales(self, is_test: bool = False) -> list[Tensor]:
         """Periphery scales, then (in eval mode) the drift compensation ``alpha``.
 
         Args:
-            x_output: output of the analog MVM.
-            dim: the output dimension.
             is_test: eval mode.
-            ctx: autograd context (unused).
 
         Returns:
-            Tensor of the same shape.
+            The factors :meth:`post_forward` multiplies onto the analog output, in order.
         """
-        y = super().post_forward(x_output, dim, is_test, ctx)
-        if not is_test or self.rpu_config.drift_compensation is None:
-            return y
-        if self.alpha.numel() == 1:
-            return y * self.alpha.reshape(())
-        shape = [1] * y.ndim
-        shape[dim] = -1
-        return y * self.alpha.reshape(shape)
+        scales = super().output_scales(is_test)
+        if is_test and self.rpu_config.drift_compensation is not None:
+            scales.append(self.alpha)
+        return scales
 
     def effective_weights(self, apply_weight_scaling: bool = False) -> Tensor:
         """The weights the eval forward pass applies: ``alpha`` times the array weights.

@@ -481,10 +481,27 @@ class TileWithPeriphery(nn.Module):
         Returns:
             Tensor of the same shape.
         """
+        for scales in self.output_scales(is_test):
+            x_output = x_output * along(scales, dim, x_output.ndim)
+        return x_output
+
+    def output_scales(self, is_test: bool = False) -> list[Tensor]:
+        """The digital factors :meth:`post_forward` multiplies onto the analog MVM output.
+
+        Here the mapping scales (times the input range, when enabled); a subclass appends
+        its own (an :class:`~anatile.tiles.InferenceTile` its drift compensation ``alpha``
+        in eval mode). A tile array's fused eval forward multiplies the same factors.
+
+        Args:
+            is_test: eval mode.
+
+        Returns:
+            ``[1]`` or ``[out_size]`` tensors, in the order they are applied.
+        """
         scales = self.mapping_scales
         if self.input_range is not None:
             scales = scales * self.input_range.detach()
-        return x_output * along(scales, dim, x_output.ndim)
+        return [scales]
 
     def pre_backward(self, d_input: Tensor, dim: int, ctx: Any = None) -> Tensor:
         """Multiply the output gradient by the mapping scales (along ``dim``).
