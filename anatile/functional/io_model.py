@@ -29,6 +29,10 @@ Units and conventions (documented in ``docs/tile.md``):
 * weight noise ``w_noise`` (a fresh Gaussian weight perturbation per MVM) is applied in
   distribution: ``Σ_j ξ_ij x_j ~ N(0, ‖x‖²)``, so one Gaussian per output suffices;
 * all scales are undone at the end, so the result is in the units of ``x @ weight.T``.
+
+This module is over 400 lines because :func:`analog_mvm_grid` (a grid of crossbars, a tile
+array) runs through the same private stages (DAC, crossbar and ADC, bound management) as
+:func:`analog_mvm`: each formula of the IO model stays in one place.
 """
 
 from __future__ import annotations
