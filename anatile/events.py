@@ -19,7 +19,19 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Event:
-    """Base class of all events. ``source`` is the object that emitted it."""
+    """Base class of all events. ``source`` is the object that emitted it.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass(frozen=True)
+        ... class Ping(Event):
+        ...     count: int
+        >>> hub = EventHub()
+        >>> sub = hub.subscribe(lambda e: print(type(e).__name__, e.count))
+        >>> hub.emit(Ping(source=None, count=3))
+        Ping 3
+        False
+    """
 
     source: Any
 
@@ -28,7 +40,17 @@ Callback = Callable[[Any], Any]
 
 
 class Subscription:
-    """Handle returned by :meth:`EventHub.subscribe`; call :meth:`cancel` to unsubscribe."""
+    """Handle returned by :meth:`EventHub.subscribe`; call :meth:`cancel` to unsubscribe.
+
+    Example:
+        >>> hub = EventHub()
+        >>> sub = hub.subscribe(print)
+        >>> len(hub), sub.callback is print
+        (1, True)
+        >>> sub.cancel()
+        >>> len(hub)
+        0
+    """
 
     def __init__(self, hub: EventHub, callback: Callback) -> None:
         self._hub = hub

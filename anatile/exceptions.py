@@ -35,4 +35,14 @@ class ConfigError(AnatileError, ValueError):
 
 
 class TileError(AnatileError, RuntimeError):
-    """A tile is used in a way its current state does not allow."""
+    """A tile is used in a way its current state does not allow.
+
+    Example:
+        >>> from anatile.tiles import TileWithPeriphery
+        >>> tile = TileWithPeriphery(2, 3, seed=0)
+        >>> try:
+        ...     tile.joint_forward_indexed(torch.ones(1, 1, 2, 2))
+        ... except TileError as err:
+        ...     print(type(err).__name__)
+        TileError
+    """

@@ -38,6 +38,13 @@ def conv2d_indices(
 
     Raises:
         ValueError: if the kernel does not fit the (padded) image.
+
+    Example:
+        >>> idx, sizes = conv2d_indices(1, (3, 3), (2, 2), (1, 1), (0, 0), (1, 1))
+        >>> idx.shape, sizes  # [in_size = C·kh·kw, L = 2·2 patches]; [C, H, W, H_out, W_out]
+        (torch.Size([4, 4]), [1, 3, 3, 2, 2])
+        >>> idx[:, 0]  # 1-based positions of the first patch in the flattened image
+        tensor([1, 2, 4, 5])
     """
     h, w = image_hw
     sizes = []
@@ -64,6 +71,15 @@ def gather_patches(x: Tensor, indices: Tensor) -> Tensor:
 
     Returns:
         ``[N·L, in_size]`` rows ordered by image, then output position.
+
+    Example:
+        >>> idx, _ = conv2d_indices(1, (3, 3), (2, 2), (1, 1), (0, 0), (1, 1))
+        >>> image = torch.arange(9.0).reshape(1, 1, 3, 3)
+        >>> gather_patches(image, idx)  # one row per 2×2 patch
+        tensor([[0., 1., 3., 4.],
+                [1., 2., 4., 5.],
+                [3., 4., 6., 7.],
+                [4., 5., 7., 8.]])
     """
     n = x.shape[0]
     flat = torch.cat([x.new_zeros(n, 1), x.reshape(n, -1)], dim=1)
@@ -81,6 +97,13 @@ def scatter_patches(rows: Tensor, indices: Tensor, image_shape: tuple[int, ...])
 
     Returns:
         The images, overlapping contributions summed.
+
+    Example:
+        >>> idx, _ = conv2d_indices(1, (3, 3), (2, 2), (1, 1), (0, 0), (1, 1))
+        >>> scatter_patches(torch.ones(4, 4), idx, (1, 3, 3))  # how many patches cover a pixel
+        tensor([[[[1., 2., 1.],
+                  [2., 4., 2.],
+                  [1., 2., 1.]]]])
     """
     in_size, length = indices.shape
     n = rows.shape[0] // length

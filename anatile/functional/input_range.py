@@ -24,6 +24,10 @@ def clip_input(x: Tensor, r: Tensor) -> Tensor:
 
     Returns:
         Tensor of the shape of ``x``.
+
+    Example:
+        >>> clip_input(torch.tensor([-3.0, 0.5, 2.0]), torch.tensor([1.0]))
+        tensor([-1.0000,  0.5000,  1.0000])
     """
     return torch.minimum(torch.maximum(x, -r), r)
 
@@ -52,6 +56,16 @@ def input_range_gradient(
 
     Returns:
         ``[1]`` gradient of ``r``.
+
+    Example:
+        >>> from anatile.config import InputRangeParameter
+        >>> cfg, r = InputRangeParameter(enable=True), torch.tensor([1.0])
+        >>> # a clipped input whose loss falls as it grows: descent widens r
+        >>> input_range_gradient(torch.tensor([[2.0]]), torch.tensor([[-1.0]]), r, cfg)
+        tensor([-1.])
+        >>> # nothing clipped: only the decay, which narrows r
+        >>> input_range_gradient(torch.tensor([[0.5]]), torch.tensor([[-1.0]]), r, cfg)
+        tensor([0.0010])
     """
     upper = x >= r
     lower = x <= -r
@@ -80,6 +94,11 @@ def input_range_data_init(r: Tensor, x: Tensor, count: int, std_alpha: float) ->
 
     Returns:
         ``[1]`` new input range ``(r·count + std_alpha·std(x)) / (count + 1)``.
+
+    Example:
+        >>> x = torch.tensor([[-1.0, 1.0]])  # std(x) = √2
+        >>> input_range_data_init(torch.tensor([0.0]), x, count=0, std_alpha=3.0)
+        tensor([4.2426])
     """
     value = std_alpha * x.detach().float().std().to(r.dtype).reshape(1)
     if count == 0:

@@ -62,6 +62,16 @@ class MVMResult(NamedTuple):
         out: the result ``[N, out_size]``.
         clipped_fraction: fraction of outputs that reached ``±out_bound`` in the first pass
             (before bound management), a 0-dim tensor.
+
+    Example:
+        >>> from anatile.config import IOParameters
+        >>> io = IOParameters(is_perfect=True)
+        >>> res = analog_mvm_with_stats(torch.ones(2, 4), torch.ones(3, 4), io)
+        >>> res.out
+        tensor([[4., 4., 4.],
+                [4., 4., 4.]])
+        >>> float(res.clipped_fraction)
+        0.0
     """
 
     out: Tensor
@@ -102,6 +112,12 @@ def noise_management_scale(x: Tensor, io: IOParameters) -> Tensor:
 
     Returns:
         ``[N, 1]`` positive scales (1 where a row is all zeros or noise management is off).
+
+    Example:
+        >>> from anatile.config import IOParameters
+        >>> noise_management_scale(torch.tensor([[0.5, -2.0], [0.0, 0.0]]), IOParameters())
+        tensor([[2.],
+                [1.]])
     """
     scale = _raw_noise_management_scale(x, io)
     return scale.masked_fill_(scale <= 0, 1.0)
@@ -278,6 +294,14 @@ def analog_mvm_with_stats(
 
     Shape:
         ``x``: ``[N, in]``, ``weight``: ``[out, in]`` → ``out``: ``[N, out]``.
+
+    Example:
+        >>> from anatile.config import BoundManagementType, IOParameters
+        >>> io = IOParameters(out_bound=1.0, bound_management=BoundManagementType.NONE)
+        >>> res = analog_mvm_with_stats(torch.ones(1, 4), torch.ones(2, 4), io,
+        ...                             torch.Generator().manual_seed(0))
+        >>> float(res.clipped_fraction)  # 4 > out_bound: every output clips
+        1.0
     """
     return _analog_mvm(x, weight, io, generator, stats=True)
 
@@ -325,6 +349,16 @@ def analog_mvm(
 
     Shape:
         ``x``: ``[N, in]``, ``weight``: ``[out, in]`` → ``[N, out]``.
+
+    Example:
+        >>> from anatile.config import IOParameters
+        >>> x, w = torch.randn(5, 8), 0.1 * torch.randn(3, 8)
+        >>> exact = analog_mvm(x, w, IOParameters(is_perfect=True))
+        >>> torch.allclose(exact, x @ w.T)
+        True
+        >>> y = analog_mvm(x, w, IOParameters(), torch.Generator().manual_seed(0))
+        >>> y.shape, bool((y - exact).abs().max() < 0.5)
+        (torch.Size([5, 3]), True)
     """
     return _analog_mvm(x, weight, io, generator, stats=False).out
 

@@ -26,6 +26,14 @@ def clip_value(weights: Tensor, clip: WeightClipParameter) -> float | None:
     ``FIXED_VALUE``: ``fixed_value``; ``LAYER_GAUSSIAN``: ``sigma · std(W)`` (sample std);
     ``AVERAGE_CHANNEL_MAX``: the mean over output rows of ``max_j |W_ij|``; the last two are
     capped at ``fixed_value`` when it is positive. A bound ≤ 0 means no clipping.
+
+    Example:
+        >>> from anatile.config import WeightClipParameter, WeightClipType
+        >>> w = torch.tensor([[0.2, -0.9], [0.4, 0.1]])
+        >>> clip_value(w, WeightClipParameter(type=WeightClipType.FIXED_VALUE, fixed_value=0.5))
+        0.5
+        >>> clip_value(w, WeightClipParameter()) is None  # type NONE
+        True
     """
     if clip.type == WeightClipType.NONE:
         return None
@@ -42,7 +50,15 @@ def clip_value(weights: Tensor, clip: WeightClipParameter) -> float | None:
 
 
 def clip_weights(weights: Tensor, clip: WeightClipParameter) -> Tensor:
-    """``weights`` clipped at ``±clip_value(weights, clip)`` (a new tensor)."""
+    """``weights`` clipped at ``±clip_value(weights, clip)`` (a new tensor).
+
+    Example:
+        >>> from anatile.config import WeightClipParameter, WeightClipType
+        >>> w = torch.tensor([[0.2, -0.9], [0.4, 0.1]])
+        >>> clip_weights(w, WeightClipParameter(type=WeightClipType.FIXED_VALUE, fixed_value=0.5))
+        tensor([[ 0.2000, -0.5000],
+                [ 0.4000,  0.1000]])
+    """
     value = clip_value(weights, clip)
     return weights.clone() if value is None else weights.clamp(-value, value)
 
@@ -62,6 +78,14 @@ def remap_weights(weights: Tensor, scales: Tensor, remap: WeightRemapParameter
 
     Returns:
         ``(new_weights, new_scales)``, ``new_scales`` of shape ``[out_size]``.
+
+    Example:
+        >>> from anatile.config import WeightRemapParameter, WeightRemapType
+        >>> w, s = torch.tensor([[0.5, -0.25]]), torch.tensor([1.0])
+        >>> remap = WeightRemapParameter(type=WeightRemapType.LAYERWISE_SYMMETRIC)
+        >>> w2, s2 = remap_weights(w, s, remap)
+        >>> w2, s2  # max|W| becomes remapped_wmax (1.0); the scale absorbs the factor
+        (tensor([[ 1.0000, -0.5000]]), tensor([0.5000]))
     """
     scales = scales.to(weights.dtype).reshape(-1).expand(weights.shape[0]).clone()
     if remap.type == WeightRemapType.NONE:

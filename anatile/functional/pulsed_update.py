@@ -58,6 +58,15 @@ class DeviceParameters(NamedTuple):
         dw_down: step of a down pulse (positive number), ``[out, in]``.
         w_max: upper bound per device, ``[out, in]``.
         w_min: lower bound per device, ``[out, in]``.
+
+    Example:
+        >>> from anatile.config import ConstantStepDevice
+        >>> p = sample_device_parameters((2, 3), ConstantStepDevice(),
+        ...                              torch.Generator().manual_seed(0))
+        >>> isinstance(p, DeviceParameters), p.dw_up.shape
+        (True, torch.Size([2, 3]))
+        >>> bool((p.w_min <= 0).all() and (p.w_max >= 0).all())
+        True
     """
 
     dw_up: Tensor
@@ -89,6 +98,14 @@ def sample_device_parameters(
 
     Returns:
         :class:`DeviceParameters` of the given shape.
+
+    Example:
+        >>> from anatile.config import ConstantStepDevice
+        >>> device = ConstantStepDevice(dw_min_dtod=0.0, up_down_dtod=0.0)
+        >>> p = sample_device_parameters((2, 2), device, torch.Generator().manual_seed(0))
+        >>> p.dw_up  # no device-to-device variation: every step is dw_min
+        tensor([[0.0010, 0.0010],
+                [0.0010, 0.0010]])
     """
     c = device_config
 
@@ -112,6 +129,12 @@ def float_update(weight: Tensor, x: Tensor, d: Tensor, learning_rate: float) -> 
         x: inputs ``[N, in]``.
         d: errors ``[N, out]``.
         learning_rate: step size (positive means descent).
+
+    Example:
+        >>> w = torch.zeros(1, 2)
+        >>> float_update(w, torch.tensor([[1.0, 0.5]]), torch.tensor([[0.2]]), learning_rate=0.1)
+        >>> w
+        tensor([[-0.0200, -0.0100]])
     """
     weight.addmm_(d.T, x, alpha=-learning_rate)
 
@@ -172,6 +195,13 @@ def pulse_coincidences(
     Returns:
         ``(n_up, n_down)``, each ``[out, in]`` (float counts): pulses that increase the
         weight (``x·d < 0``) and pulses that decrease it (``x·d > 0``).
+
+    Example:
+        >>> from anatile.config import UpdateParameters
+        >>> up, down = pulse_coincidences(torch.ones(4, 3), -torch.ones(4, 2), 0.01, 0.001,
+        ...                               UpdateParameters(), torch.Generator().manual_seed(0))
+        >>> up.shape, int(down.sum())  # x·d < 0 everywhere: every coincidence is an up step
+        (torch.Size([2, 3]), 0)
     """
     n, n_in, n_out = x.shape[0], x.shape[1], d.shape[1]
     bl = update.desired_bl
@@ -250,6 +280,17 @@ def pulsed_update(
 
     Shape:
         ``weight``: ``[out, in]``, ``x``: ``[N, in]``, ``d``: ``[N, out]``.
+
+    Example:
+        >>> from anatile.config import ConstantStepDevice, UpdateParameters
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> device = ConstantStepDevice()
+        >>> params = sample_device_parameters((2, 3), device, gen)
+        >>> w = torch.zeros(2, 3)
+        >>> x, d = torch.ones(8, 3), torch.ones(8, 2)
+        >>> pulsed_update(w, x, d, 0.01, params, device, UpdateParameters(), gen)
+        >>> bool((w < 0).all())  # x·d > 0: the weights step down, as in SGD
+        True
     """
     if learning_rate == 0 or x.shape[0] == 0:
         return
@@ -271,6 +312,11 @@ def pulsed_update(
 
 
 def expected_pulses(learning_rate: float, x: Tensor, d: Tensor, dw_min: float) -> Tensor:
-    """Mean signed number of device steps ``-lr · d.T @ x / dw_min`` (for tests/diagnostics)."""
+    """Mean signed number of device steps ``-lr · d.T @ x / dw_min`` (for tests/diagnostics).
+
+    Example:
+        >>> expected_pulses(0.1, torch.tensor([[1.0, 0.5]]), torch.tensor([[0.2]]), dw_min=0.01)
+        tensor([[-2., -1.]])
+    """
     return (d.T @ x).mul_(-learning_rate / dw_min)
 

@@ -15,7 +15,13 @@ def readout_inputs(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> Tensor:
-    """``n`` standard-normal input vectors ``[n, in_size]`` for the read-out."""
+    """``n`` standard-normal input vectors ``[n, in_size]`` for the read-out.
+
+    Example:
+        >>> x = readout_inputs(4, 3, torch.Generator().manual_seed(0))
+        >>> x.shape, x.dtype
+        (torch.Size([4, 3]), torch.float32)
+    """
     return torch.randn(n, in_size, generator=generator, dtype=dtype, device=device)
 
 
@@ -51,6 +57,13 @@ def lstsq_weights(x: Tensor, y: Tensor, with_bias: bool = False) -> tuple[Tensor
 
     Raises:
         ValueError: if the shapes do not match.
+
+    Example:
+        >>> w = torch.tensor([[1.0, -2.0], [0.5, 3.0]])
+        >>> x = readout_inputs(16, 2, torch.Generator().manual_seed(0))
+        >>> w_hat, b_hat = lstsq_weights(x, x @ w.T + 0.1, with_bias=True)
+        >>> torch.allclose(w_hat, w, atol=1e-4), torch.allclose(b_hat, 0.1 * torch.ones(2))
+        (True, True)
     """
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
         raise ValueError(f"x, y: expected [N, in] and [N, out], got {tuple(x.shape)} and "

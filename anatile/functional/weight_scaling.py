@@ -24,6 +24,13 @@ def mapping_scales(weight: Tensor, omega: float, columnwise: bool) -> Tensor:
 
     Returns:
         ``[out]`` when ``columnwise`` else ``[1]``, positive, same dtype/device as ``weight``.
+
+    Example:
+        >>> w = torch.tensor([[0.5, -2.0], [1.0, 0.25]])
+        >>> mapping_scales(w, omega=1.0, columnwise=False)  # max|W| / omega for the whole layer
+        tensor([2.])
+        >>> mapping_scales(w, omega=1.0, columnwise=True)   # one scale per output row
+        tensor([2., 1.])
     """
     size = weight.shape[0] if columnwise else 1
     if omega <= 0:
@@ -44,6 +51,11 @@ def scale_rows(weight: Tensor, scales: Tensor) -> Tensor:
 
     Returns:
         A new ``[out, in]`` tensor.
+
+    Example:
+        >>> scale_rows(torch.ones(2, 3), torch.tensor([2.0, 0.5]))
+        tensor([[2.0000, 2.0000, 2.0000],
+                [0.5000, 0.5000, 0.5000]])
     """
     return weight * scales.reshape(-1, 1)
 
@@ -57,6 +69,14 @@ def learning_rate_scale(scales: Tensor, compensation: bool) -> float:
 
     Returns:
         The positive factor.
+
+    Example:
+        >>> learning_rate_scale(torch.tensor([0.5, 1.5]), compensation=True)
+        1.0
+        >>> learning_rate_scale(torch.tensor([0.25, 0.25]), compensation=True)
+        4.0
+        >>> learning_rate_scale(torch.tensor([0.25, 0.25]), compensation=False)
+        1.0
     """
     if not compensation:
         return 1.0

@@ -51,6 +51,15 @@ class AnalogCore(nn.Module):
     Shape:
         forward: ``[N, in_size]`` → ``[N, out_size]``; backward: ``[N, out_size]`` →
         ``[N, in_size]``.
+
+    Example:
+        >>> from anatile.config import RPUConfig
+        >>> core = AnalogCore(2, 3, RPUConfig(), torch.Generator().manual_seed(0))
+        >>> core.weight.shape, core.dw_up.shape
+        (torch.Size([2, 3]), torch.Size([2, 3]))
+        >>> tile = TileWithPeriphery(2, 3, seed=0)
+        >>> isinstance(tile.analog_core, AnalogCore)
+        True
     """
 
     weight: Tensor

@@ -45,7 +45,14 @@ class AutogradTile(Protocol):
 
 
 class AnalogContext(nn.Parameter):
-    """Marker parameter of a tile (a 0-dim zero); ``analog_tile`` is the owning tile."""
+    """Marker parameter of a tile (a 0-dim zero); ``analog_tile`` is the owning tile.
+
+    Example:
+        >>> tile = TileWithPeriphery(2, 3, seed=0)
+        >>> ctx = next(p for p in tile.parameters() if isinstance(p, AnalogContext))
+        >>> ctx.analog_tile is tile, ctx.shape
+        (True, torch.Size([]))
+    """
 
     analog_tile: Any  # the owning TileWithPeriphery (tiles/periphery.py imports this module)
 

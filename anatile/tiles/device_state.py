@@ -19,6 +19,14 @@ class DeviceSlice:
         programmed: conductances after programming noise (µS).
         drifted: conductances read at the last ``drift_weights`` time (µS), or None.
         nu: drift exponents.
+
+    Example:
+        >>> tile = InferenceTile(2, 3, seed=0)
+        >>> tile.set_weights(0.1 * torch.ones(2, 3))
+        >>> tile.program_weights()
+        >>> first = tile.device_state().devices[0]
+        >>> isinstance(first, DeviceSlice), first.programmed.shape
+        (True, torch.Size([2, 3]))
     """
 
     name: str
@@ -44,6 +52,15 @@ class InferenceDeviceState:
         reference_weight: the target weights (normalized units) or None.
         programmed_weight: the weights right after programming, or None.
         current_weight: the weights now on the array (drifted, if drifted).
+
+    Example:
+        >>> tile = InferenceTile(2, 3, seed=0)
+        >>> tile.set_weights(0.1 * torch.ones(2, 3))
+        >>> tile.program_weights()
+        >>> tile.drift_weights(3600.0)
+        >>> state = tile.device_state()
+        >>> state.programmed, state.t_inference, len(state.devices) > 0
+        (True, 3600.0, True)
     """
 
     programmed: bool

@@ -24,6 +24,14 @@ class TileEvent(Event):
         source: the tile.
         kind: what happened (see the module docstring).
         data: details of the event (may be empty).
+
+    Example:
+        >>> tile = TileWithPeriphery(2, 3, seed=0)
+        >>> kinds = []
+        >>> sub = tile.events.subscribe(lambda event: kinds.append(event.kind))
+        >>> tile.set_weights(torch.zeros(2, 3))
+        >>> "weights_set" in kinds
+        True
     """
 
     kind: str = ""

@@ -55,6 +55,17 @@ class ProgrammingContext:
         rpu_config: the tile's configuration.
         progress: ``progress(iteration, max_iter, error)``: emits the tile's
             ``"programming_progress"`` event and calls the user's callback; True: stop.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass(frozen=True)
+        ... class Shapes(ProgrammingStrategy):
+        ...     def program(self, context: ProgrammingContext) -> None:
+        ...         print(tuple(context.target.shape), context.in_size)
+        >>> tile = TileWithPeriphery(2, 3, seed=0)
+        >>> tile.programming = Shapes()
+        >>> tile.program_weights()
+        (2, 3) 3
     """
 
     target: Tensor
@@ -86,6 +97,20 @@ class ProgrammingStrategy(ABC):
 
     Subclasses are frozen dataclasses; their fields are the options of
     ``program_weights``.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass(frozen=True)
+        ... class Exact(ProgrammingStrategy):
+        ...     # write the target as it is (no device physics)
+        ...     def program(self, context: ProgrammingContext) -> None:
+        ...         context.core.weight.copy_(context.target)
+        >>> tile = TileWithPeriphery(2, 3, seed=0)
+        >>> tile.set_weights(0.2 * torch.ones(2, 3))
+        >>> tile.programming = Exact()
+        >>> tile.program_weights()
+        >>> torch.allclose(tile.analog_core.weight, 0.2 * torch.ones(2, 3))
+        True
     """
 
     def for_call(self, **arguments: Any) -> ProgrammingStrategy:
@@ -144,6 +169,15 @@ class ClosedLoopProgramming(ProgrammingStrategy):
             ``[out_size, in_size (+1)]`` in normalized conductance units.
 
     The outcome is a :class:`~anatile.tiles.ProgrammingReport`.
+
+    Example:
+        >>> tile = TileWithPeriphery(2, 4, seed=0)
+        >>> isinstance(tile.programming, ClosedLoopProgramming)  # a training tile's default
+        True
+        >>> tile.set_weights(0.3 * torch.ones(2, 4))
+        >>> tile.program_weights(max_iter=20)  # the call's arguments replace fields
+        >>> tile.last_programming.iterations <= 20
+        True
     """
 
     x_values: Tensor | None = CLOSED_LOOP_DEFAULTS["x_values"]
@@ -235,6 +269,16 @@ class NoiseModelProgramming(ProgrammingStrategy):
         generator: random source of this programming (default the tile's generator).
 
     The outcome is the noise model's :class:`~anatile.inference.ProgrammedState`.
+
+    Example:
+        >>> tile = InferenceTile(2, 3, seed=0)
+        >>> type(tile.programming).__name__
+        'NoiseModelProgramming'
+        >>> tile.set_weights(0.1 * torch.ones(2, 3))
+        >>> tile.programming = NoiseModelProgramming(generator=torch.Generator().manual_seed(1))
+        >>> tile.program_weights()
+        >>> tile.device_state().programmed
+        True
     """
 
     noise_model: BaseNoiseModel | None = None
