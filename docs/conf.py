@@ -61,10 +61,8 @@ extensions = [
 ]
 
 # Every cross-reference must resolve (our names through autodoc, the others' through the
-# inventories below); the test builds with -W, so an unresolved name fails it.
-# Off by default for now: the last landings of the session (numba kernel, optimizer split)
-# left ~10 unresolved docstring references; ANATILE_DOCS_NITPICKY=1 shows them.
-nitpicky = os.environ.get("ANATILE_DOCS_NITPICKY", "0") == "1"
+# inventories below); the test builds with -W -n, so an unresolved name fails it.
+nitpicky = True
 nitpick_ignore = [
     ("py:class", "anatile.config.base.T"),  # TypeVars, not objects
     ("py:class", "anatile.config.base.F"),
@@ -337,6 +335,61 @@ def _check_tutorial_budgets(app: Any, env: Any) -> None:
             )
 
 
+_MISSING = object()
+
+
+def _lookup(dotted: str) -> Any:
+    """The anatile object a dotted name reaches (module, then attributes), or ``_MISSING``."""
+    if not dotted.startswith("anatile."):
+        return _MISSING
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = inspect.getattr_static(obj, attr) if inspect.isclass(obj) else getattr(
+                    obj, attr)
+        except AttributeError:
+            return _MISSING
+        return getattr(obj, "__func__", obj)  # a classmethod/staticmethod: its function
+    return _MISSING
+
+
+def _same_object(domain: Any, node: Any, target: str) -> Any:
+    """The documented entry of the object ``target`` names, found by identity.
+
+    A docstring may name an object by its defining module
+    (``anatile.functional.io_model.analog_mvm``, documented as
+    ``anatile.functional.analog_mvm``), or name a method its class inherits
+    (``:meth:`program_weights``` in :class:`InferenceTile`, documented on
+    ``TileWithPeriphery``). The name is imported in the context of the reference (its
+    module and class) and matched against the documented objects with the same last name.
+    """
+    module, cls = node.get("py:module"), node.get("py:class")
+    candidates = [target]
+    if module:
+        candidates += [f"{module}.{cls}.{target}"] if cls else []
+        candidates.append(f"{module}.{target}")
+    head, _, rest = target.partition(".")
+    if rest:  # ``InferenceTile.program_weights``: the documented class, then the attribute
+        candidates += sorted(f"{name}.{rest}" for name in domain.objects
+                             if name.startswith("anatile.") and name.endswith("." + head))
+    obj = next((o for o in map(_lookup, candidates) if o is not _MISSING), _MISSING)
+    if obj is _MISSING:
+        return None
+    leaf = "." + target.rsplit(".", 1)[-1]
+    matches = sorted(
+        (name for name, entry in domain.objects.items()
+         if name.startswith("anatile.") and name.endswith(leaf) and not entry.aliased
+         and _lookup(name) is obj),
+        key=lambda name: (len(name), name),
+    )
+    return (matches[0], domain.objects[matches[0]]) if matches else None
+
+
 def _resolve_alias(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     """Resolve what the Python domain could not.
 
@@ -344,8 +397,11 @@ def _resolve_alias(app: Any, env: Any, node: Any, contnode: Any) -> Any:
       public name and intersphinx;
     * our own short names written in a docstring of another module (``ConfigError`` in a
       config's ``Raises:``, ``TileWithPeriphery.program_weights`` in ``anatile.nn``) when
-      exactly one documented anatile object ends with that name. An ambiguous or unknown
-      name stays unresolved, and the nitpicky build reports it.
+      exactly one documented anatile object ends with that name;
+    * our own objects named by their defining module, or inherited methods, through the
+      object they are (:func:`_same_object`).
+
+    An ambiguous or unknown name stays unresolved, and the nitpicky build reports it.
     """
     target = node.get("reftarget", "")
     public = _REF_ALIASES.get(target)
@@ -360,6 +416,8 @@ def _resolve_alias(app: Any, env: Any, node: Any, contnode: Any) -> Any:
         return missing_reference(app, env, node, contnode)
     if node.get("refdomain") != "py" or not target:
         return None
+    from sphinx.util.nodes import make_refnode
+
     domain = env.get_domain("py")
     suffix = "." + target.lstrip("~.")
     matches = {
@@ -371,11 +429,14 @@ def _resolve_alias(app: Any, env: Any, node: Any, contnode: Any) -> Any:
         public_only = {n: o for n, o in matches.items() if "._" not in n}
         by_target = {(o.docname, o.node_id) for o in matches.values()}
         if len(by_target) != 1 and len(public_only) != 1:
-            return None
+            found = _same_object(domain, node, target.lstrip("~."))
+            if found is None:
+                return None
+            name, obj = found
+            return make_refnode(app.builder, node["refdoc"], obj.docname, obj.node_id,
+                                contnode, name)
         matches = public_only or matches
     name, obj = next(iter(sorted(matches.items(), key=lambda kv: len(kv[0]))))
-    from sphinx.util.nodes import make_refnode
-
     return make_refnode(app.builder, node["refdoc"], obj.docname, obj.node_id, contnode, name)
 
 
@@ -421,27 +482,64 @@ def _skip_member(app: Any, what: str, name: str, obj: Any, skip: bool, options: 
     return None
 
 
+# viewcode's "[docs]" backlinks of a source page that must point elsewhere: page -> {wrong
+# href: right href} (filled by _prune_viewcode, applied by _fix_viewcode_backlinks).
+_VIEWCODE_BACKLINKS: dict[str, dict[str, str]] = {}
+
+
 def _prune_viewcode(app: Any) -> list[Any]:
-    """Source pages only for our modules.
+    """Source pages only for our modules, each highlighted object linked back to its entry.
 
     ``typing.NamedTuple`` classes give their generated methods a module called
     ``namedtuple_<Name>``, which has no source; viewcode would list it in
     ``_modules/index.html`` with a link to a page it never writes.
+
+    viewcode anchors every documented object on the source page of its defining module
+    (the target of its "[source]" link), and links the anchor back to
+    ``<refname>.<name>``, where ``refname`` is one module per source page: the module the
+    first documented object of that page was documented under. A name documented under
+    another module (``InitFieldsMixin`` as ``anatile.config.base.InitFieldsMixin`` when
+    ``refname`` is ``anatile.config``) would get a dead backlink; its backlink is redirected
+    to the entry the object is documented as (found by identity), so the anchor stays.
     """
     env = app.builder.env
     modules = getattr(env, "_viewcode_modules", {})
     for name in [m for m in modules if not m.startswith("anatile")]:
         del modules[name]
-    # viewcode links a source line back to "<refname>.<name>", where refname is the module
-    # the first documented object was found under; a name documented under another module
-    # (anatile.wpo.loss.relative_loss, reached through anatile.wpo) would get a dead link.
-    documented = set(env.get_domain("py").objects)
-    for entry in modules.values():
-        if entry:
-            used, refname = entry[2], entry[3]
-            for name in [n for n in used if f"{refname}.{n}" not in documented]:
+    domain = env.get_domain("py")
+    uri = app.builder.get_relative_uri
+    _VIEWCODE_BACKLINKS.clear()
+    for modname, entry in modules.items():
+        if not entry:
+            continue
+        used, refname = entry[2], entry[3]
+        page = "_modules/" + modname.replace(".", "/")
+        for name in list(used):
+            if f"{refname}.{name}" in domain.objects:
+                continue
+            obj = _lookup(f"{modname}.{name}")
+            leaf = "." + name.rsplit(".", 1)[-1]
+            found = sorted(
+                (full for full, e in domain.objects.items()
+                 if full.startswith("anatile.") and full.endswith(leaf) and not e.aliased
+                 and obj is not _MISSING and _lookup(full) is obj),
+                key=lambda full: (len(full), full),
+            )
+            if not found:  # nothing to link back to: no anchor, no "[source]" link to it
                 del used[name]
+                continue
+            target = domain.objects[found[0]]
+            wrong = f"{uri(page, used[name])}#{refname}.{name}"
+            right = f"{uri(page, target.docname)}#{target.node_id}"
+            _VIEWCODE_BACKLINKS.setdefault(page, {})[wrong] = right
     return []
+
+
+def _fix_viewcode_backlinks(
+    app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    for wrong, right in _VIEWCODE_BACKLINKS.get(pagename, {}).items():
+        context["body"] = context["body"].replace(f'href="{wrong}"', f'href="{right}"')
 
 
 def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: list[Any]) -> None:
@@ -555,4 +653,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("autodoc-process-docstring", _reexported_data_doc)
     app.connect("html-collect-pages", _prune_viewcode, priority=400)  # before viewcode's
+    app.connect("html-page-context", _fix_viewcode_backlinks)
     return {"parallel_read_safe": True}

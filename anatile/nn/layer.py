@@ -56,7 +56,7 @@ class AnalogLayerBase(nn.Module):
 
     @property
     def analog_module(self) -> TileWithPeriphery | TileArray:
-        """aihwkit's name: the tile of a one-tile layer, else the :class:`TileArray`."""
+        """The tile of a one-tile layer, else the :class:`TileArray` (aihwkit's name)."""
         if len(self.tile_array.tiles) == 1:
             return self.tile_array.tile(0, 0)
         return self.tile_array

@@ -231,7 +231,7 @@ class BatchedTNMSE:
 
     @property
     def kernel_name(self) -> str:
-        """Which kernel evaluates: ``"numba"``, ``"torch.compile"`` or ``"torch"``."""
+        """The kernel that evaluates, ``"numba"``, ``"torch.compile"`` or ``"torch"``."""
         if self._native is not None:
             return "numba"
         return "torch.compile" if _kernel_for(self.device, self.compile) is not tnmse_kernel \
@@ -265,12 +265,12 @@ class BatchedTNMSE:
         Args:
             f: significance factors, ``(S, P)``.
             g_table: conductances (µS) at the grid weights, ``(S, 2·P, n_grid)``.
-            generator: random source on :attr:`device`.
+            generator: random source on the engine's ``device``.
             common_random_numbers: share the draws among the candidates of this call
                 (None: :attr:`common_random_numbers`).
 
         Returns:
-            float64 TNMSE per candidate, shape ``(S,)``, on :attr:`device` (``inf`` where
+            float64 TNMSE per candidate, shape ``(S,)``, on the engine's ``device`` (``inf`` where
             the result is not finite).
 
         Raises:
@@ -314,7 +314,7 @@ class BatchedTNMSE:
                 the row-major order of the test weights.
             coef: weight per µS of each device, ``(K,)``.
             repeats: number of independent evaluations.
-            generator: random source on :attr:`device`.
+            generator: random source on the engine's ``device``.
 
         Returns:
             float64 TNMSE of each repetition, shape ``(repeats,)``.

@@ -44,11 +44,11 @@ __all__ = ["BLOCK", "FASTMATH", "approx_exp", "approx_log", "polynomial_coeffici
            "tnmse"]
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-"""Fast-math flags: reassociation and contraction, but infinities and NaN keep their IEEE
-meaning (a non-finite TNMSE must stay non-finite)."""
+"""Fast-math flags (reassociation and contraction); infinities and NaN keep their IEEE
+meaning, as a non-finite TNMSE must stay non-finite."""
 
 BLOCK = 256
-"""Weights per block: the per-device quantities of a block stay in cache."""
+"""Weights per block, so that the per-device quantities of a block stay in cache."""
 
 _f32 = np.float32
 
