@@ -65,6 +65,14 @@ class SearchSpace:
         max_abs_weight_unitless: ``max|W|`` of the test weights.
         weights_discretized_unitless: the ``2·nbins − 1`` grid weights, evenly spaced over
             ``[−max|W|, max|W|]``.
+
+    Example:
+        >>> space = SearchSpace(f_lst=(None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
+        ...                     g_err=0.0, use_max_kw=False, symmetric=True,
+        ...                     max_abs_weight_unitless=1.0,
+        ...                     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
+        >>> space.n_pairs, space.n_free_f, space.n_grid, space.n_programmed
+        (2, 1, 5, 3)
     """
 
     f_lst: tuple[float | None, ...]
@@ -140,6 +148,12 @@ def span_of_remaining_pairs(span_of_each_pair: Sequence[float], ind: int) -> flo
 
     Returns:
         ``Σ_{j ≥ ind} span_j`` (0 when no pair remains).
+
+    Example:
+        >>> span_of_remaining_pairs([75.0, 25.0, 5.0], 1)
+        30.0
+        >>> span_of_remaining_pairs([75.0, 25.0, 5.0], 3)
+        0.0
     """
     if ind >= len(span_of_each_pair):
         return 0.0
@@ -161,6 +175,16 @@ def partition_parameters(
 
     Raises:
         ValueError: if ``x`` has the wrong length.
+
+    Example:
+        >>> space = SearchSpace(f_lst=(None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
+        ...                     g_err=0.0, use_max_kw=False, symmetric=True,
+        ...                     max_abs_weight_unitless=1.0,
+        ...                     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
+        >>> from anatile.wpo.encoding import n_dimensions
+        >>> f_lst, k_w, x_g = partition_parameters([1.0] * n_dimensions(space), space)
+        >>> f_lst, k_w, len(x_g)  # x_kw = 1: the largest weight uses Σ f·(g_max − g_min) µS
+        ([5.0, 1.0], 150.0, 9)
     """
     s = _space(d)
     xs = _as_list(x)
@@ -202,6 +226,12 @@ def reformat_x_g(
 
     Raises:
         ValueError: if ``len(x_g)`` is not a multiple of ``2·P − 1``.
+
+    Example:
+        >>> x_g = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+        >>> blocks, g_len = reformat_x_g(x_g, len_f_lst=1, symmetric=True)
+        >>> blocks, g_len  # one pair: one block of 6 programmed grid weights, mirrored to 11
+        ([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]], 11)
     """
     xs = _as_list(x_g)
     n_blocks = 2 * len_f_lst - 1
@@ -231,6 +261,16 @@ def denormalize(
 
     Raises:
         ValueError: if ``x`` has the wrong length.
+
+    Example:
+        >>> space = SearchSpace(f_lst=(None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
+        ...                     g_err=0.0, use_max_kw=False, symmetric=True,
+        ...                     max_abs_weight_unitless=1.0,
+        ...                     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
+        >>> from anatile.wpo.encoding import n_dimensions
+        >>> f_lst, g_lst = denormalize([0.5] * n_dimensions(space), space)
+        >>> [round(f, 2) for f in f_lst], len(g_lst), len(g_lst[0])
+        ([2.55, 1.0], 4, 5)
     """
     s = _space(d)
     xs = _as_list(x)
@@ -255,6 +295,17 @@ def decode_batch(
 
     Raises:
         ValueError: if ``x`` is not ``(S, D)`` with the right ``D``.
+
+    Example:
+        >>> space = SearchSpace(f_lst=(None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
+        ...                     g_err=0.0, use_max_kw=False, symmetric=True,
+        ...                     max_abs_weight_unitless=1.0,
+        ...                     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
+        >>> from anatile.wpo.encoding import n_dimensions
+        >>> x = torch.rand(4, n_dimensions(space), dtype=torch.float64)
+        >>> f, g_table = decode_batch(x, space)
+        >>> f.shape, g_table.shape  # (S, P), (S, 2·P, grid weights)
+        (torch.Size([4, 2]), torch.Size([4, 4, 5]))
     """
     s = _space(d)
     xt = torch.as_tensor(x, dtype=torch.float64)
@@ -332,6 +383,17 @@ def encode(
 
     Raises:
         ValueError: if the list lengths do not match the search space.
+
+    Example:
+        >>> space = SearchSpace(f_lst=(None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
+        ...                     g_err=0.0, use_max_kw=False, symmetric=True,
+        ...                     max_abs_weight_unitless=1.0,
+        ...                     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
+        >>> from anatile.wpo.encoding import n_dimensions
+        >>> x = [0.3] * n_dimensions(space)
+        >>> f_lst, g_lst = denormalize(x, space)
+        >>> bool(abs(encode(f_lst, g_lst, space) - x).max() < 1e-9)  # inverse of denormalize
+        True
     """
     s = _space(d)
     if len(f_lst) != s.n_pairs or len(g_lst) != 2 * s.n_pairs:

@@ -29,6 +29,16 @@ class OptimizerStarted(Event):
         maxiter: generation limit.
         vectorized: whether the batched whole-population loss is used.
         device: where the batched loss runs ("cpu", "cuda", ...).
+
+    Example:
+        >>> from anatile.events import EventHub
+        >>> hub, seen = EventHub(), []
+        >>> sub = hub.subscribe(lambda e: isinstance(e, OptimizerStarted) and seen.append(e.n_dims))
+        >>> hub.emit(OptimizerStarted(source=None, n_dims=21, n_candidates=2100, maxiter=200,
+        ...                           vectorized=True, device="cpu"))
+        False
+        >>> seen
+        [21]
     """
 
     n_dims: int
@@ -47,6 +57,12 @@ class BaselineMeasured(Event):
         target_tnmse: ``baseline_tnmse · (1 − loss_margin)``, where the loss turns negative.
         converter: class name of the baseline converter.
         elapsed_s: seconds since the run started.
+
+    Example:
+        >>> event = BaselineMeasured(source=None, baseline_tnmse=0.08, target_tnmse=0.07,
+        ...                          converter="DualPairConductanceConverter", elapsed_s=1.5)
+        >>> event.target_tnmse < event.baseline_tnmse
+        True
     """
 
     baseline_tnmse: float
@@ -68,6 +84,16 @@ class GenerationFinished(Event):
         best_tnmse: TNMSE of the best strategy.
         elapsed_s: seconds since the run started.
         eta_s: estimated seconds to ``maxiter`` at the mean generation time so far.
+
+    Example:
+        >>> import numpy as np
+        >>> def stop_when_beaten(event):  # a subscriber that ends the run
+        ...     return isinstance(event, GenerationFinished) and event.best_loss < 0
+        >>> event = GenerationFinished(source=None, generation=3, best_loss=-0.01,
+        ...                            population_losses=np.zeros(4), best_f_lst=[1.0, 3.0],
+        ...                            best_g_lst=[], best_tnmse=0.06, elapsed_s=2.0, eta_s=10.0)
+        >>> stop_when_beaten(event)
+        True
     """
 
     generation: int
@@ -82,6 +108,14 @@ class GenerationFinished(Event):
 
 @dataclass(frozen=True)
 class OptimizerFinished(Event):
-    """The run is over; ``result`` is the :class:`~anatile.wpo.WPOResult`."""
+    """The run is over; ``result`` is the :class:`~anatile.wpo.WPOResult`.
+
+    Example:
+        >>> from anatile.inference import CustomPairConductanceConverter
+        >>> conv = CustomPairConductanceConverter([1.0], [[0.0, 0.0, 25.0], [25.0, 0.0, 0.0]])
+        >>> result = WPOResult(converter=conv, success=True, best_tnmse=0.06, baseline_tnmse=0.08)
+        >>> OptimizerFinished(source=None, result=result).result.success
+        True
+    """
 
     result: Any

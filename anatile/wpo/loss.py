@@ -46,12 +46,22 @@ def relative_loss(tnmse: Any, loss_baseline: float, loss_margin: float) -> Any:
     """``(tnmse − baseline) / baseline + margin`` (negative once the margin is beaten).
 
     The one definition of the search's loss; ``tnmse`` may be a float or an array.
+
+    Example:
+        >>> round(relative_loss(0.08, loss_baseline=0.1, loss_margin=0.125), 6)  # 20 % better
+        -0.075
     """
     return (tnmse - loss_baseline) / loss_baseline + loss_margin
 
 
 def tnmse_from_loss(loss: Any, loss_baseline: float, loss_margin: float) -> Any:
-    """Inverse of :func:`relative_loss`: the TNMSE of a loss (floats or numpy arrays)."""
+    """Inverse of :func:`relative_loss`: the TNMSE of a loss (floats or numpy arrays).
+
+    Example:
+        >>> loss = relative_loss(0.08, loss_baseline=0.1, loss_margin=0.125)
+        >>> round(tnmse_from_loss(loss, loss_baseline=0.1, loss_margin=0.125), 12)
+        0.08
+    """
     return (loss - loss_margin) * loss_baseline + loss_baseline
 
 
@@ -70,6 +80,19 @@ class LossContext:
         loss_margin: margin by which the baseline is to be beaten.
         get_baseline: return the TNMSE itself instead of the relative loss.
         seed: base seed of the test tiles' generators.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.inference import DualPairConductanceConverter
+        >>> options = WPOOptions(test_in_features=16, test_out_features=4, native=False,
+        ...                      compile=False, device="cpu")
+        >>> problem = WPOProblem.build(0.1 * torch.randn(500), [None, None], InferenceRPUConfig(),
+        ...                            [1.0, 3600.0], DualPairConductanceConverter([1.0, 1.0]),
+        ...                            True, options)
+        >>> ctx = WPOObjective(problem, options).loss_context(get_baseline=True)
+        >>> tnmse = loss_rpu_config(ctx)  # the baseline converter of the search copy
+        >>> isinstance(ctx, LossContext), tnmse > 0
+        (True, True)
     """
 
     space: SearchSpace
@@ -131,6 +154,19 @@ def loss_fxn(x: np.ndarray | Sequence[float], *args: Any) -> float:
 
     Raises:
         TypeError: without a context.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.inference import DualPairConductanceConverter
+        >>> options = WPOOptions(test_in_features=16, test_out_features=4, native=False,
+        ...                      compile=False, device="cpu")
+        >>> problem = WPOProblem.build(0.1 * torch.randn(500), [None, None], InferenceRPUConfig(),
+        ...                            [1.0, 3600.0], DualPairConductanceConverter([1.0, 1.0]),
+        ...                            True, options)
+        >>> ctx = WPOObjective(problem, options).loss_context(get_baseline=True)
+        >>> tnmse = loss_fxn(problem.baseline_point(), ctx)  # one candidate, one new test tile
+        >>> tnmse > 0
+        True
     """
     ctx = _unpack(args)
     xa = np.asarray(x, dtype=np.float64).reshape(-1)
@@ -157,6 +193,18 @@ def loss_rpu_config(d: LossContext | Mapping[str, Any]) -> float:
 
     Returns:
         The TNMSE if ``d.get_baseline`` else the relative loss.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.inference import DualPairConductanceConverter
+        >>> options = WPOOptions(test_in_features=16, test_out_features=4, native=False,
+        ...                      compile=False, device="cpu")
+        >>> problem = WPOProblem.build(0.1 * torch.randn(500), [None, None], InferenceRPUConfig(),
+        ...                            [1.0, 3600.0], DualPairConductanceConverter([1.0, 1.0]),
+        ...                            True, options)
+        >>> ctx = WPOObjective(problem, options).loss_context(get_baseline=True)
+        >>> loss_rpu_config(ctx) > 0  # TNMSE of the configuration's own converter
+        True
     """
     ctx = LossContext.from_mapping(d)
     out_features, in_features = ctx.test_weights.shape
@@ -203,6 +251,15 @@ def loss_weights(
 
     Raises:
         TypeError: if ``model`` holds no or several inference tiles.
+
+    Example:
+        >>> from anatile.tiles import InferenceTile
+        >>> tile = InferenceTile(4, 16, seed=0)
+        >>> w = 0.1 * torch.randn(4, 16, generator=torch.Generator().manual_seed(0))
+        >>> tnmse = loss_weights(tile, [1.0, 3600.0], w, float(w.abs().max()), loss_baseline=1.0,
+        ...                      loss_margin=0.125, get_baseline=True)
+        >>> 0.0 < tnmse < 1.0
+        True
     """
     tiles = [m for m in model.modules() if isinstance(m, InferenceTile)]
     if len(tiles) != 1:
@@ -251,6 +308,21 @@ class BatchedObjective:
     Attributes:
         n_calls: number of calls so far.
         n_candidates: candidates evaluated so far (parents re-evaluated included).
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.inference import DualPairConductanceConverter
+        >>> options = WPOOptions(test_in_features=16, test_out_features=4, native=False,
+        ...                      compile=False, device="cpu")
+        >>> problem = WPOProblem.build(0.1 * torch.randn(500), [None, None], InferenceRPUConfig(),
+        ...                            [1.0, 3600.0], DualPairConductanceConverter([1.0, 1.0]),
+        ...                            True, options)
+        >>> engine = WPOObjective(problem, options).engine
+        >>> objective = BatchedObjective(problem.space, engine, torch.Generator().manual_seed(0),
+        ...                              loss_baseline=0.1, loss_margin=0.125)
+        >>> x = torch.rand(21, 3, generator=torch.Generator().manual_seed(1)).numpy()  # (D, S)
+        >>> objective(x).shape, objective.n_candidates  # scipy's vectorized call
+        ((3,), 3)
     """
 
     def __init__(self, space: SearchSpace, engine: BatchedTNMSE, generator: torch.Generator,

@@ -66,6 +66,21 @@ class WPOObjective:
     Args:
         problem: the checked problem.
         options: the optimizer's options.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.inference import DualPairConductanceConverter
+        >>> options = WPOOptions(test_in_features=16, test_out_features=4, native=False,
+        ...                      compile=False, device="cpu")
+        >>> problem = WPOProblem.build(0.1 * torch.randn(500), [None, None], InferenceRPUConfig(),
+        ...                            [1.0, 3600.0], DualPairConductanceConverter([1.0, 1.0]),
+        ...                            True, options)
+        >>> objective = WPOObjective(problem, options)
+        >>> x = problem.baseline_point()[None, :]
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> tnmse = objective.evaluate(x, common_noise=True, generator=gen)
+        >>> tnmse.shape, bool(tnmse[0] > 0)
+        ((1,), True)
     """
 
     def __init__(self, problem: WPOProblem, options: WPOOptions) -> None:

@@ -38,6 +38,15 @@ def stop_criterion(intermediate_result: Any) -> None:
 
     Raises:
         StopIteration: when ``intermediate_result.fun < 0``.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> stop_criterion(SimpleNamespace(fun=0.01))  # margin not reached: continue
+        >>> try:
+        ...     stop_criterion(SimpleNamespace(fun=-0.01))
+        ... except StopIteration:
+        ...     print("stop")
+        stop
     """
     fun = float(intermediate_result.fun)
     _log.info("(current loss - baseline loss) / baseline loss + loss margin = %.10f", fun)
@@ -105,6 +114,15 @@ class WPOOptions:
         aihwkit_objective: aihwkit's objective exactly: the noisy one-hot readout through
             the forward IO model at ω = 0 (overrides ``perfect_readout``), to check a
             figure published with aihwkit.
+
+    Example:
+        >>> options = WPOOptions.from_kwargs(popsize=20, maxiter=50)
+        >>> options.popsize, options.use_batched
+        (20, True)
+        >>> WPOOptions.from_kwargs(popsiz=20)
+        Traceback (most recent call last):
+            ...
+        anatile.exceptions.ConfigError: WeightProgrammingOptimizer: unsupported keyword ...
     """
 
     nbins: int = 6

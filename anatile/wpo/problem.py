@@ -57,6 +57,19 @@ class WPOProblem:
         weights_discretized_unitless: the grid weights of a strategy (float64).
         space: the search space.
         device: where the batched loss runs.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.inference import DualPairConductanceConverter
+        >>> options = WPOOptions(test_in_features=16, test_out_features=4, native=False,
+        ...                      compile=False, device="cpu")
+        >>> problem = WPOProblem.build(0.1 * torch.randn(500), [None, None], InferenceRPUConfig(),
+        ...                            [1.0, 3600.0], DualPairConductanceConverter([1.0, 1.0]),
+        ...                            True, options)
+        >>> problem.test_weights.shape, problem.space.n_grid
+        (torch.Size([4, 16]), 11)
+        >>> problem.baseline_point().shape  # the baseline strategy as a hypercube point
+        (21,)
     """
 
     f_lst: tuple[float | None, ...]

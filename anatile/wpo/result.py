@@ -22,6 +22,12 @@ class GenerationRecord:
         best_tnmse: TNMSE of the best strategy so far.
         median_loss: median population loss.
         elapsed_s: seconds since the run started.
+
+    Example:
+        >>> record = GenerationRecord(generation=1, best_loss=0.05, best_tnmse=0.07,
+        ...                           median_loss=0.9, elapsed_s=0.4)
+        >>> record.best_loss < record.median_loss
+        True
     """
 
     generation: int
@@ -62,6 +68,13 @@ class WPOResult:
             random draws, but float rounding differs between kernels and differential
             evolution amplifies it: the same seed reproduces a converter bit for bit on
             the same kernel, and a statistically equivalent one on another.
+
+    Example:
+        >>> from anatile.inference import CustomPairConductanceConverter
+        >>> conv = CustomPairConductanceConverter([1.0], [[0.0, 0.0, 25.0], [25.0, 0.0, 0.0]])
+        >>> result = WPOResult(converter=conv, success=True, best_tnmse=0.06, baseline_tnmse=0.08)
+        >>> round(1 - result.best_tnmse / result.baseline_tnmse, 2), result.validated_tnmse
+        (0.25, None)
     """
 
     converter: CustomPairConductanceConverter

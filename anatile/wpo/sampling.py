@@ -29,6 +29,12 @@ def downsample_weight_distribution(
 
     Raises:
         ValueError: if ``weights`` is empty or not finite, or ``shape`` is empty.
+
+    Example:
+        >>> w = torch.linspace(-1.0, 1.0, 1001)
+        >>> small = downsample_weight_distribution(w, (4, 5), torch.Generator().manual_seed(0))
+        >>> small.shape, float(small.min()), float(small.max())  # the extremes are kept
+        (torch.Size([4, 5]), -1.0, 1.0)
     """
     shape = Size(shape)
     if weights.numel() == 0:
@@ -59,6 +65,12 @@ def shuffle_weights(weights: Tensor, generator: torch.Generator | None = None) -
 
     Returns:
         A detached tensor of the same shape, dtype and device with the entries permuted.
+
+    Example:
+        >>> w = torch.arange(6.0).reshape(2, 3)
+        >>> s = shuffle_weights(w, torch.Generator().manual_seed(0))
+        >>> s.shape, torch.equal(s.flatten().sort().values, w.flatten())  # a permutation
+        (torch.Size([2, 3]), True)
     """
     flat = weights.detach().flatten()
     perm = torch.randperm(flat.numel(), generator=generator).to(flat.device)
