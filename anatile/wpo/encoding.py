@@ -21,6 +21,10 @@ non-positive half onto the positive weights by swapping ``g+`` and ``g−``.
 
 All functions accept the search-space description either as a :class:`SearchSpace` or as
 a mapping with the same keys (the seed API passes a dict named ``d``).
+
+Why this module is over 400 lines and not split: it is one concept, the layout above, read
+by the decoders and written by :func:`encode`, their inverse; the rest is the examples of
+its public functions (each runs as a doctest).
 """
 
 from __future__ import annotations
@@ -67,10 +71,9 @@ class SearchSpace:
             ``[−max|W|, max|W|]``.
 
     Example:
-        >>> space = SearchSpace(f_lst=(None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
-        ...                     g_err=0.0, use_max_kw=False, symmetric=True,
-        ...                     max_abs_weight_unitless=1.0,
-        ...                     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
+        >>> space = SearchSpace((None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
+        ...     g_err=0.0, use_max_kw=False, symmetric=True, max_abs_weight_unitless=1.0,
+        ...     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
         >>> space.n_pairs, space.n_free_f, space.n_grid, space.n_programmed
         (2, 1, 5, 3)
     """
@@ -177,12 +180,10 @@ def partition_parameters(
         ValueError: if ``x`` has the wrong length.
 
     Example:
-        >>> space = SearchSpace(f_lst=(None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
-        ...                     g_err=0.0, use_max_kw=False, symmetric=True,
-        ...                     max_abs_weight_unitless=1.0,
-        ...                     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
-        >>> from anatile.wpo.encoding import n_dimensions
-        >>> f_lst, k_w, x_g = partition_parameters([1.0] * n_dimensions(space), space)
+        >>> space = SearchSpace((None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
+        ...     g_err=0.0, use_max_kw=False, symmetric=True, max_abs_weight_unitless=1.0,
+        ...     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
+        >>> f_lst, k_w, x_g = partition_parameters([1.0] * 11, space)
         >>> f_lst, k_w, len(x_g)  # x_kw = 1: the largest weight uses Σ f·(g_max − g_min) µS
         ([5.0, 1.0], 150.0, 9)
     """
@@ -263,12 +264,10 @@ def denormalize(
         ValueError: if ``x`` has the wrong length.
 
     Example:
-        >>> space = SearchSpace(f_lst=(None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
-        ...                     g_err=0.0, use_max_kw=False, symmetric=True,
-        ...                     max_abs_weight_unitless=1.0,
-        ...                     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
-        >>> from anatile.wpo.encoding import n_dimensions
-        >>> f_lst, g_lst = denormalize([0.5] * n_dimensions(space), space)
+        >>> space = SearchSpace((None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
+        ...     g_err=0.0, use_max_kw=False, symmetric=True, max_abs_weight_unitless=1.0,
+        ...     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
+        >>> f_lst, g_lst = denormalize([0.5] * 11, space)  # 1 free f + x_kw + 3·3
         >>> [round(f, 2) for f in f_lst], len(g_lst), len(g_lst[0])
         ([2.55, 1.0], 4, 5)
     """
@@ -297,12 +296,10 @@ def decode_batch(
         ValueError: if ``x`` is not ``(S, D)`` with the right ``D``.
 
     Example:
-        >>> space = SearchSpace(f_lst=(None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
-        ...                     g_err=0.0, use_max_kw=False, symmetric=True,
-        ...                     max_abs_weight_unitless=1.0,
-        ...                     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
-        >>> from anatile.wpo.encoding import n_dimensions
-        >>> x = torch.rand(4, n_dimensions(space), dtype=torch.float64)
+        >>> space = SearchSpace((None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
+        ...     g_err=0.0, use_max_kw=False, symmetric=True, max_abs_weight_unitless=1.0,
+        ...     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
+        >>> x = torch.rand(4, 11, dtype=torch.float64)  # 11 = 1 free f + x_kw + 3·3
         >>> f, g_table = decode_batch(x, space)
         >>> f.shape, g_table.shape  # (S, P), (S, 2·P, grid weights)
         (torch.Size([4, 2]), torch.Size([4, 4, 5]))
@@ -385,12 +382,10 @@ def encode(
         ValueError: if the list lengths do not match the search space.
 
     Example:
-        >>> space = SearchSpace(f_lst=(None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
-        ...                     g_err=0.0, use_max_kw=False, symmetric=True,
-        ...                     max_abs_weight_unitless=1.0,
-        ...                     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
-        >>> from anatile.wpo.encoding import n_dimensions
-        >>> x = [0.3] * n_dimensions(space)
+        >>> space = SearchSpace((None, 1.0), f_min=0.1, f_max=5.0, g_min=0.0, g_max=25.0,
+        ...     g_err=0.0, use_max_kw=False, symmetric=True, max_abs_weight_unitless=1.0,
+        ...     weights_discretized_unitless=(-1.0, -0.5, 0.0, 0.5, 1.0))
+        >>> x = [0.3] * 11  # 1 free f + x_kw + 3 blocks of 3 grid weights
         >>> f_lst, g_lst = denormalize(x, space)
         >>> bool(abs(encode(f_lst, g_lst, space) - x).max() < 1e-9)  # inverse of denormalize
         True
