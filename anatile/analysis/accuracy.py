@@ -77,6 +77,15 @@ class AccuracyOverTime:
             ``"global"``), a ``[repetitions, len(t_inference)]`` tensor of accuracies (0..1).
         digital_accuracy: accuracy of the digital model on the same data.
         elapsed_s: wall time of the experiment.
+
+    Example:
+        >>> net = nn.Linear(4, 3)
+        >>> x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+        >>> table = accuracy_over_time(net, None, [1.0, 86400.0], repetitions=2, x_test=x, y_test=y)
+        >>> isinstance(table, AccuracyOverTime), table.t_inference
+        (True, [1.0, 86400.0])
+        >>> sorted(table.mean)  # with and without drift compensation
+        ['global', 'none']
     """
 
     converter: str
@@ -161,6 +170,14 @@ def accuracy_over_time(
         ValueError: on ``repetitions < 1``, an empty or negative ``t_inference`` or
             mismatched ``x_test``/``y_test``.
         TypeError: on a ``g_converter`` that is not a converter.
+
+    Example:
+        >>> net = nn.Linear(4, 3)
+        >>> x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+        >>> table = accuracy_over_time(net, t_inference=[1.0, 3600.0], repetitions=2, seed=0,
+        ...                            x_test=x, y_test=y)
+        >>> table.mean["global"].shape, 0.0 <= table.digital_accuracy <= 100.0
+        (torch.Size([2]), True)
     """
     if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
         raise ValueError(f"repetitions: expected an integer >= 1, got {repetitions!r}")

@@ -82,6 +82,16 @@ class BudgetTable:
         ideal: the error with every source ideal (float rounding; a check, not a part).
         count: number of values averaged (weights or outputs).
         scale: the normalization ``max|reference|`` (logical units).
+
+    Example:
+        >>> from anatile.tiles import InferenceTile
+        >>> tile = InferenceTile(4, 8, seed=0)
+        >>> tile.set_weights(0.1 * torch.randn(4, 8, generator=torch.Generator().manual_seed(0)))
+        >>> table = error_budget(tile, [1.0, 86400.0]).weight
+        >>> isinstance(table, BudgetTable), table.metric.symbol, table.total.shape
+        (True, 'NMSE_W', torch.Size([2]))
+        >>> table.top_source() in table.parts
+        True
     """
 
     metric: Metric
@@ -139,6 +149,14 @@ class ErrorBudget:
             layer that spans several tiles: None, see the layer's).
         children: the layers of a model, the tiles of a layer (empty for a tile).
         seed: the seed of the common random numbers.
+
+    Example:
+        >>> from anatile.tiles import InferenceTile
+        >>> tile = InferenceTile(4, 8, seed=0)
+        >>> tile.set_weights(0.1 * torch.randn(4, 8, generator=torch.Generator().manual_seed(0)))
+        >>> budget = error_budget(tile, [1.0, 86400.0])
+        >>> isinstance(budget, ErrorBudget), budget.level
+        (True, 'tile')
     """
 
     name: str

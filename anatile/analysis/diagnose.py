@@ -49,6 +49,17 @@ class Finding:
         message: what is wrong, in words, with the numbers.
         fix: the setting that fixes it, as code a user can type.
         value: the number the finding is about (a fraction, a factor...).
+
+    Example:
+        >>> from anatile.config import RPUConfig
+        >>> from anatile.tiles import TileWithPeriphery
+        >>> cfg = RPUConfig()
+        >>> cfg.mapping.weight_scaling_omega = 1.0
+        >>> tile = TileWithPeriphery(4, 8, cfg, seed=0)
+        >>> tile.set_weights(torch.randn(4, 8))
+        >>> finding = diagnose(tile)[0]
+        >>> isinstance(finding, Finding), finding.severity in SEVERITIES
+        (True, True)
     """
 
     severity: str

@@ -67,6 +67,11 @@ class Metric:
         symbol: the symbol used in the docs (``"NRMSE_W"``).
         unit: the unit (``"% of max|W|"``); a value is shown in this unit by :meth:`format`.
         percent: whether values are fractions shown in percent.
+
+    Example:
+        >>> metric = METRICS["weight_nrmse"]
+        >>> isinstance(metric, Metric), metric.symbol, metric.unit
+        (True, 'NRMSE_W', '% of max|W|')
     """
 
     key: str
@@ -149,6 +154,13 @@ def nmse(
     Raises:
         TypeError: if a tensor is not floating point.
         ValueError: if the shapes do not broadcast or ``batch_dims`` is out of range.
+
+    Example:
+        >>> est, ref = torch.tensor([1.0, 2.0]), torch.tensor([1.0, 1.0])
+        >>> nmse(est, ref)  # mean((est − ref)²) / max|ref|²
+        tensor(0.5000, dtype=torch.float64)
+        >>> nmse(est, ref, scale=2.0)
+        tensor(0.1250, dtype=torch.float64)
     """
     _check_pair(estimate, reference)
     if isinstance(batch_dims, bool) or not isinstance(batch_dims, int) or not (
@@ -174,17 +186,33 @@ def nmse(
 
 
 def weight_nmse(weights: Tensor, target: Tensor, *, batch_dims: int = 0) -> Tensor:
-    """NMSE_W: ``mean((W̃ − W)²) / max|W|²`` (see :func:`nmse`)."""
+    """NMSE_W: ``mean((W̃ − W)²) / max|W|²`` (see :func:`nmse`).
+
+    Example:
+        >>> weight_nmse(torch.tensor([0.9, -2.0]), torch.tensor([1.0, -2.0]))  # 0.005 / 2²
+        tensor(0.0013, dtype=torch.float64)
+    """
     return nmse(weights, target, batch_dims=batch_dims)
 
 
 def weight_nrmse(weights: Tensor, target: Tensor, *, batch_dims: int = 0) -> Tensor:
-    """NRMSE_W, the weight error: ``sqrt(mean((W̃ − W)²)) / max|W|`` (a fraction; × 100 for %)."""
+    """NRMSE_W, the weight error: ``sqrt(mean((W̃ − W)²)) / max|W|`` (a fraction; × 100 for %).
+
+    Example:
+        >>> w = torch.tensor([1.0, -2.0])
+        >>> weight_nrmse(w + torch.tensor([0.2, 0.0]), w)  # sqrt(0.02) / 2
+        tensor(0.0707, dtype=torch.float64)
+    """
     return nmse(weights, target, batch_dims=batch_dims).sqrt()
 
 
 def weight_max_error(weights: Tensor, target: Tensor) -> Tensor:
-    """MAXE_W: ``max|W̃ − W| / max|W|`` (float64 scalar)."""
+    """MAXE_W: ``max|W̃ − W| / max|W|`` (float64 scalar).
+
+    Example:
+        >>> weight_max_error(torch.tensor([0.9, -2.0]), torch.tensor([1.0, -2.0]))
+        tensor(0.0500, dtype=torch.float64)
+    """
     _check_pair(weights, target)
     diff = (weights.detach().to(torch.float64) - target.detach().to(torch.float64)).abs()
     return diff.max() / _scale(target, None)
@@ -215,5 +243,10 @@ def tnmse(weights_over_time: Tensor | Sequence[Tensor], target: Tensor) -> Tenso
 
 
 def output_nrmse(outputs: Tensor, ideal: Tensor) -> Tensor:
-    """NRMSE_y, the output error: ``sqrt(mean((ỹ − y)²)) / max|y|`` (float64 scalar)."""
+    """NRMSE_y, the output error: ``sqrt(mean((ỹ − y)²)) / max|y|`` (float64 scalar).
+
+    Example:
+        >>> output_nrmse(torch.tensor([1.0, 2.1]), torch.tensor([1.0, 2.0]))  # sqrt(0.005) / 2
+        tensor(0.0354, dtype=torch.float64)
+    """
     return nmse(outputs, ideal).sqrt()

@@ -32,6 +32,18 @@ class LayerSensitivity:
             drifted to ``t_inference``, full IO model) and every other layer ideal.
         all_analog: ``[chips]``, the metric with every layer analog on the same chips.
         seed: the seed the chips' seeds derive from.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.nn import convert_to_analog
+        >>> cfg = InferenceRPUConfig()
+        >>> cfg.mapping.max_input_size = cfg.mapping.max_output_size = 8
+        >>> net = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 3))
+        >>> model = convert_to_analog(net, cfg)
+        >>> x, y = torch.randn(30, 12), torch.randint(0, 3, (30,))
+        >>> result = layer_sensitivity(model, x, y, chips=2, seed=0)
+        >>> isinstance(result, LayerSensitivity), len(result.layers)
+        (True, 2)
     """
 
     metric: str

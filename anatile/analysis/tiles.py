@@ -48,6 +48,17 @@ class TileSummary:
         mapping_scales: CPU copy of the mapping scales (``[1]`` or ``[out]``).
         weight_error: relative RMS weight error (% of ``max|W_ref|``, see the module doc).
         alpha: drift compensation factor(s) (CPU copy), or None for a training tile.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.nn import convert_to_analog
+        >>> cfg = InferenceRPUConfig()
+        >>> cfg.mapping.max_input_size = cfg.mapping.max_output_size = 8
+        >>> net = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 3))
+        >>> model = convert_to_analog(net, cfg)
+        >>> tile = tile_summaries(model)[0].tiles[0]
+        >>> isinstance(tile, TileSummary), (tile.placement.row, tile.placement.col)
+        (True, (0, 0))
     """
 
     placement: TilePlacement
@@ -81,6 +92,17 @@ class LayerSummary:
         shape: ``(out, in)`` of the logical weight matrix.
         grid_shape: ``(rows, cols)`` of its tile grid.
         tiles: one :class:`TileSummary` per tile, row-major.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.nn import convert_to_analog
+        >>> cfg = InferenceRPUConfig()
+        >>> cfg.mapping.max_input_size = cfg.mapping.max_output_size = 8
+        >>> net = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 3))
+        >>> model = convert_to_analog(net, cfg)
+        >>> first = tile_summaries(model)[0]
+        >>> isinstance(first, LayerSummary), first.shape, first.grid_shape, len(first.tiles)
+        (True, (10, 12), (2, 2), 4)
     """
 
     name: str
@@ -102,7 +124,16 @@ def _weights_now(tile: TileWithPeriphery) -> tuple[Tensor, Tensor | None]:
 
 def tile_weight_error(tile: TileWithPeriphery) -> float:
     """Weight error NRMSE_W of ``tile`` now, in % of ``max|W_ref|`` (NaN before any weights
-    were set)."""
+    were set).
+
+    Example:
+        >>> from anatile.config import RPUConfig
+        >>> from anatile.tiles import TileWithPeriphery
+        >>> tile = TileWithPeriphery(4, 8, RPUConfig(), seed=0)
+        >>> tile.set_weights(0.3 * torch.ones(4, 8))
+        >>> tile_weight_error(tile)  # nothing programmed yet: the weights are exact
+        0.0
+    """
     now, ref = _weights_now(tile)
     if ref is None:
         return float("nan")
@@ -126,6 +157,16 @@ def tile_summaries(model: nn.Module) -> list[LayerSummary]:
 
     Raises:
         TypeError: if ``model`` is not an ``nn.Module``.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.nn import convert_to_analog
+        >>> cfg = InferenceRPUConfig()
+        >>> cfg.mapping.max_input_size = cfg.mapping.max_output_size = 8
+        >>> net = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 3))
+        >>> model = convert_to_analog(net, cfg)
+        >>> [(layer.name, layer.grid_shape) for layer in tile_summaries(model)]
+        [('0', (2, 2)), ('2', (1, 2))]
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -159,6 +200,17 @@ class LayerWeightMap:
         error: ``[out, in]`` ``|W_eff − W_ref| / max|W_ref|`` in % (the layer's max).
         row_bounds: output indices where a new grid row starts (without 0).
         col_bounds: input indices where a new grid column starts (without 0).
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.nn import convert_to_analog
+        >>> cfg = InferenceRPUConfig()
+        >>> cfg.mapping.max_input_size = cfg.mapping.max_output_size = 8
+        >>> net = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 3))
+        >>> model = convert_to_analog(net, cfg)
+        >>> wmap = layer_weight_map(model[0])  # 10 × 12 on 2 × 2 tiles, split at 5 and 6
+        >>> isinstance(wmap, LayerWeightMap), wmap.weight.shape, wmap.row_bounds, wmap.col_bounds
+        (True, torch.Size([10, 12]), [5], [6])
     """
 
     weight: Tensor
@@ -175,6 +227,17 @@ def layer_weight_map(layer: nn.Module) -> LayerWeightMap:
 
     Raises:
         TypeError: for another module.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.nn import convert_to_analog
+        >>> cfg = InferenceRPUConfig()
+        >>> cfg.mapping.max_input_size = cfg.mapping.max_output_size = 8
+        >>> net = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 3))
+        >>> model = convert_to_analog(net, cfg)
+        >>> wmap = layer_weight_map(model[2])  # 3 × 10 on one row of two tiles
+        >>> wmap.error.shape, wmap.col_bounds
+        (torch.Size([3, 10]), [5])
     """
     if isinstance(layer, AnalogLayerBase):
         array = layer.tile_array

@@ -61,6 +61,15 @@ class WeightTrace:
             (logical units), ``[T]``.
         scale: logical units per normalized unit of this weight's row (mapping and learned
             out scales).
+
+    Example:
+        >>> from anatile.tiles import InferenceTile
+        >>> tile = InferenceTile(4, 8, seed=0)
+        >>> tile.set_weights(0.1 * torch.randn(4, 8, generator=torch.Generator().manual_seed(0)))
+        >>> tile.program_weights()
+        >>> trace = weight_trace(tile, 0, 0, [1.0, 86400.0])
+        >>> isinstance(trace, WeightTrace), trace.device_names, trace.g_drifted.shape
+        (True, ['g+', 'g-'], torch.Size([2, 2]))
     """
 
     row: int
@@ -137,6 +146,15 @@ def weight_trace(
             drift or ν: inspect its weights with ``get_weights`` instead).
         TileError: if the inference tile has not been programmed yet.
         ValueError: on an index out of range or bad times.
+
+    Example:
+        >>> from anatile.tiles import InferenceTile
+        >>> tile = InferenceTile(4, 8, seed=0)
+        >>> tile.set_weights(0.1 * torch.randn(4, 8, generator=torch.Generator().manual_seed(0)))
+        >>> tile.program_weights()
+        >>> trace = weight_trace(tile, row=1, col=2, t_steps=[1.0, 3600.0, 86400.0], seed=0)
+        >>> trace.t_steps.tolist(), trace.weight_effective.shape
+        ([1.0, 3600.0, 86400.0], torch.Size([3]))
     """
     if not isinstance(tile, InferenceTile):
         raise TypeError(

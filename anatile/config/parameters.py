@@ -73,7 +73,14 @@ MAX_WEIGHT_SCALING_OMEGA = 1000.0
 
 
 class WeightClipType(str, enum.Enum):
-    """How :class:`WeightClipParameter` clips the array weights after each update step."""
+    """How :class:`WeightClipParameter` clips the array weights after each update step.
+
+    Example:
+        >>> WeightClipType("layer_gaussian") is WeightClipType.LAYER_GAUSSIAN
+        True
+        >>> WeightClipParameter(type=WeightClipType.LAYER_GAUSSIAN, sigma=2.0).type.value
+        'layer_gaussian'
+    """
 
     NONE = "none"
     FIXED_VALUE = "fixed_value"  # clip at ±fixed_value
@@ -82,7 +89,12 @@ class WeightClipType(str, enum.Enum):
 
 
 class WeightRemapType(str, enum.Enum):
-    """How :class:`WeightRemapParameter` remaps the weights into the scales after a step."""
+    """How :class:`WeightRemapParameter` remaps the weights into the scales after a step.
+
+    Example:
+        >>> [t.value for t in WeightRemapType]
+        ['none', 'layerwise_symmetric', 'channelwise_symmetric']
+    """
 
     NONE = "none"
     LAYERWISE_SYMMETRIC = "layerwise_symmetric"  # max|W| → remapped_wmax, one scale
@@ -279,6 +291,12 @@ class WeightClipParameter(ConfigBase):
         fixed_value: clip value of ``FIXED_VALUE``; when > 0 it also caps the clip value
             of the other types (≤ 0: no cap).
         sigma: multiple of the weights' standard deviation for ``LAYER_GAUSSIAN``.
+
+    Example:
+        >>> cfg = RPUConfig()
+        >>> cfg.clip = WeightClipParameter(type=WeightClipType.FIXED_VALUE, fixed_value=0.5)
+        >>> cfg.clip.fixed_value
+        0.5
     """
 
     fixed_value: float = -1.0
@@ -307,6 +325,12 @@ class WeightRemapParameter(ConfigBase):
         max_scale_range: ``CHANNELWISE_SYMMETRIC`` only: if > 0, no scale may exceed this
             multiple of the smallest scale (then ``remapped_wmax`` must be 1).
         max_scale_ref: with ``max_scale_range``, a lower limit of the reference scale.
+
+    Example:
+        >>> cfg = RPUConfig()
+        >>> cfg.remap = WeightRemapParameter(type=WeightRemapType.CHANNELWISE_SYMMETRIC)
+        >>> cfg.remap.remapped_wmax
+        1.0
     """
 
     remapped_wmax: float = 1.0

@@ -39,6 +39,13 @@ class BaseDriftCompensation(InitFieldsMixin):
         grouping: which outputs share one ``alpha`` when the statistic is the mean
             absolute readout (``"global"``: all; ``"per_column"``: each output column), as
             the batched WPO loss evaluates it; None for any other statistic.
+
+    Example:
+        >>> comp = GlobalDriftCompensation()
+        >>> ref = torch.tensor([[1.0, -2.0], [0.5, 0.5]])  # readout right after programming
+        >>> base = comp.init_baseline(ref)
+        >>> comp.apply(0.5 * ref, base)  # the outputs drifted to half: alpha = 2
+        tensor(2.)
     """
 
     _init_fields: ClassVar[tuple[str, ...]] = ()

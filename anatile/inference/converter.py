@@ -94,6 +94,15 @@ class BaseConductanceConverter(InitFieldsMixin):
     Attributes:
         g_max: maximal conductance (µS).
         g_min: minimal conductance (µS); the logical zero of a pair.
+
+    Example:
+        >>> conv = SinglePairConductanceConverter(g_max=25.0)
+        >>> isinstance(conv, BaseConductanceConverter), conv.device_names
+        (True, ['g+', 'g-'])
+        >>> w = torch.tensor([-1.0, 0.0, 0.5])
+        >>> gs, params = conv.convert_to_conductances(w)
+        >>> torch.allclose(conv.convert_back_to_weights(gs, params), w)
+        True
     """
 
     g_max: float

@@ -77,6 +77,12 @@ class ProgrammedState:
         params: the converter's parameters for the way back to weights.
         weights: the programmed weights (normalized units), i.e. at ``t = 0`` without read
             noise.
+
+    Example:
+        >>> model = PCMLikeNoiseModel()
+        >>> state = model.program(0.5 * torch.ones(3, 4), torch.Generator().manual_seed(0))
+        >>> isinstance(state, ProgrammedState), state.g_prog.shape  # (devices, *weights.shape)
+        (True, torch.Size([2, 3, 4]))
     """
 
     g_target: Tensor
@@ -94,6 +100,13 @@ class DriftedState:
         t_inference: seconds after programming.
         g_drift: drifted, read-noisy conductances (µS), ``[n_devices, *weights.shape]``.
         weights: the corresponding weights (normalized units).
+
+    Example:
+        >>> model = PCMLikeNoiseModel()
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> read = model.read(model.program(0.5 * torch.ones(3, 4), gen), 3600.0, gen)
+        >>> isinstance(read, DriftedState), read.t_inference, read.weights.shape
+        (True, 3600.0, torch.Size([3, 4]))
     """
 
     t_inference: float
@@ -110,6 +123,16 @@ class BaseNoiseModel(InitFieldsMixin):
 
     Attributes:
         g_converter: the conductance converter used for weights.
+
+    Example:
+        >>> model = PCMLikeNoiseModel(g_converter=SinglePairConductanceConverter(g_max=25.0))
+        >>> isinstance(model, BaseNoiseModel)
+        True
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> state = model.program(0.5 * torch.ones(3, 4), gen)
+        >>> later = model.read(state, 86400.0, gen)
+        >>> bool(later.weights.mean() < state.weights.mean())  # drift lowers the conductances
+        True
     """
 
     g_converter: BaseConductanceConverter

@@ -46,6 +46,11 @@ class AnalogConv2d(AnalogLayerBase):
 
     Shape:
         ``[N, C_in, H, W]`` (or ``[C_in, H, W]``) → ``[N, C_out, H_out, W_out]``.
+
+    Example:
+        >>> conv = AnalogConv2d(1, 4, kernel_size=3, padding=1, seed=0)
+        >>> conv(torch.randn(2, 1, 8, 8)).shape
+        torch.Size([2, 4, 8, 8])
     """
 
     def __init__(

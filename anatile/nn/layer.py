@@ -32,6 +32,13 @@ class AnalogLayerBase(nn.Module):
 
     Attributes:
         tile_array: the :class:`TileArray`.
+
+    Example:
+        >>> layer = AnalogLinear(16, 4, seed=0)
+        >>> isinstance(layer, AnalogLayerBase), type(layer.analog_module).__name__
+        (True, 'TileWithPeriphery')
+        >>> layer.get_weights()[0].shape
+        torch.Size([4, 16])
     """
 
     def __init__(self, out_size: int, in_size: int, bias: bool, rpu_config: RPUConfig | None,

@@ -99,6 +99,15 @@ class TilePlacement:
         out_slice: rows of the layer's weight matrix held by the tile.
         in_slice: columns of the layer's weight matrix held by the tile (without an analog
             bias column).
+
+    Example:
+        >>> from anatile.config import RPUConfig
+        >>> cfg = RPUConfig()
+        >>> cfg.mapping.max_input_size = cfg.mapping.max_output_size = 8
+        >>> array = TileArray(12, 20, cfg, seed=0)
+        >>> place = array.placements()[-1]  # the last tile: bottom right
+        >>> place.row, place.col, place.out_slice, place.in_slice
+        (1, 2, slice(6, 12, None), slice(14, 20, None))
     """
 
     tile: TileWithPeriphery
@@ -146,6 +155,16 @@ class TileArray(nn.Module):
     Shape:
         ``[..., in_size]`` → ``[..., out_size]``; indexed (after :meth:`set_indexed`):
         ``[N, C, *spatial]`` → ``[N, out_size, *out_spatial]``.
+
+    Example:
+        >>> from anatile.config import RPUConfig
+        >>> cfg = RPUConfig()
+        >>> cfg.mapping.max_input_size = cfg.mapping.max_output_size = 8
+        >>> array = TileArray(12, 20, cfg, seed=0)  # 12 outputs on 2 rows, 20 inputs on 3 columns
+        >>> array.grid_shape
+        (2, 3)
+        >>> array(torch.randn(5, 20)).shape
+        torch.Size([5, 12])
     """
 
     fused: bool = True

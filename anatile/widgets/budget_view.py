@@ -76,6 +76,14 @@ class ErrorBudgetView(AnatileWidget):
         inputs: a batch for ``target`` (adds the output error and the clipping checks).
         seed: seed of the budget's common random numbers.
         compute: compute at once (blocking) instead of waiting for the button.
+
+    Example:
+        >>> from anatile.tiles import InferenceTile
+        >>> tile = InferenceTile(4, 8, seed=0)
+        >>> tile.set_weights(0.1 * torch.randn(4, 8))
+        >>> view = ErrorBudgetView(tile, t_steps=[1.0, 3600.0], compute=True)
+        >>> view.budget.weight.total.shape
+        torch.Size([2])
     """
 
     def __init__(self, target: nn.Module, t_steps: Sequence[float] = BUDGET_T_STEPS,

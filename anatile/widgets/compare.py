@@ -58,6 +58,15 @@ class TileComparison(AnatileWidget):
 
     Raises:
         TypeError: if a or b is not a tile.
+
+    Example:
+        >>> from anatile.tiles import TileWithPeriphery
+        >>> a, b = TileWithPeriphery(4, 8, seed=0), TileWithPeriphery(4, 8, seed=1)
+        >>> for tile in (a, b):
+        ...     tile.set_weights(0.1 * torch.ones(4, 8))
+        >>> view = TileComparison(a, b, names=["seed 0", "seed 1"])
+        >>> isinstance(view, TileComparison)
+        True
     """
 
     def __init__(self, a: TileWithPeriphery, b: TileWithPeriphery,
@@ -147,6 +156,13 @@ def compare(a: Any, b: Any, names: Sequence[str] | None = None, **kwargs: Any) -
 
     Raises:
         TypeError: if ``a`` and ``b`` are not both tiles or both converters.
+
+    Example:
+        >>> from anatile.inference import DualPairConductanceConverter as Dual
+        >>> from anatile.inference import SinglePairConductanceConverter as Single
+        >>> view = compare(Single(), Dual([1.0, 1.0]))
+        >>> type(view).__name__
+        'ConductanceMapView'
     """
     if isinstance(a, TileWithPeriphery) and isinstance(b, TileWithPeriphery):
         if kwargs:

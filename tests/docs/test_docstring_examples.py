@@ -1,8 +1,8 @@
 """The examples in the API reference run and print what they say.
 
-Every public class and function of the package (each package's ``__all__``) is searched
-for ``>>>`` examples (in its docstring and its methods'), and each example runs as a
-doctest with ``torch`` and the object's package imported.
+Every public class and function of the package (each package's ``__all__``) has a ``>>>``
+example in its own docstring (checked), and every example (in its docstring and its
+methods') runs as a doctest with ``torch`` and the object's package imported.
 """
 
 from __future__ import annotations
@@ -48,6 +48,13 @@ TESTS = _tests()
 
 def test_there_are_examples() -> None:
     assert len(TESTS) >= 20, [t.name for t in TESTS]
+
+
+def test_every_public_object_has_an_example() -> None:
+    """Like PyTorch's API pages: each public class and function shows how it is used."""
+    missing = [name for name, obj, _ in _public_objects() if ">>>" not in (obj.__doc__ or "")]
+    assert not missing, "public objects without a >>> example in their docstring:\n" + \
+        "\n".join(missing)
 
 
 @pytest.mark.parametrize("test", TESTS, ids=lambda t: t.name)
