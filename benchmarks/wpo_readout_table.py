@@ -1,5 +1,5 @@
 """The WPO baseline TNMSE with each drift-compensation readout on both loss paths, next to
-aihwkit 1.2.0's figures (``docs/wpo.md``, "The drift-compensation readout").
+aihwkit 1.2.0's figures (``docs/wpo/loss.md``, "Measured against aihwkit").
 
 Setup of ``shared/parity/aihwkit-1.2.0.md``: ``W = randn(512, 512, seed 0) · 0.05``, a
 512×20 test layer, 6 time steps (1 s … 1 year), default ``InferenceRPUConfig`` with

@@ -6,7 +6,7 @@ optional weight noise, Gaussian output noise, output quantization and clipping, 
 iterative bound management. The backward pass of a tile is the same function applied to
 the transposed matrix (``analog_mvm(d, weight.T, io)``).
 
-Units and conventions (documented in ``docs/tile.md``):
+Units and conventions (documented in ``docs/tile/io_model.md``):
 
 * a resolution is a fraction of the full range ``2 · bound``, as in aihwkit: the input
   quantization step is ``inp_res · 2 · inp_bound`` (the default 1/126 gives 126 steps over

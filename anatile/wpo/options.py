@@ -81,7 +81,7 @@ class WPOOptions:
         strategy, popsize, maxiter, tol, atol, mutation, recombination, init: as in scipy
             (``popsize`` multiplies the number of dimensions).
         polish: refine the best candidate with L-BFGS-B at the end (on a fixed-noise
-            version of the loss, see ``docs/wpo.md``); skipped after a stop request.
+            version of the loss, see ``docs/wpo/aihwkit.md``); skipped after a stop request.
         polish_maxiter: iteration limit of the polish.
         validation_iterations: independent re-measurements of the final strategy
             (batched path) reported as ``WPOResult.validated_tnmse``; 0 to skip.
@@ -109,7 +109,7 @@ class WPOOptions:
             require it, False: always the torch kernel).
         perfect_readout: read the drift-compensation reference without IO noise during
             the search (``forward.is_perfect`` on the optimizer's copy of the config; the
-            default, argued in ``docs/wpo.md``); False: through the forward IO model at
+            default, argued in ``docs/wpo/loss.md``); False: through the forward IO model at
             the weight scaling ω of the configuration.
         aihwkit_objective: aihwkit's objective exactly: the noisy one-hot readout through
             the forward IO model at ω = 0 (overrides ``perfect_readout``), to check a

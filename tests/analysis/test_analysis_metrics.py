@@ -35,7 +35,7 @@ def test_weight_metrics_match_their_formulas() -> None:
 
 
 def test_tnmse_is_the_wpo_objective() -> None:
-    """TNMSE = Σ_t Σ_ij (10·(W_t − W)_ij / max|W|)² / (n·T), as docs/wpo.md defines it."""
+    """TNMSE = Σ_t Σ_ij (10·(W_t − W)_ij / max|W|)² / (n·T), as docs/wpo/loss.md defines it."""
     gen = torch.Generator().manual_seed(1)
     w = torch.randn(5, 6, generator=gen)
     over_time = torch.stack([w * (1 - 0.1 * k) for k in range(3)])
