@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from anatile.checks import (
+    all_finite,
     check_device,
     check_finite,
     check_float,
@@ -80,3 +81,21 @@ def test_check_device() -> None:
         check_device("device", "bogus")
     with pytest.raises(TypeError, match="device: expected a device"):
         check_device("device", 1.5)
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([], True),
+    ([1.0, -2.0], True),
+    ([3e38, 3e38, 3e38], True),  # finite values whose float32 sum overflows: exact test
+    ([1.0, math.nan], False),
+    ([math.inf, 1.0], False),
+    ([-math.inf, math.inf], False),  # the sum is NaN
+    ([math.nan, 3e38, 3e38], False),
+])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_all_finite(values: list[float], expected: bool, dtype: torch.dtype) -> None:
+    t = torch.tensor(values, dtype=torch.float64).to(dtype)
+    if expected and not bool(torch.isfinite(t).all()):  # 3e38 overflows float16 to inf
+        expected = False
+    assert all_finite(t) is expected
+    assert all_finite(t.reshape(-1, 1).expand(-1, 3).T) is expected  # strided views too

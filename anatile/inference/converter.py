@@ -88,6 +88,27 @@ def _as_param(value: float, like: Tensor) -> Tensor:
     return torch.tensor(value, dtype=like.dtype, device=like.device)
 
 
+def _pairs_to_weights(gs: list[Tensor], f_lst: list[float], scale_ratio: Any) -> Tensor:
+    """``Σ_k f_k · (g+_k − g−_k) / scale_ratio``, the way back of every pair converter.
+
+    Written as ``((0 + f_0·d_0) + f_1·d_1 + ...) / scale_ratio`` with the exact no-ops (the
+    leading ``0 +``, a factor 1) skipped, so the result is bit-identical to that sum.
+    """
+    w_us: Tensor | None = None
+    for k, f in enumerate(f_lst):
+        diff = torch.sub(gs[2 * k], gs[2 * k + 1])
+        if f != 1.0:
+            diff.mul_(f)
+        w_us = diff if w_us is None else w_us.add_(diff)
+    assert w_us is not None
+    return w_us.div_(scale_ratio)
+
+
+#: (public method, its unchecked counterpart) of the converters; see __init_subclass__.
+_ROUTES = (("convert_to_conductances", "_to_conductances"),
+           ("convert_back_to_weights", "_to_weights"))
+
+
 class BaseConductanceConverter(InitFieldsMixin):
     """Interface of all converters.
 
@@ -125,13 +146,37 @@ class BaseConductanceConverter(InitFieldsMixin):
             names += [f"g+{suffix}", f"g-{suffix}"]
         return names
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A converter that overrides a public method (as aihwkit's are written) but not its
+        # unchecked counterpart gets that counterpart routed back to its public method, so
+        # the noise models' path runs the override (with its checks). The public methods of
+        # the converters here name their class's unchecked method, so an override that calls
+        # super() does not come back to itself.
+        for public, private in _ROUTES:
+            if public in cls.__dict__ and private not in cls.__dict__:
+                setattr(cls, private, getattr(BaseConductanceConverter, private))
+
     def device_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
         """:meth:`convert_to_conductances` with the conductances always as a list.
 
         (:class:`SingleDeviceConductanceConverter` returns one tensor, as in aihwkit.)
+
+        Raises:
+            TypeError, ValueError: as :meth:`convert_to_conductances`.
         """
+        return self._to_conductances(_check_weights(weights))
+
+    # The unchecked mapping, for weights and conductances anatile checked or computed
+    # itself (a noise model's program/read): the public methods check their arguments and
+    # call these. The base versions call the public methods of a converter that defines
+    # only those (see __init_subclass__).
+    def _to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
         conductances, params = self.convert_to_conductances(weights)
         return _check_conductances(conductances, self.n_devices), params
+
+    def _to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
+        return self.convert_back_to_weights(conductances, params)
 
     def convert_to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
         """Map weights to conductances.
@@ -218,29 +263,42 @@ class NPairConductanceConverter(BaseConductanceConverter):
 
     @torch.no_grad()
     def convert_to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
-        weights = _check_weights(weights)
+        return NPairConductanceConverter._to_conductances(self, _check_weights(weights))
+
+    @torch.no_grad()
+    def convert_back_to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
+        gs = _check_conductances(conductances, self.n_devices)
+        return NPairConductanceConverter._to_weights(self, gs, params)
+
+    @torch.no_grad()
+    def _to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
         g_span = self.g_max - self.g_min
         abs_max = max(float(weights.abs().max()), _ZERO_CLIP)
         scale_ratio = sum(self.f_lst) * g_span / abs_max
         w_us = weights * scale_ratio
-        pos, neg = w_us.clamp(min=0.0), (-w_us).clamp(min=0.0)
         conductances: list[Tensor] = []
         lower = 0.0
         for f in self.f_lst:
-            for part in (pos, neg):
-                conductances.append(((part - lower) / f).clamp(0.0, g_span) + self.g_min)
+            for sign in (1.0, -1.0):
+                # clamp((±w_µS − lower) / f, 0, g_span) + g_min, skipping the steps that
+                # are exact no-ops (lower = 0, f = 1, g_min = 0: the first pair's usual case)
+                part = w_us if sign > 0 else torch.neg(w_us)
+                if lower != 0.0:
+                    part = part - lower
+                if f != 1.0:
+                    part = part / f
+                part = part.clamp(0.0, g_span) if part is w_us else part.clamp_(0.0, g_span)
+                if self.g_min != 0.0:
+                    part.add_(self.g_min)
+                conductances.append(part)
             lower += f * g_span
         params = {"scale_ratio": _as_param(scale_ratio, weights), "f_lst": list(self.f_lst)}
         return conductances, params
 
     @torch.no_grad()
-    def convert_back_to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
-        gs = _check_conductances(conductances, self.n_devices)
+    def _to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
         scale_ratio = _param(params, "scale_ratio")
-        w_us = torch.zeros_like(gs[0])
-        for k, f in enumerate(self.f_lst):
-            w_us = w_us + f * (gs[2 * k] - gs[2 * k + 1])
-        return w_us / scale_ratio
+        return _pairs_to_weights(conductances, self.f_lst, scale_ratio)
 
 
 @register_config_type
@@ -412,7 +470,15 @@ class CustomPairConductanceConverter(BaseConductanceConverter):
 
     @torch.no_grad()
     def convert_to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
-        weights = _check_weights(weights)
+        return CustomPairConductanceConverter._to_conductances(self, _check_weights(weights))
+
+    @torch.no_grad()
+    def convert_back_to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
+        gs = _check_conductances(conductances, self.n_devices)
+        return CustomPairConductanceConverter._to_weights(self, gs, params)
+
+    @torch.no_grad()
+    def _to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
         dtype, device = weights.dtype, weights.device
         abs_max = max(float(weights.abs().max()), _ZERO_CLIP)
         grid_us_max = float(self._grid_us.abs().max())
@@ -426,14 +492,9 @@ class CustomPairConductanceConverter(BaseConductanceConverter):
         return conductances, params
 
     @torch.no_grad()
-    def convert_back_to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
-        gs = _check_conductances(conductances, self.n_devices)
+    def _to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
         scale_ratio = _param(params, "scale_ratio")
-        f_lst = params.get("f_lst", self.f_lst)
-        w_us = torch.zeros_like(gs[0])
-        for k, f in enumerate(f_lst):
-            w_us = w_us + f * (gs[2 * k] - gs[2 * k + 1])
-        return w_us / scale_ratio
+        return _pairs_to_weights(conductances, params.get("f_lst", self.f_lst), scale_ratio)
 
 
 @register_config_type
@@ -476,14 +537,24 @@ class SingleDeviceConductanceConverter(BaseConductanceConverter):
         :meth:`device_conductances` gives it as a one-element list.
         """
         weights = _check_weights(weights)
+        (g,), params = SingleDeviceConductanceConverter._to_conductances(self, weights)
+        return g, params
+
+    @torch.no_grad()
+    def convert_back_to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
+        gs = _check_conductances(conductances, 1)
+        return SingleDeviceConductanceConverter._to_weights(self, gs, params)
+
+    @torch.no_grad()
+    def _to_conductances(self, weights: Tensor) -> tuple[list[Tensor], dict[str, Any]]:
         w_min = float(weights.min())
         span = max(float(weights.max()) - w_min, _ZERO_CLIP)
         scale_ratio = (self.g_max - self.g_min) / span
         g = (weights - w_min) * scale_ratio + self.g_min
         params = {"scale_ratio": _as_param(scale_ratio, weights), "min": _as_param(w_min, weights)}
-        return g, params
+        return [g], params
 
     @torch.no_grad()
-    def convert_back_to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
-        (g,) = _check_conductances(conductances, 1)
+    def _to_weights(self, conductances: list[Tensor], params: dict[str, Any]) -> Tensor:
+        (g,) = conductances
         return _param(params, "min") + (g - self.g_min) / _param(params, "scale_ratio")

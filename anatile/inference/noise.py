@@ -137,6 +137,17 @@ class BaseNoiseModel(InitFieldsMixin):
 
     g_converter: BaseConductanceConverter
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A model that overrides a public per-conductance method (as aihwkit's subclasses
+        # do) but not its unchecked counterpart gets that counterpart routed back to its
+        # public method, so program/read run the override (with its checks). The public
+        # methods of the models here name their class's unchecked method, so an override
+        # that calls super() does not come back to itself.
+        for public, private in _ROUTES:
+            if public in cls.__dict__ and private not in cls.__dict__:
+                setattr(cls, private, getattr(BaseNoiseModel, private))
+
     # --- per-conductance physics --------------------------------------------------------
     def apply_programming_noise_to_conductance(
         self, g_target: Tensor, generator: torch.Generator | None = None
@@ -176,6 +187,26 @@ class BaseNoiseModel(InitFieldsMixin):
             f"{type(self).__name__} has no physics() description; the batched WPO loss "
             "supports PCM-like noise models (use vectorized=False)"
         )
+
+    # --- the unchecked physics of program/read ------------------------------------------
+    # program() checks the weights once and read() the time; the conductances they pass on
+    # were computed by anatile from those, so these hooks skip the per-call tensor checks of
+    # the public methods above (a NaN/inf pass over every tensor each). The base versions
+    # call the public methods (see __init_subclass__); a model returns finite values.
+    def _programming_noise(self, g_target: Tensor, generator: torch.Generator | None) -> Tensor:
+        return self.apply_programming_noise_to_conductance(g_target, generator)
+
+    def _drift_coefficients(self, g_target: Tensor, generator: torch.Generator | None) -> Tensor:
+        return self.generate_drift_coefficients(g_target, generator)
+
+    def _drift_and_read_noise(
+        self,
+        g_prog: Tensor,
+        nu: Tensor,
+        t_inference: float | Tensor,
+        generator: torch.Generator | None,
+    ) -> Tensor:
+        return self.apply_drift_noise_to_conductance(g_prog, nu, t_inference, generator)
 
     # --- weights (aihwkit-style) ---------------------------------------------------------
     @torch.no_grad()
@@ -242,12 +273,12 @@ class BaseNoiseModel(InitFieldsMixin):
             )
         for i, nu in enumerate(drift_noise_parameters):
             check_tensor(f"drift_noise_parameters[{i}]", nu, tuple(weights.shape))
-        g_prog, params = self.g_converter.device_conductances(weights)
+        g_prog, params = self.g_converter._to_conductances(weights)
         g_drift = [
-            self.apply_drift_noise_to_conductance(g, nu, t_inference, generator)
+            self._drift_and_read_noise(g, nu, t_inference, generator)
             for g, nu in zip(g_prog, drift_noise_parameters, strict=True)
         ]
-        return self.g_converter.convert_back_to_weights(g_drift, params)
+        return self.g_converter._to_weights(g_drift, params)
 
     @torch.no_grad()
     def apply_noise(
@@ -273,14 +304,15 @@ class BaseNoiseModel(InitFieldsMixin):
             The :class:`ProgrammedState`.
 
         Raises:
-            TypeError, ValueError: from the converter on bad ``weights``.
+            TypeError, ValueError: from the converter on bad ``weights`` (checked here,
+                once; nothing below checks the conductances computed from them again).
         """
         targets, params = self.g_converter.device_conductances(weights)
         # one stacked tensor: every draw is one tensor op over all devices
         g_target = torch.stack(targets)
-        g_prog = self.apply_programming_noise_to_conductance(g_target, generator)
-        nu = self.generate_drift_coefficients(g_target, generator)
-        w_prog = self.g_converter.convert_back_to_weights(list(g_prog.unbind(0)), params)
+        g_prog = self._programming_noise(g_target, generator)
+        nu = self._drift_coefficients(g_target, generator)
+        w_prog = self.g_converter._to_weights(list(g_prog.unbind(0)), params)
         return ProgrammedState(g_target, g_prog, nu, params, w_prog)
 
     @torch.no_grad()
@@ -304,11 +336,17 @@ class BaseNoiseModel(InitFieldsMixin):
         Raises:
             ValueError: if ``t_inference`` is negative or not finite.
         """
-        g_drift = self.apply_drift_noise_to_conductance(
-            state.g_prog, state.nu, t_inference, generator
-        )
-        w = self.g_converter.convert_back_to_weights(list(g_drift.unbind(0)), state.params)
+        g_drift = self._drift_and_read_noise(state.g_prog, state.nu, t_inference, generator)
+        w = self.g_converter._to_weights(list(g_drift.unbind(0)), state.params)
         return DriftedState(float(t_inference), g_drift, w)
+
+
+#: (public method, its unchecked counterpart) of the noise models; see __init_subclass__.
+_ROUTES = (
+    ("apply_programming_noise_to_conductance", "_programming_noise"),
+    ("generate_drift_coefficients", "_drift_coefficients"),
+    ("apply_drift_noise_to_conductance", "_drift_and_read_noise"),
+)
 
 
 def _resolve_converter(g_converter: Any, g_max: Any) -> BaseConductanceConverter:
@@ -428,7 +466,10 @@ class PCMLikeNoiseModel(BaseNoiseModel):
         Shape:
             ``g_target``: ``(*)``; output: ``(*)``.
         """
-        check_tensor("g_target", g_target)
+        return PCMLikeNoiseModel._programming_noise(self, check_tensor("g_target", g_target),
+                                                   generator)
+
+    def _programming_noise(self, g_target: Tensor, generator: torch.Generator | None) -> Tensor:
         return apply_pcm_programming_noise(
             g_target,
             self.g_max,
@@ -447,7 +488,10 @@ class PCMLikeNoiseModel(BaseNoiseModel):
         Shape:
             ``g_target``: ``(*)``; output: ``(*)``.
         """
-        check_tensor("g_target", g_target)
+        return PCMLikeNoiseModel._drift_coefficients(self, check_tensor("g_target", g_target),
+                                                    generator)
+
+    def _drift_coefficients(self, g_target: Tensor, generator: torch.Generator | None) -> Tensor:
         return sample_pcm_drift_nu(g_target, self.g_max, self.drift_scale, generator)
 
     @torch.no_grad()
@@ -471,9 +515,19 @@ class PCMLikeNoiseModel(BaseNoiseModel):
         """
         check_tensor("g_prog", g_prog)
         check_tensor("drift_noise_param", drift_noise_param, tuple(g_prog.shape))
+        return PCMLikeNoiseModel._drift_and_read_noise(self, g_prog, drift_noise_param,
+                                                      t_inference, generator)
+
+    def _drift_and_read_noise(
+        self,
+        g_prog: Tensor,
+        nu: Tensor,
+        t_inference: float | Tensor,
+        generator: torch.Generator | None,
+    ) -> Tensor:
         return apply_pcm_drift_and_read_noise(
             g_prog,
-            drift_noise_param,
+            nu,
             t_inference,
             self.g_max,
             t_0=self.t_0,
@@ -580,7 +634,10 @@ class CustomDriftPCMLikeNoiseModel(PCMLikeNoiseModel):
         Shape:
             ``g_target``: ``(*)``; output: ``(*)``.
         """
-        g = check_tensor("g_target", g_target)
+        return CustomDriftPCMLikeNoiseModel._drift_coefficients(
+            self, check_tensor("g_target", g_target), generator)
+
+    def _drift_coefficients(self, g: Tensor, generator: torch.Generator | None) -> Tensor:
         mu, sigma = self.physics().nu_stats(g)
         noise = torch.randn(g.shape, generator=generator, dtype=g.dtype, device=g.device)
         return drift_nu(mu, sigma, noise, float(self.drift_scale))

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from anatile.checks import all_finite
 from anatile.config.devices import ConstantStepDevice
 from anatile.config.parameters import BoundManagementType, IOParameters, PulseType
 from anatile.config.rpu_config import RPUConfig
@@ -142,7 +143,7 @@ class AnalogCore(nn.Module):
             if tuple(value.shape) != (self.out_size, self.in_size):
                 raise ValueError(f"{name}: expected shape {(self.out_size, self.in_size)}, "
                                  f"got {tuple(value.shape)}")
-            if not bool(torch.isfinite(value).all()):
+            if not all_finite(value):
                 raise ValueError(f"{name}: expected finite values (no NaN/inf)")
             values.append(value)
         for (_, attr), value in zip(self._HIDDEN_NAMES[:len(values)], values, strict=True):
@@ -152,19 +153,22 @@ class AnalogCore(nn.Module):
         """Return a detached copy of the array weights ``[out_size, in_size]`` (same device)."""
         return self.weight.detach().clone()
 
-    def set_weights(self, weight: Tensor) -> None:
+    def set_weights(self, weight: Tensor, *, check_values: bool = True) -> None:
         """Write the array weights exactly (no scaling, no clipping).
 
         Args:
             weight: ``[out_size, in_size]`` tensor (copied).
+            check_values: test for NaN/inf; the tile passes False for weights anatile
+                computed itself from checked inputs (its noise model's programmed and
+                drifted weights), which spares a pass over the matrix on every write.
 
         Raises:
-            ValueError: on a wrong shape or non-finite values.
+            ValueError: on a wrong shape or (with ``check_values``) non-finite values.
         """
         if tuple(weight.shape) != (self.out_size, self.in_size):
             raise ValueError(f"weight: expected shape {(self.out_size, self.in_size)}, "
                              f"got {tuple(weight.shape)}")
-        if not bool(torch.isfinite(weight).all()):
+        if check_values and not all_finite(weight):
             raise ValueError("weight: expected finite values (no NaN/inf)")
         self.weight.copy_(weight.detach().to(self.weight.dtype))
 

@@ -275,7 +275,8 @@ class InferenceTile(TileWithPeriphery):
         if comp is not None:
             baseline = comp.init_baseline(self._readout(context.generator))
             self.drift_baseline.copy_(baseline.expand_as(self.drift_baseline))
-        self._emit("programmed_noise", weights=self.programmed_weight.clone())
+        if self.events:  # the copy for subscribers only
+            self._emit("programmed_noise", weights=self.programmed_weight.clone())
 
     def drift_weights(
         self, t_inference: float = 0.0, *, generator: torch.Generator | None = None
@@ -301,7 +302,9 @@ class InferenceTile(TileWithPeriphery):
         if not self.is_programmed():
             self.program_weights(generator=gen)
         drifted = self.noise_model.read(self._programmed_state(), float(t_inference), gen)
-        self.analog_core.set_weights(drifted.weights.to(self.analog_core.weight.dtype))
+        # computed by the noise model from the checked programmed state: no NaN/inf pass
+        self.analog_core.set_weights(drifted.weights.to(self.analog_core.weight.dtype),
+                                     check_values=False)
         self.g_drifted = drifted.g_drift
         self.t_inference = float(t_inference)
         comp = self.rpu_config.drift_compensation

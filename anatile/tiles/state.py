@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
-from anatile.checks import check_float, check_int
+from anatile.checks import all_finite, check_float, check_int
 from anatile.config.base import config_from_dict, config_to_dict
 from anatile.exceptions import ConfigError
 from anatile.inference.noise import BaseNoiseModel
@@ -148,7 +148,7 @@ def _check_entry(key: str, value: Any, entry: Entry) -> None:
         if int(value.min()) < 0:
             raise ValueError(f"state_dict[{key!r}]: expected values >= 0")
         return
-    if not bool(torch.isfinite(value).all()):
+    if not all_finite(value):
         raise ValueError(f"state_dict[{key!r}]: expected finite values (found NaN or inf)")
     if entry.positive and not bool((value > 0).all()):
         raise ValueError(f"state_dict[{key!r}]: expected values > 0, got {value.tolist()}")
