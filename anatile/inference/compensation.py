@@ -24,9 +24,19 @@ import torch
 from torch import Tensor
 
 from anatile.config.base import register_config_type
+from anatile.config.parameters import BoundManagementType, IOParameters
+from anatile.exceptions import ConfigError
+from anatile.functional import pcm_formulas as F
+from anatile.functional.io_model import analog_mvm
 from anatile.inference._serialization import InitFieldsMixin
+from anatile.inference.physics import OneHotReadout
 
-__all__ = ["BaseDriftCompensation", "GlobalDriftCompensation", "PerColumnDriftCompensation"]
+__all__ = [
+    "BaseDriftCompensation",
+    "GlobalDriftCompensation",
+    "PerColumnDriftCompensation",
+    "identity_readout",
+]
 
 # A readout below this (an all-zero array) gives alpha = 1 instead of a division by zero.
 _TINY = 1e-30
@@ -69,6 +79,29 @@ class BaseDriftCompensation(InitFieldsMixin):
             raise ValueError(f"in_size: expected a positive integer, got {in_size!r}")
         return torch.eye(in_size, dtype=dtype, device=device)
 
+    @torch.no_grad()
+    def read_array(
+        self, weight: Tensor, io: IOParameters, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """The readout input driven through ``weight`` with the forward IO model ``io``.
+
+        ``analog_mvm(get_readout_tensor(in_size), weight, io, generator)``; for the identity
+        of this class computed by ``identity_readout`` of this module (elementwise, no GEMM).
+
+        Args:
+            weight: array weights ``[out_size, in_size]`` (normalized units).
+            io: forward IO parameters of the tile.
+            generator: random source of the noise.
+
+        Returns:
+            The readout output ``[in_size, out_size]`` (the argument of :meth:`readout`).
+        """
+        in_size = int(weight.shape[1])
+        if type(self).get_readout_tensor is BaseDriftCompensation.get_readout_tensor:
+            return identity_readout(weight, io, generator)
+        x = self.get_readout_tensor(in_size, weight.dtype, weight.device)
+        return analog_mvm(x, weight, io, generator)
+
     def readout(self, out_tensor: Tensor) -> Tensor:
         """The statistic of the readout output that drift compensation keeps constant."""
         raise NotImplementedError
@@ -103,6 +136,65 @@ class BaseDriftCompensation(InitFieldsMixin):
         return torch.where(
             ok, base / torch.where(ok, now, torch.ones_like(now)), torch.ones_like(now)
         )
+
+
+@torch.no_grad()
+def identity_readout(
+    weight: Tensor, io: IOParameters, generator: torch.Generator | None = None
+) -> Tensor:
+    """``analog_mvm(eye(in_size), weight, io, generator)``, without the ``in_size³`` GEMM.
+
+    Each one-hot input row reads one weight per output: the DAC turns its 1 into the
+    amplitude of :class:`~anatile.inference.physics.OneHotReadout`, the output is
+    ``amplitude·w`` plus Gaussian output noise, rounded onto the ADC steps and clipped
+    (:func:`~anatile.functional.pcm_formulas.readout_level` and ``adc``, the formulas the
+    batched WPO loss evaluates too). The output noise is drawn as the MVM draws it (one
+    normal per output, in the same order), so for the same generator state the result
+    equals the MVM's but where ``amplitude·w`` rounds differently in its last bit at an ADC
+    tie (one step, at a rate of order 1e-7 per output). With weight noise its normal is
+    folded into the output noise's (the same distribution, one draw fewer).
+
+    The MVM itself is used where this model does not hold: input noise or stochastic
+    rounding, no generator, or iterative bound management redoing a row (an output beyond
+    the ADC bound; the generator is then rewound, so the result is the MVM's exactly).
+
+    Args:
+        weight: array weights ``[out_size, in_size]``.
+        io: forward IO parameters.
+        generator: random source.
+
+    Returns:
+        ``[in_size, out_size]``.
+    """
+    in_size = int(weight.shape[1])
+    if io.is_perfect:
+        return weight.T.contiguous()  # eye @ weight.T adds exact zeros: the same values
+    try:
+        model = OneHotReadout.from_io(io)
+    except ConfigError:  # input noise or stochastic rounding: not a one-hot readout
+        model = None
+    if model is None or generator is None:
+        eye = torch.eye(in_size, dtype=weight.dtype, device=weight.device)
+        return analog_mvm(eye, weight, io, generator)
+    iterative = io.bound_management == BoundManagementType.ITERATIVE
+    state = generator.get_state() if iterative else None
+    inv_step = 1.0 / model.step if model.step > 0 else 1.0
+    bound = model.bound * inv_step  # in ADC steps (the MVM's units)
+    w = weight.T
+    z: Tensor | float = 0.0
+    if model.noise_std > 0:
+        z = torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device)
+    level = F.readout_level(w, model.amplitude, model.noise_std, z, inv_step)
+    if model.step > 0:
+        level = level.round_()
+    if iterative and state is not None:
+        low, high = torch.aminmax(level)
+        if float(high) > bound or float(low) < -bound:  # a row the MVM would redo
+            generator.set_state(state)
+            eye = torch.eye(in_size, dtype=weight.dtype, device=weight.device)
+            return analog_mvm(eye, weight, io, generator)
+    level = level.clamp_(-bound, bound)
+    return level.mul_(model.step) if model.step > 0 else level
 
 
 @register_config_type

@@ -18,7 +18,6 @@ from torch import Tensor
 
 from anatile.config.parameters import IOParameters
 from anatile.config.rpu_config import InferenceRPUConfig
-from anatile.functional.io_model import analog_mvm
 from anatile.inference.compensation import PerColumnDriftCompensation
 from anatile.inference.noise import BaseNoiseModel, ProgrammedState
 from anatile.tiles import state as tile_state
@@ -139,10 +138,7 @@ class InferenceTile(TileWithPeriphery):
     def _readout(self, generator: torch.Generator) -> Tensor:
         comp = self.rpu_config.drift_compensation
         assert comp is not None
-        core = self.analog_core
-        x = comp.get_readout_tensor(core.in_size, core.weight.dtype, core.weight.device)
-        with torch.no_grad():
-            return core.forward(x, generator)
+        return comp.read_array(self.analog_core.weight, self.rpu_config.forward, generator)
 
     def compensation_baseline(
         self,
@@ -204,12 +200,9 @@ class InferenceTile(TileWithPeriphery):
                     generator: torch.Generator | None) -> Tensor:
         comp = self.rpu_config.drift_compensation
         assert comp is not None
-        core = self.analog_core
-        x = comp.get_readout_tensor(core.in_size, core.weight.dtype, core.weight.device)
         gen = self.generator if generator is None else generator
-        with torch.no_grad():
-            return analog_mvm(x, weights.to(core.weight.dtype),
-                              self.rpu_config.forward if io is None else io, gen)
+        return comp.read_array(weights.to(self.analog_core.weight.dtype),
+                               self.rpu_config.forward if io is None else io, gen)
 
     # ------------------------------------------------------------------ programming
     def set_weights(
