@@ -180,7 +180,10 @@ def identity_readout(
     state = generator.get_state() if iterative else None
     inv_step = 1.0 / model.step if model.step > 0 else 1.0
     bound = model.bound * inv_step  # in ADC steps (the MVM's units)
-    w = weight.T
+    # one transposed copy, so that every elementwise step below runs on contiguous memory
+    # (on a transposed view they are several times slower) and the output is laid out as
+    # the MVM's
+    w = weight.T.contiguous()
     z: Tensor | float = 0.0
     if model.noise_std > 0:
         z = torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device)
