@@ -135,14 +135,21 @@ def test_exp_and_log_approximations_hold_their_accuracy():
     y = np.exp(np.linspace(-80, 10, 4001)).astype(np.float32)
     got = np.array([K.approx_log(v) for v in y], dtype=np.float64)
     assert np.max(np.abs(got - np.log(y.astype(np.float64)))) < 2e-5
+    # the lower-degree pair of Q_s
+    got = np.array([K.approx_exp_lo(v) for v in x], dtype=np.float64)
+    assert np.max(np.abs(got / np.exp(x.astype(np.float64)) - 1)) < 5e-6
+    got = np.array([K.approx_log_lo(v) for v in y], dtype=np.float64)
+    assert np.max(np.abs(got - np.log(y.astype(np.float64)))) < 2e-5
 
 
 def test_coefficients_are_chebyshev_interpolants():
     c = K.polynomial_coefficients()
     r = np.linspace(-0.5, 0.5, 1001)
     assert np.max(np.abs(np.polyval(c["exp2"][::-1], r) / 2.0 ** r - 1)) < 2e-7
+    assert np.max(np.abs(np.polyval(c["exp2_lo"][::-1], r) / 2.0 ** r - 1)) < 5e-6
     f = np.linspace(-0.25, 0.5, 1001)
     assert np.max(np.abs(f * np.polyval(c["log2"][::-1], f) - np.log2(1 + f))) < 2e-7
+    assert np.max(np.abs(f * np.polyval(c["log2_lo"][::-1], f) - np.log2(1 + f))) < 5e-6
 
 
 def test_noise_models_hand_their_physics():
