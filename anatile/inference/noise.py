@@ -123,6 +123,11 @@ class BaseNoiseModel(InitFieldsMixin):
 
     Attributes:
         g_converter: the conductance converter used for weights.
+        rederive_conductances: aihwkit's convention for what drifts (default False): the
+            programmed *weights* are converted to conductances again (the converter's
+            parameters re-derived from them) and those conductances drift, so a
+            zero-target device's programming noise is folded into its partner. False
+            drifts each device's own programmed conductance, as the hardware does.
 
     Example:
         >>> model = PCMLikeNoiseModel(g_converter=SinglePairConductanceConverter(g_max=25.0))
@@ -136,6 +141,7 @@ class BaseNoiseModel(InitFieldsMixin):
     """
 
     g_converter: BaseConductanceConverter
+    rederive_conductances: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -313,6 +319,9 @@ class BaseNoiseModel(InitFieldsMixin):
         g_prog = self._programming_noise(g_target, generator)
         nu = self._drift_coefficients(g_target, generator)
         w_prog = self.g_converter._to_weights(list(g_prog.unbind(0)), params)
+        if self.rederive_conductances:  # aihwkit: what drifts is converted from w_prog
+            rederived, params = self.g_converter._to_conductances(w_prog)
+            g_prog = torch.stack(rederived)
         return ProgrammedState(g_target, g_prog, nu, params, w_prog)
 
     @torch.no_grad()
@@ -382,6 +391,10 @@ class PCMLikeNoiseModel(BaseNoiseModel):
         drift_scale: drift-exponent multiplier (≥ 0).
         prog_coeff_g_max_reference: the g_max (µS) at which ``prog_coeff`` were fitted
             (default 25, i.e. the noise scales with ``g_max / 25``).
+        rederive_conductances: drift conductances converted back from the programmed
+            weights, as aihwkit does (see :class:`BaseNoiseModel`); default False (each
+            device's own programmed conductance drifts). The batched WPO loss does not
+            model it (``vectorized=False``).
 
     Raises:
         ValueError: naming the argument on a non-positive ``g_max``/``t_read``/``t_0``/
@@ -410,6 +423,7 @@ class PCMLikeNoiseModel(BaseNoiseModel):
         "read_noise_scale",
         "drift_scale",
         "prog_coeff_g_max_reference",
+        "rederive_conductances",
     )
 
     def __init__(
@@ -423,7 +437,11 @@ class PCMLikeNoiseModel(BaseNoiseModel):
         read_noise_scale: float = 1.0,
         drift_scale: float = 1.0,
         prog_coeff_g_max_reference: float | None = None,
+        rederive_conductances: bool = False,
     ) -> None:
+        if not isinstance(rederive_conductances, bool):
+            raise TypeError("rederive_conductances: expected a bool, got "
+                            f"{type(rederive_conductances).__name__}")
         self.prog_coeff = (
             list(DEFAULT_PROG_COEFF)
             if prog_coeff is None
@@ -443,6 +461,7 @@ class PCMLikeNoiseModel(BaseNoiseModel):
             if prog_coeff_g_max_reference is None
             else check_positive("prog_coeff_g_max_reference", prog_coeff_g_max_reference)
         )
+        self.rederive_conductances = rederive_conductances
 
     def physics(self) -> PCMPhysics:
         """The parameters of this model as a :class:`~anatile.inference.physics.PCMPhysics`."""
@@ -582,6 +601,7 @@ class CustomDriftPCMLikeNoiseModel(PCMLikeNoiseModel):
         read_noise_scale: float = 1.0,
         drift_scale: float = 1.0,
         prog_coeff_g_max_reference: float | None = None,
+        rederive_conductances: bool = False,
     ) -> None:
         super().__init__(
             prog_coeff,
@@ -593,6 +613,7 @@ class CustomDriftPCMLikeNoiseModel(PCMLikeNoiseModel):
             read_noise_scale,
             drift_scale,
             prog_coeff_g_max_reference,
+            rederive_conductances,
         )
         self.custom_drift_model = self._check_drift_model(custom_drift_model)
 

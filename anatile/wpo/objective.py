@@ -46,6 +46,11 @@ def build_engine(problem: WPOProblem, options: WPOOptions) -> BatchedTNMSE:
             "every row of the test layer onto the full conductance range, which the batched "
             "loss does not model; use vectorized=False"
         )
+    if search.noise_model.rederive_conductances:
+        raise ConfigError(
+            "noise_model.rederive_conductances: aihwkit's re-derived conductances are not "
+            "modelled by the batched loss; use vectorized=False"
+        )
     readout = (OneHotReadout.from_io(search.forward)
                if search.drift_compensation is not None else None)
     scales = mapping_scales(problem.test_weights, mapping.weight_scaling_omega,

@@ -7,12 +7,15 @@ strategies; three readouts of the drift-compensation reference:
 * ``noise_free_readout``: ``forward.is_perfect`` (anatile's ``perfect_readout=True``);
 * ``quantization_only``: the forward path with ``out_noise = 0``.
 
-Both anatile paths (per-candidate test tiles and the batched loss) must agree within 2
-standard errors of the difference plus the documented difference that remains
-(``docs/aihwkit.md``: anatile drifts each device's own programmed conductance where aihwkit
-drifts conductances re-derived from the programmed weights): 2 % with the noisy readouts
-(measured within 2.2 SE), 3 % with the noise-free one, where it shows most (measured
-1–2.5 % higher, as the issue's own measurement of 1–3 %).
+With aihwkit's convention for what drifts (``PCMLikeNoiseModel(rederive_conductances=True)``:
+conductances re-derived from the programmed weights) the per-candidate path must agree within
+2 standard errors of the difference, nothing more (measured against the C++ InferenceTile:
+within 1.3 SE in all 12 cases).
+
+With anatile's default (each device's own programmed conductance drifts; the batched loss
+always does this) both paths must agree within 2 SE plus the documented difference that
+remains (``docs/aihwkit.md``): 2 % with the noisy readouts, 3 % with the noise-free one,
+where it shows most (measured 0.8–2.6 % higher, as the issue's own measurement of 1–3 %).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from parity_fixtures import combined_se, load_fixture
 from record_aihwkit import WPO_STRATEGIES, wpo_weights
 
 from anatile.config import InferenceRPUConfig
+from anatile.exceptions import ConfigError
 from anatile.inference import (
     DualPairConductanceConverter,
     GlobalDriftCompensation,
@@ -50,11 +54,12 @@ def _converter(kind: str, f_lst: list[float] | None) -> Any:
     return NPairConductanceConverter(f_lst=f_lst, g_max=25.0, g_min=0.0)
 
 
-def _tnmse(strategy: str, mode: str, vectorized: bool) -> tuple[float, float]:
+def _tnmse(strategy: str, mode: str, vectorized: bool, rederive: bool = False
+           ) -> tuple[float, float]:
     kind, f_lst = WPO_STRATEGIES[strategy]
     baseline = _converter(kind, f_lst)
-    cfg = InferenceRPUConfig(noise_model=PCMLikeNoiseModel(g_converter=baseline),
-                             drift_compensation=GlobalDriftCompensation())
+    noise = PCMLikeNoiseModel(g_converter=baseline, rederive_conductances=rederive)
+    cfg = InferenceRPUConfig(noise_model=noise, drift_compensation=GlobalDriftCompensation())
     if mode == "quantization_only":
         cfg.forward.out_noise = 0.0
     values = []
@@ -68,10 +73,13 @@ def _tnmse(strategy: str, mode: str, vectorized: bool) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1) / np.sqrt(arr.size))
 
 
-def _assert_agrees(strategy: str, mode: str, vectorized: bool) -> None:
-    mean, se = _tnmse(strategy, mode, vectorized)
+def _assert_agrees(strategy: str, mode: str, vectorized: bool, rederive: bool = False
+                   ) -> None:
+    mean, se = _tnmse(strategy, mode, vectorized, rederive)
     rec = DATA["tnmse"][mode][strategy]
-    tol = 2 * combined_se(se, rec["se"]) + DOCUMENTED_DIFFERENCE[mode] * rec["mean"]
+    tol = 2 * combined_se(se, rec["se"])
+    if not rederive:
+        tol += DOCUMENTED_DIFFERENCE[mode] * rec["mean"]
     assert abs(mean - rec["mean"]) <= tol, (strategy, mode, vectorized, mean, se, rec)
 
 
@@ -82,6 +90,22 @@ CASES = [(s, m) for m in ("aihwkit_objective", "noise_free_readout", "quantizati
 @pytest.mark.parametrize(("strategy", "mode"), CASES)
 def test_per_candidate_path_agrees_with_aihwkit(strategy: str, mode: str) -> None:
     _assert_agrees(strategy, mode, vectorized=False)
+
+
+@pytest.mark.parametrize(("strategy", "mode"), CASES)
+def test_per_candidate_path_with_aihwkit_drift_convention_matches(strategy: str, mode: str
+                                                                  ) -> None:
+    _assert_agrees(strategy, mode, vectorized=False, rederive=True)
+
+
+def test_batched_path_refuses_rederived_conductances() -> None:
+    noise = PCMLikeNoiseModel(rederive_conductances=True)
+    cfg = InferenceRPUConfig(noise_model=noise, drift_compensation=GlobalDriftCompensation())
+    wpo = WeightProgrammingOptimizer(WEIGHTS[:64, :64], [1.0], cfg, DATA["t_steps"],
+                                     DualPairConductanceConverter([1.0, 1.0], g_max=25.0),
+                                     seed=0, vectorized=True, device="cpu")
+    with pytest.raises(ConfigError, match="rederive_conductances"):
+        wpo.get_loss_baseline()
 
 
 @pytest.mark.parametrize(("strategy", "mode"), CASES)
