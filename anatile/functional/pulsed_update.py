@@ -23,8 +23,8 @@ The model (Gokmen & Vlasov 2016, as in analog training simulators):
 
 Counting coincidences: the trains are drawn as 0/1 int8 tensors (``[batch·BL, in]`` and
 ``[out, batch·BL]``) and the unsigned and signed (times ``sign(x)``, ``sign(d)``)
-coincidence counts are two exact integer GEMMs over the ``batch·BL`` dimension
-(``torch._int_mm`` on CPU, a float GEMM elsewhere), exact for this model. Random bits
+coincidence counts are two GEMMs over the ``batch·BL`` dimension, exact for this model
+(float32 holds every integer count below 2²⁴). Random bits
 come from 16-bit uniform integers (four per ``int64`` draw), so probabilities are
 resolved to 2⁻¹⁶.
 """
@@ -165,13 +165,15 @@ def _thresholds(abs_xd: Tensor, a: Tensor, b: Tensor, n_in: int) -> Tensor:
 
 
 def _count(a: Tensor, b: Tensor) -> Tensor:
-    """Exact ``a @ b`` of 0/±1 int8 matrices as float (int8 GEMM when available)."""
-    if a.device.type == "cpu":
-        try:
-            return torch._int_mm(a, b).to(torch.float32)
-        except (RuntimeError, AttributeError):  # pragma: no cover - older torch builds
-            pass
-    return a.to(torch.float32) @ b.to(torch.float32)
+    """Exact ``a @ b`` of 0/±1 int8 matrices as float32.
+
+    A float32 GEMM is exact here: every partial sum is an integer of magnitude at most
+    ``K`` (the inner dimension), exactly representable below 2²⁴; longer sums use
+    float64. ``torch._int_mm`` is not used: without VNNI instructions its CPU kernel ran
+    30-100x slower than the float GEMM (e.g. 9.5 s vs 0.09 s for a 512x4096x512 count).
+    """
+    dtype = torch.float32 if a.shape[1] < (1 << 24) else torch.float64
+    return (a.to(dtype) @ b.to(dtype)).to(torch.float32)
 
 
 def pulse_coincidences(
