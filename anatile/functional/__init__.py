@@ -24,12 +24,18 @@ from anatile.functional.pulsed_update import (
     pulsed_update,
     sample_device_parameters,
 )
-from anatile.functional.readout import lstsq_weights, readout_inputs
+from anatile.functional.readout import (
+    adc_rounding_bias,
+    lstsq_weights,
+    read_noise_std,
+    readout_inputs,
+)
 from anatile.functional.weight_scaling import learning_rate_scale, mapping_scales, scale_rows
 
 __all__ = [
     "DeviceParameters",
     "MVMResult",
+    "adc_rounding_bias",
     "analog_mvm",
     "analog_mvm_grid",
     "analog_mvm_with_stats",
@@ -49,6 +55,7 @@ __all__ = [
     "pulse_coincidences",
     "pulsed_update",
     "quantization_step",
+    "read_noise_std",
     "readout_inputs",
     "remap_weights",
     "sample_device_parameters",

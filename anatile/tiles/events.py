@@ -43,8 +43,17 @@ class ProgrammingReport(NamedTuple):
 
     Attributes:
         iterations: number of read-and-update iterations used.
-        error: final relative error ``mean|error| / max|target output|``.
+        error: final relative error ``mean|error| / max|target output|`` (of the last
+            verify, averaged over ``verify_reads`` reads).
         converged: whether ``error < tolerance`` was reached before ``max_iter``.
+        verify_reads: reads averaged by the last verify.
+        total_reads: reads of ``x_values`` over the whole run (the cost of verifying).
+        noise_floor: relative error the last verify reports for a perfect array: the
+            mean ``|noise|`` of its averaged reads (and the ADC's rounding bias) over
+            ``max|target output|``; an error near it is measurement noise.
+        reason: why the loop ended: ``"converged"``, ``"max_iter"``, ``"stopped"`` (a
+            callback or subscriber) or ``"stalled: ..."`` (the error stopped improving at
+            the most reads, with the floor and the reads the tolerance would need).
 
     Example:
         >>> from anatile.tiles import TileWithPeriphery
@@ -59,3 +68,7 @@ class ProgrammingReport(NamedTuple):
     iterations: int
     error: float
     converged: bool
+    verify_reads: int = 1
+    total_reads: int = 0
+    noise_floor: float = 0.0
+    reason: str = ""

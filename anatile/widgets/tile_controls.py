@@ -8,6 +8,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from anatile.tiles import ProgrammingReport
 from anatile.widgets._base import DEFAULT_MIN_INTERVAL_S, Throttle
 
 __all__ = ["TileControls"]
@@ -93,7 +94,7 @@ class TileControls:
                 self._done = False
         self._throttle.request()
 
-    def on_programmed(self, report: Any) -> None:
+    def on_programmed(self, report: ProgrammingReport) -> None:
         """The ``"programmed"`` event: the last progress, then the outcome."""
         self._throttle.flush()
         with self._lock:
@@ -120,14 +121,18 @@ class TileControls:
             f"error {progress['error']:.3g}"
         )
 
-    def show_done(self, report: Any) -> None:
+    def show_done(self, report: ProgrammingReport) -> None:
         """A full bar whose colour says whether the tolerance was reached."""
         self.progress.value = self.progress.max
         self.progress.bar_style = "success" if report.converged else "warning"
-        self.progress_label.value = (
-            f"{'converged' if report.converged else 'not converged'} after "
-            f"{report.iterations} iterations, error {report.error:.3g}"
-        )
+        text = (f"{'converged' if report.converged else 'not converged'} after "
+                f"{report.iterations} iterations, error {report.error:.3g}")
+        if report.verify_reads > 1:
+            text += (f" (verify: {report.verify_reads} reads averaged, noise floor "
+                     f"{report.noise_floor:.2g})")
+        if report.reason.startswith("stalled"):
+            text += f" - {report.reason}"
+        self.progress_label.value = text
 
     def show_noise_programmed(self) -> None:
         """A full bar: the tile was programmed through its noise model."""

@@ -227,3 +227,19 @@ def test_tile_events_redraw_by_themselves_throttled() -> None:
     assert bytes(insp.scales_panel.image.value) != before
     np.testing.assert_allclose(insp.scales_view.map_line.get_ydata(), np.full(tile.out_size, 2.0))
     assert insp.errors == []
+
+
+def test_program_click_on_a_default_tile_says_converged_with_its_verify() -> None:
+    """The default training tile reaches the 1 % tolerance (averaged verify reads): the bar
+    turns green and the label says converged, with the reads and the noise floor."""
+    tile = TileWithPeriphery(8, 6, seed=1)
+    tile.set_weights(torch.randn(8, 6, generator=torch.Generator().manual_seed(0)) * 0.1)
+    insp = TileInspector(tile)
+    insp.program_button.click()
+    report = tile.last_programming
+    assert insp.errors == []
+    assert report is not None and report.converged and report.verify_reads > 1
+    assert insp.progress.bar_style == "success"
+    label = insp.progress_label.value
+    assert label.startswith(f"converged after {report.iterations} iterations")
+    assert f"verify: {report.verify_reads} reads averaged" in label
