@@ -15,7 +15,7 @@ from anatile.functional import (
     quantization_step,
     read_noise_std,
 )
-from anatile.tiles.programming import hadamard_inputs
+from anatile.tiles.verify import hadamard_inputs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -358,6 +358,46 @@ def record_wpo() -> None:
     _write("wpo_tnmse", out)
 
 
+# --------------------------------------------------------------------- closed-loop programming
+PROGRAM_SHAPE = (8, 16)
+PROGRAM_ITERS = 60
+PROGRAM_REPEATS = 40
+
+
+def program_weights_target() -> torch.Tensor:
+    """The training tile's target weights of the programming parity (``randn·0.1``)."""
+    return torch.randn(*PROGRAM_SHAPE, generator=torch.Generator().manual_seed(0)) * 0.1
+
+
+def record_program() -> None:
+    """aihwkit's ``program_weights`` on a default training tile (ConstantStepDevice, default
+    IO): after ``PROGRAM_ITERS`` iterations (tolerance None), the criterion of one more
+    identity read (mean |y − target| / max |target|) and the true weight error
+    (mean |W − target| / max |target|), over ``PROGRAM_REPEATS`` seeds."""
+    from aihwkit.simulator.configs import SingleRPUConfig
+    from aihwkit.simulator.configs.devices import ConstantStepDevice
+    from aihwkit.simulator.tiles import AnalogTile
+
+    w = program_weights_target()
+    x = torch.eye(PROGRAM_SHAPE[1])
+    target = x @ w.T
+    criterion, true_error = [], []
+    for repeat in range(PROGRAM_REPEATS):
+        torch.manual_seed(100 + repeat)
+        tile = AnalogTile(*PROGRAM_SHAPE, rpu_config=SingleRPUConfig(device=ConstantStepDevice()),
+                          bias=False)
+        tile.set_weights(w)
+        # from_reference=False: aihwkit 1.2.0 leaves its target unset otherwise
+        tile.program_weights(from_reference=False, max_iter=PROGRAM_ITERS, tolerance=None)
+        y = tile.tile.forward(x, False)
+        criterion.append(float((y - target).abs().mean() / target.abs().max()))
+        true_error.append(float((tile.tile.get_weights() - w).abs().mean() / w.abs().max()))
+    _write("program", {"simulator": "AnalogTile (C++)", "shape": list(PROGRAM_SHAPE),
+                       "iterations": PROGRAM_ITERS,
+                       "weights": "randn(8, 16, seed 0) * 0.1", "criterion": _mean_se(criterion),
+                       "true_error": _mean_se(true_error)})
+
+
 SECTIONS = {
     "defaults": record_defaults,
     "converters": record_converters,
@@ -365,6 +405,7 @@ SECTIONS = {
     "quantization": record_quantization,
     "drift_alpha": record_drift_alpha,
     "wpo_tnmse": record_wpo,
+    "program": record_program,
 }
 
 
