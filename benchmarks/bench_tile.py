@@ -3,9 +3,8 @@
 Run ``python -m benchmarks.bench_tile``. Bars (SPEC §6 and the tile brief): eval forward of
 a 512×512 tile with the default IO model, batch 256, ≤ 3× ``x @ W.T``; pulsed update
 512×512, batch 256, BL 31 ≤ 40× ``d.T @ x``; ``read_weights`` 512×512 with over_sampling 10
-< 1 s. Prints a markdown table and writes it into the ``tile`` section of
-``docs/performance.md`` (between ``<!-- tile:start -->`` and ``<!-- tile:end -->``; the
-section is appended when missing, other sections are left alone).
+< 1 s. Prints a markdown table and writes it to ``docs/_generated/perf_tile.md``, which
+the performance page includes.
 
 Each ratio is measured side by side: the reference and the tile operation alternate in
 one loop, and the ratio of the medians (and of the minima) is reported, for 2 torch threads

@@ -3,9 +3,8 @@
 Run:  .venv/bin/python -m benchmarks.bench_widgets  [--no-write] [--repeats 15] [--runs 3]
 
 Bars (SPEC §6): a widget redraw after a change on a 512×512 tile < 150 ms median; the
-WPOMonitor costs < 5 % of the optimizer's wall time. Results replace the ``widgets``
-section of ``docs/performance.md`` (between ``<!-- widgets:start -->`` and
-``<!-- widgets:end -->``; appended when missing, other sections left alone).
+WPOMonitor costs < 5 % of the optimizer's wall time. Results go to
+``docs/_generated/perf_widgets.md``, which the performance page includes.
 
 *Redraw* is what a view pays after the model changed: move the new state into the artists
 (scatter subsample, histogram, ``|error|`` heatmap, readouts) and render the figure to the

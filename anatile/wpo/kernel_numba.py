@@ -13,11 +13,11 @@ interpolants (:func:`polynomial_coefficients`, error ≤ 2e-7 on their intervals
 has a relative error ≤ 1e-6 for ``|x| ≤ 16`` (the kernel's drift and ``Q_s`` exponents;
 most of it is the float32 rounding of ``x·log2(e)``), ``log`` an absolute error ≤ 2e-5
 (relative to ``|ln x|`` about 3e-7). The read-noise amplitude ``Q_s`` alone, an empirical
-fit, takes lower-degree ones (:func:`approx_exp_lo`, :func:`approx_log_lo`: relative error
+fit, takes lower-degree ones (``approx_exp_lo``, ``approx_log_lo``: relative error
 ≤ 5e-6 in ``Q_s``), as the C kernel did; every other formula keeps float32 accuracy. The
 tests measure all four.
 
-The polynomial coefficients pass through :func:`_opaque`, an empty inline-assembly
+The polynomial coefficients pass through ``_opaque``, an empty inline-assembly
 identity: without it LLVM keeps each coefficient a constant and, short of registers in the
 time-step loop, reloads it from the constant pool at every use (two instructions under
 numba's JIT code model); as opaque loop-invariant values they are computed once and read
