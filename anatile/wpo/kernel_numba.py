@@ -122,12 +122,30 @@ _bits_from_float: Any = intrinsic(_bits_from_float_typer)
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def approx_exp(x: Any) -> Any:  # pragma: no cover - compiled
-    """``e^x`` in float32 (``x`` below −87 gives about 2^−126, not 0)."""
+def _exp_reduce(x: Any) -> Any:  # pragma: no cover - compiled
+    """``e^x = 2^k · 2^r``: the remainder ``r`` in [−0.5, 0.5] and ``2^k`` as float32."""
     y = max(x * _LOG2E, _f32(-126.0))
     y = min(y, _f32(127.0))
     k = _f32(np.rint(y))  # float32: keep the polynomial in float32
-    r = y - k
+    return y - k, _float_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))
+
+
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def _log_reduce(x: Any) -> Any:  # pragma: no cover - compiled
+    """``|x| = 2^e · (1 + f)`` with ``1 + f`` in [0.75, 1.5): the exponent ``e`` and ``f``."""
+    u = _bits_from_float(x) & np.int32(0x7FFFFFFF)
+    e = (u >> np.int32(23)) - np.int32(127)
+    m = _float_from_bits((u & np.int32(0x007FFFFF)) | np.int32(0x3F800000))  # [1, 2)
+    if m >= _f32(1.5):
+        m = m * _f32(0.5)
+        e = e + np.int32(1)
+    return e, m - _f32(1.0)
+
+
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def approx_exp(x: Any) -> Any:  # pragma: no cover - compiled
+    """``e^x`` in float32 (``x`` below −87 gives about 2^−126, not 0)."""
+    r, scale = _exp_reduce(x)
     p = _opaque(_E[6])
     p = p * r + _opaque(_E[5])
     p = p * r + _opaque(_E[4])
@@ -135,34 +153,25 @@ def approx_exp(x: Any) -> Any:  # pragma: no cover - compiled
     p = p * r + _opaque(_E[2])
     p = p * r + _opaque(_E[1])
     p = p * r + _opaque(_E[0])
-    return p * _float_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))
+    return p * scale
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
 def approx_exp_lo(x: Any) -> Any:  # pragma: no cover - compiled
     """``e^x`` in float32 with the degree-4 polynomial (relative error ≤ 5e-6)."""
-    y = max(x * _LOG2E, _f32(-126.0))
-    y = min(y, _f32(127.0))
-    k = _f32(np.rint(y))
-    r = y - k
+    r, scale = _exp_reduce(x)
     p = _opaque(_EL[4])
     p = p * r + _opaque(_EL[3])
     p = p * r + _opaque(_EL[2])
     p = p * r + _opaque(_EL[1])
     p = p * r + _opaque(_EL[0])
-    return p * _float_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))
+    return p * scale
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
 def approx_log(x: Any) -> Any:  # pragma: no cover - compiled
     """``ln|x|`` in float32 for normal ``x`` (0 and subnormals give about −88)."""
-    u = _bits_from_float(x) & np.int32(0x7FFFFFFF)
-    e = (u >> np.int32(23)) - np.int32(127)
-    m = _float_from_bits((u & np.int32(0x007FFFFF)) | np.int32(0x3F800000))  # [1, 2)
-    if m >= _f32(1.5):
-        m = m * _f32(0.5)
-        e = e + np.int32(1)
-    f = m - _f32(1.0)
+    e, f = _log_reduce(x)
     p = _opaque(_L[7])
     p = p * f + _opaque(_L[6])
     p = p * f + _opaque(_L[5])
@@ -177,13 +186,7 @@ def approx_log(x: Any) -> Any:  # pragma: no cover - compiled
 @njit(fastmath=FASTMATH, inline="always", cache=True)
 def approx_log_lo(x: Any) -> Any:  # pragma: no cover - compiled
     """``ln|x|`` in float32 with the degree-5 polynomial (absolute error ≤ 2e-5)."""
-    u = _bits_from_float(x) & np.int32(0x7FFFFFFF)
-    e = (u >> np.int32(23)) - np.int32(127)
-    m = _float_from_bits((u & np.int32(0x007FFFFF)) | np.int32(0x3F800000))  # [1, 2)
-    if m >= _f32(1.5):
-        m = m * _f32(0.5)
-        e = e + np.int32(1)
-    f = m - _f32(1.0)
+    e, f = _log_reduce(x)
     p = _opaque(_LL[5])
     p = p * f + _opaque(_LL[4])
     p = p * f + _opaque(_LL[3])
