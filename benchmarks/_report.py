@@ -8,11 +8,13 @@ own output, never retyped; other pages link to these sections instead of quoting
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["GENERATED", "fragment_path", "times_ms", "write_section"]
+__all__ = ["GENERATED", "fragment_path", "per_thread_count_main", "times_ms", "write_section"]
 
 GENERATED = Path(__file__).resolve().parents[1] / "docs" / "_generated"
 
@@ -59,3 +61,32 @@ def write_section(name: str, block: str, directory: Path = GENERATED) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(block.strip("\n") + "\n", encoding="utf-8")
     return path
+
+
+R = TypeVar("R")
+
+
+def per_thread_count_main(name: str, description: str, bench: Callable[[int], R],
+                          render: Callable[[dict[int, R]], str],
+                          default_repeats: int) -> None:
+    """The command line of a benchmark measured per torch thread count (bars for 2).
+
+    Parses ``--repeats``, ``--threads`` and ``--no-write``, runs ``bench(repeats)`` once per
+    thread count, prints ``render(results)`` and writes it as section ``name``.
+    """
+    import torch  # only the benchmarks that measure thread counts need it here
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=default_repeats)
+    parser.add_argument("--threads", type=int, nargs="+", default=[2, 1],
+                        help="torch thread counts to measure (the bars are for 2)")
+    parser.add_argument("--no-write", action="store_true", help="only print the table")
+    args = parser.parse_args()
+    results: dict[int, R] = {}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        results[threads] = bench(args.repeats)
+    text = render(results)
+    print(text)
+    if not args.no_write:
+        write_section(name, text)

@@ -13,7 +13,6 @@ one loop, and the ratio of the medians (and of the minima) is reported, for 2 to
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -29,7 +28,7 @@ import torch
 
 from anatile.config import RPUConfig
 from anatile.tiles import TileWithPeriphery
-from benchmarks._report import paired_times_ms, write_section
+from benchmarks._report import paired_times_ms, per_thread_count_main
 
 
 def bench(repeats: int) -> list[tuple[str, float, float, float, float, str]]:
@@ -107,20 +106,8 @@ def render(results: dict[int, list[tuple[str, float, float, float, float, str]]]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--threads", type=int, nargs="+", default=[2, 1],
-                        help="torch thread counts to measure (the bars are for 2)")
-    parser.add_argument("--no-write", action="store_true", help="only print the table")
-    args = parser.parse_args()
-    results = {}
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        results[threads] = bench(args.repeats)
-    text = render(results)
-    print(text)
-    if not args.no_write:
-        write_section("tile", text)
+    per_thread_count_main("tile", (__doc__ or "").splitlines()[0], bench, render,
+                          default_repeats=30)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ of ``docs/performance.md``.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import functools
 import os
@@ -24,7 +23,7 @@ import torch
 
 from anatile.config import InferenceRPUConfig, RPUConfig
 from anatile.nn import AnalogLinear
-from benchmarks._report import paired_times_ms, write_section
+from benchmarks._report import paired_times_ms, per_thread_count_main
 
 SIZE, BATCH = 2048, 256
 
@@ -101,19 +100,8 @@ def render(results: dict[int, list[tuple[str, str, str, str, str]]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--threads", type=int, nargs="+", default=[2, 1])
-    parser.add_argument("--no-write", action="store_true", help="only print the table")
-    args = parser.parse_args()
-    results = {}
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        results[threads] = bench(args.repeats)
-    text = render(results)
-    print(text)
-    if not args.no_write:
-        write_section("tile_array", text)
+    per_thread_count_main("tile_array", (__doc__ or "").splitlines()[0], bench, render,
+                          default_repeats=20)
 
 
 if __name__ == "__main__":

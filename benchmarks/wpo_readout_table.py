@@ -23,7 +23,7 @@ import torch
 from anatile.config import InferenceRPUConfig
 from anatile.inference import DualPairConductanceConverter, SinglePairConductanceConverter
 from anatile.wpo import WeightProgrammingOptimizer, loss_rpu_config
-from anatile.wpo.optimizer import _linear_coefficients
+from anatile.wpo.objective import linear_coefficients
 
 T_STEPS = [1.0, 60.0, 3600.0, 86400.0, 2592000.0, 31536000.0]
 # aihwkit 1.2.0, measured from its source build (shared/parity/aihwkit-1.2.0.md)
@@ -64,7 +64,7 @@ def measure(mode: str, strategy: str, repeats: int) -> dict[str, Any]:
     targets, params = conv.convert_to_conductances(wpo.test_weights.to(torch.float64))
     g = torch.stack([t.reshape(-1) for t in targets])
     t0 = time.perf_counter()
-    batched = engine.evaluate_targets(g, _linear_coefficients(conv, params, g.shape[0]),
+    batched = engine.evaluate_targets(g, linear_coefficients(conv, params, g.shape[0]),
                                       repeats, torch.Generator().manual_seed(1)).numpy()
     t_batched = time.perf_counter() - t0
     rpu = copy.deepcopy(wpo.search_rpu_config)
