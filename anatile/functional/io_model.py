@@ -37,6 +37,7 @@ array) runs through the same private stages (DAC, crossbar and ADC, bound manage
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -44,6 +45,7 @@ import torch
 from torch import Tensor
 
 from anatile.config.parameters import BoundManagementType, IOParameters, NoiseManagementType
+from anatile.functional.threads import distinct_generators, run_jobs, worker_count
 
 __all__ = [
     "MVMResult",
@@ -370,6 +372,8 @@ def analog_mvm_grid(
     generators: Sequence[Sequence[torch.Generator | None]],
     out_scales: Sequence[Sequence[Tensor]],
     offset: Tensor | None = None,
+    *,
+    parallel: bool = True,
 ) -> Tensor:
     """Analog MVMs of a grid of crossbars, each scaled, summed along the grid rows.
 
@@ -390,6 +394,10 @@ def analog_mvm_grid(
         out_scales: ``out_scales[r][c]``: digital multiplier of its output, ``[1]`` or
             ``[out_r]``.
         offset: ``[Σ out_r]`` added to the result (e.g. a digital bias), or None.
+        parallel: on the CPU, with a generator per crossbar, run the crossbars on
+            ``torch.get_num_threads()`` threads of one torch thread each (a grid row per
+            thread; for a single row, a crossbar per thread): the same numbers, each
+            generator used in the same order as the serial loop.
 
     Returns:
         ``[N, Σ_r out_r]``.
@@ -435,30 +443,53 @@ def analog_mvm_grid(
             row_factor.masked_fill_(zero_rows, 0.0)
         dac = _input_levels(x, inv_scale, io, None) if shared_dac else None
         columns.append((scale, inv_scale, row_factor, dac))
-    start = 0
-    for r, size in enumerate(sizes):
-        acc = result[:, start:start + size]
-        start += size
-        for c, x in enumerate(x_cols):
-            scale, inv_scale, row_factor, dac = columns[c]
-            weight, generator = weights[r][c], generators[r][c]
-            levels, in_mult = dac if dac is not None else _input_levels(x, inv_scale, io,
-                                                                          generator)
-            if perfect:
-                y = levels @ weight.T
-            else:
-                y = _output_levels(levels, in_mult, weight, io, generator, unit)
-                # two reductions tell whether nothing clips (a NaN row makes them NaN:
-                # then the rows are checked one by one, as analog_mvm does);
-                # vector_norm(y, inf) would be one reduction, but is 20x slower on CPU
-                if not bool((y.amax() <= bound) & (y.amin() >= -bound)):
-                    if io.bound_management == BoundManagementType.ITERATIVE:
-                        reduced = _bound_management(x, scale, y, weight, io, generator, unit)
-                        row_factor = torch.where(row_factor == 0, row_factor, reduced * unit)
-                    y.clamp_(-bound, bound)
-            s = out_scales[r][c].to(dtype)
-            if s.numel() == 1:
-                acc.addcmul_(y, row_factor * s.reshape(()))
-            else:
-                acc.addcmul_(y.mul_(s.reshape(1, -1)), row_factor)
+    def tile_output(r: int, c: int) -> tuple[Tensor, Tensor]:
+        """Crossbar ``(r, c)``: its ADC output and the factor of its multiply-add."""
+        x = x_cols[c]
+        scale, inv_scale, row_factor, dac = columns[c]
+        weight, generator = weights[r][c], generators[r][c]
+        levels, in_mult = dac if dac is not None else _input_levels(x, inv_scale, io,
+                                                                      generator)
+        if perfect:
+            y = levels @ weight.T
+        else:
+            y = _output_levels(levels, in_mult, weight, io, generator, unit)
+            # two reductions tell whether nothing clips (a NaN row makes them NaN:
+            # then the rows are checked one by one, as analog_mvm does);
+            # vector_norm(y, inf) would be one reduction, but is 20x slower on CPU
+            if not bool((y.amax() <= bound) & (y.amin() >= -bound)):
+                if io.bound_management == BoundManagementType.ITERATIVE:
+                    reduced = _bound_management(x, scale, y, weight, io, generator, unit)
+                    row_factor = torch.where(row_factor == 0, row_factor, reduced * unit)
+                y.clamp_(-bound, bound)
+        s = out_scales[r][c].to(dtype)
+        if s.numel() == 1:
+            return y, row_factor * s.reshape(())
+        return y.mul_(s.reshape(1, -1)), row_factor
+
+    starts = [sum(sizes[:r]) for r in range(len(sizes))]
+
+    def grid_row(r: int) -> None:
+        acc = result[:, starts[r]:starts[r] + sizes[r]]
+        for c in range(len(x_cols)):
+            acc.addcmul_(*tile_output(r, c))
+
+    # the crossbars are independent and each draws from its own generator: on the CPU they
+    # can run on several threads (see threads.py) with the numbers of the serial loop, a
+    # grid row per job (its own slice of the result), or, for one row, a crossbar per job
+    # with the partial sums added here in column order
+    rows, cols = len(sizes), len(x_cols)
+    workers = 1
+    if parallel:
+        workers = worker_count(device, rows if rows > 1 else cols,
+                               n * (max(sizes) * cols if rows > 1 else sizes[0]))
+        if workers > 1 and not distinct_generators([g for row in generators for g in row]):
+            workers = 1
+    if workers > 1 and rows == 1:
+        acc = result
+        for y, factor in run_jobs([functools.partial(tile_output, 0, c) for c in range(cols)],
+                                  workers):
+            acc.addcmul_(y, factor)
+    else:
+        run_jobs([functools.partial(grid_row, r) for r in range(rows)], workers)
     return result

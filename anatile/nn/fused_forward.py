@@ -69,7 +69,7 @@ def fusable(tiles: Sequence[TileWithPeriphery]) -> bool:
 
 
 def fused_forward(tiles: Sequence[TileWithPeriphery], grid_shape: tuple[int, int],
-                  in_sizes: Sequence[int], x: Tensor) -> Tensor:
+                  in_sizes: Sequence[int], x: Tensor, parallel: bool = True) -> Tensor:
     """The array's forward (outputs of each grid row summed), for :func:`fusable` tiles.
 
     Args:
@@ -78,6 +78,7 @@ def fused_forward(tiles: Sequence[TileWithPeriphery], grid_shape: tuple[int, int
         grid_shape: ``(rows, cols)``.
         in_sizes: data inputs of each grid column.
         x: ``[..., Σ in_sizes]``, or ``[N, C, *spatial]`` when indexed.
+        parallel: draw the tiles' output noise on several CPU threads (the same numbers).
 
     Returns:
         ``[..., out_size]``, or ``[N, out_size, *out_spatial]`` when indexed, in the dtype
@@ -108,7 +109,8 @@ def fused_forward(tiles: Sequence[TileWithPeriphery], grid_shape: tuple[int, int
         offset = torch.cat([row[0].bias.detach() for row in grid if row[0].bias is not None])
     y = analog_mvm_grid(x_cols, [[t.analog_core.weight for t in row] for row in grid],
                         first.analog_core.rpu_config.forward,
-                        [[t.generator for t in row] for row in grid], out_scales, offset)
+                        [[t.generator for t in row] for row in grid], out_scales, offset,
+                        parallel=parallel)
     if indexed:
         sizes = first.image_sizes
         assert sizes is not None

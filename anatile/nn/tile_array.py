@@ -33,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ from torch import Tensor, nn
 
 from anatile.config.rpu_config import RPUConfig
 from anatile.exceptions import ConfigError, TileError
+from anatile.functional.threads import distinct_generators, run_jobs, worker_count
 from anatile.nn.fused_forward import fusable, fused_forward
 from anatile.tiles.checks import check_int, check_tensor
 from anatile.tiles.factory import make_tile
@@ -146,6 +148,12 @@ class TileArray(nn.Module):
         fused: without autograd, compute the forward in one sweep over the grid
             (``anatile.nn.fused_forward``: the same numbers and draws as the tiles' own
             forwards, faster); False always calls each tile's forward.
+        parallel: on the CPU, let independent tiles work on ``torch.get_num_threads()``
+            threads at once: the fused forward draws the tiles' output noise so, and
+            :meth:`program_weights`/:meth:`drift_weights` run whole tiles so
+            (``anatile.functional.threads``). Every tile keeps its own generator, so the
+            numbers are those of the serial loop; False runs everything on the calling
+            thread.
         out_sizes, in_sizes: sizes of the grid rows / columns (``in_sizes`` count only
             data inputs, not an analog bias column).
 
@@ -168,6 +176,7 @@ class TileArray(nn.Module):
     """
 
     fused: bool = True
+    parallel: bool = True
 
     def __init__(self, out_size: int, in_size: int, rpu_config: RPUConfig | None = None,
                  bias: bool = False, *, seed: int | None = None) -> None:
@@ -267,7 +276,7 @@ class TileArray(nn.Module):
         if self.fused:
             grid = [tile for _, _, tile in self._grid()]
             if fusable(grid):
-                return fused_forward(grid, (rows, cols), self.in_sizes, x)
+                return fused_forward(grid, (rows, cols), self.in_sizes, x, self.parallel)
         if self.is_indexed():
             parts = [x] * cols  # each tile gathers its own patch columns from the image
             out_dim = 1
@@ -401,10 +410,15 @@ class TileArray(nn.Module):
 
         Inference tiles draw programming noise and ν (arguments of
         :meth:`InferenceTile.program_weights`); training tiles run the closed loop of
-        :meth:`TileWithPeriphery.program_weights`.
+        :meth:`TileWithPeriphery.program_weights`. Inference tiles on the CPU that each
+        draw from their own generator (no ``generator`` or ``callback`` argument, no event
+        subscribers) are programmed on ``torch.get_num_threads()`` threads at once, with
+        the numbers of the serial loop (see :attr:`parallel`).
         """
-        for _, _, tile in self._grid():
-            tile.program_weights(*args, **kwargs)
+        tiles = [t for _, _, t in self._grid()]
+        parallel = not args and set(kwargs) <= {"from_reference", "noise_model"}
+        run_jobs([functools.partial(t.program_weights, *args, **kwargs) for t in tiles],
+                 self._workers(tiles) if parallel else 1)
 
     def drift_weights(self, t_inference: float = 0.0) -> None:
         """Drift every inference tile to ``t_inference`` s; each updates its own ``alpha``.
@@ -417,9 +431,25 @@ class TileArray(nn.Module):
         if not all(isinstance(t, InferenceTile) for t in tiles):
             raise TileError("drift_weights: the tiles are not InferenceTiles "
                             "(build the layer with an InferenceRPUConfig)")
+        jobs = []
         for tile in tiles:
             assert isinstance(tile, InferenceTile)
-            tile.drift_weights(t_inference)
+            jobs.append(functools.partial(tile.drift_weights, t_inference))
+        run_jobs(jobs, self._workers(tiles))
+
+    def _workers(self, tiles: Sequence[TileWithPeriphery]) -> int:
+        """Threads to program or drift the tiles on (1: the serial loop).
+
+        More than one only for :attr:`parallel` arrays of CPU inference tiles with their
+        own generators and no event subscribers (a subscriber, e.g. a widget, is called
+        on the thread that emits).
+        """
+        if not self.parallel or not all(type(t) is InferenceTile and len(t.events) == 0
+                                        for t in tiles):
+            return 1
+        weight = tiles[0].analog_core.weight
+        workers = worker_count(weight.device, len(tiles), 2 * weight.numel())
+        return workers if distinct_generators([t.generator for t in tiles]) else 1
 
     # ------------------------------------------------------------------ persistence
     def get_extra_state(self) -> dict[str, Any]:
