@@ -74,7 +74,7 @@ def run_jobs(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
 
     Each thread runs torch's kernels on ``torch.get_num_threads() // workers`` threads
     (its own OpenMP setting), so the jobs share the cores instead of each spreading over
-    all of them.
+    all of them, with the caller's grad and inference modes (torch keeps them per thread).
 
     Every job runs to its end even when another raises; the first exception in job order is
     then raised (so a caller sees the error the serial loop would raise first). Jobs that a
@@ -95,7 +95,9 @@ def run_jobs(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
         return [job() for job in jobs]
     threads = torch.get_num_threads()
     each = max(1, threads // workers)
-    futures = [_executor(workers).submit(_in_worker, job, each) for job in jobs]
+    modes = (torch.is_grad_enabled(), torch.is_inference_mode_enabled())  # thread-local
+    futures = [_executor(workers).submit(_in_worker, job, each, modes[0], modes[1])
+               for job in jobs]
     try:
         errors = [f.exception() for f in futures]
     except BaseException:  # e.g. KeyboardInterrupt while waiting: start nothing new and
@@ -112,11 +114,12 @@ def run_jobs(jobs: Sequence[Callable[[], T]], workers: int) -> list[T]:
     return [f.result() for f in futures]
 
 
-def _in_worker(job: Callable[[], T], threads: int) -> T:
+def _in_worker(job: Callable[[], T], threads: int, grad: bool, inference: bool) -> T:
     _in_job.active = True
     if torch.get_num_threads() != threads:  # this thread's own OpenMP/MKL thread count
         torch.set_num_threads(threads)
-    return job()
+    with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+        return job()
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:

@@ -75,3 +75,14 @@ def test_each_worker_runs_torch_on_its_share_of_the_threads() -> None:
         assert torch.get_num_threads() == 2  # the calling thread keeps its own
     finally:
         torch.set_num_threads(before)
+
+
+def test_jobs_run_in_the_callers_grad_and_inference_modes() -> None:
+    def modes() -> tuple[bool, bool]:
+        return torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+
+    with torch.no_grad():
+        assert run_jobs([modes] * 2, workers=2) == [(False, False)] * 2
+    with torch.inference_mode():
+        assert run_jobs([modes] * 2, workers=2) == [(False, True)] * 2
+    assert run_jobs([modes] * 2, workers=2) == [(True, False)] * 2

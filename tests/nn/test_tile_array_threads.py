@@ -88,8 +88,10 @@ def test_parallel_forward_draws_what_the_serial_forward_draws(
     with torch.no_grad():
         for _ in range(2):  # the second call continues each tile's own stream
             two_threads.clear()
-            assert torch.equal(layer(x), serial(x))
+            y = layer(x)
+            assert torch.equal(y, serial(x))
             assert two_threads == [2, 1]  # two threads; the twin: serial
+            assert y.grad_fn is None and not y.requires_grad
     _assert_identical(layer, serial)
 
 
