@@ -49,6 +49,8 @@ def bench_budget(repeats: int, device: str) -> dict[str, list[float]]:
 
     out = {
         "error_budget(tile, 6 times)": times_ms(lambda: error_budget(tile, TIMES), repeats),
+        "error_budget(tile, 6 times, leave-one-out)": times_ms(
+            lambda: error_budget(tile, TIMES, attribution="leave_one_out"), repeats),
         "error_budget(tile, 6 times, inputs 256×512)": times_ms(
             lambda: error_budget(tile, TIMES, inputs=x), repeats),
         "reference: program_weights + drift_weights": times_ms(program_drift, repeats),
@@ -114,9 +116,13 @@ def render(budget: dict[str, list[float]], sens: dict[str, list[float]], device:
         "times: the reference (one program + drift of the same tile) is measured in the "
         "inference section above.",
         "",
-        "The budget runs 5 drift variants (all times in one broadcast call each) and 7 "
-        "compensation readouts per time through the forward IO model (a 512×512 GEMM each, "
-        "with the identity readout); the output budget adds 9 forward passes per time.",
+        "The default (Shapley) budget evaluates all 128 coalitions of the 7 sources: 16 "
+        "drift-and-read variants of the chip (all times in one broadcast call each; 14 "
+        "drift calls, 2 are the programmed weights), 60 compensation readouts per time "
+        "(16 chip states × 4 IO variants, 4 of them exactly 1) through the forward IO model "
+        "with the identity readout, and the weight error of every coalition from per-row "
+        "sums of each chip state; the output budget adds 128 forward passes per time. "
+        "Leave-one-out evaluates 9 coalitions (5 drift calls).",
         "",
         f"Measured by `python -m benchmarks.bench_analysis` on {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, device {device}, "

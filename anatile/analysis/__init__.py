@@ -15,6 +15,7 @@ from anatile.analysis.accuracy import (
     format_time,
 )
 from anatile.analysis.budget import (
+    ATTRIBUTIONS,
     SOURCE_LABELS,
     SOURCES,
     BudgetTable,
@@ -37,6 +38,7 @@ from anatile.analysis.tiles import (
     LayerWeightMap,
     TileSummary,
     layer_weight_map,
+    tile_labels,
     tile_summaries,
     tile_weight_error,
 )
@@ -44,6 +46,7 @@ from anatile.analysis.tnmse import tnmse_over_time
 from anatile.analysis.trace import WeightTrace, weight_trace
 
 __all__ = [
+    "ATTRIBUTIONS",
     "DEFAULT_TIMES",
     "DEFAULT_TIME_SECONDS",
     "METRICS",
@@ -61,6 +64,7 @@ __all__ = [
     "TileSummary",
     "WeightTrace",
     "accuracy_over_time",
+    "tile_labels",
     "tile_summaries",
     "diagnose",
     "error_budget",

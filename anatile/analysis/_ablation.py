@@ -1,16 +1,19 @@
-"""The simulated chips of an error budget: each tile's weights, alpha and IO per ablation.
+"""The simulated chips of an error budget: each tile's weights, alpha and IO per coalition.
 
-For every tile, :func:`tile_states` programs the tile's targets onto fresh simulated chips
-with the tile's own physics, once with every source on (``"all"``), once with all ideal
-(``"ideal"``) and once with each source made ideal (``"no_<source>"``), on common random
-numbers (the same seeds in every ablation). :mod:`anatile.analysis.budget` turns these
-states into error tables; the method is described there and in ``docs/metrics.md``.
+A **coalition** is the set of error sources switched on, as a bit mask over
+:data:`SOURCES` (bit ``k`` on: source ``k`` acts as configured; off: it is ideal). For
+every tile, :class:`TileGame` programs the tile's targets onto fresh simulated chips with
+the tile's own physics and gives, for any coalition, the array weights at each time, the
+drift compensation's alpha and the IO model, on **common random numbers** (the same
+generator seeds in every coalition, so programming noise, drift exponents, read noise and
+IO noise are the same draws and differences come from the sources alone). States are
+computed on first use and cached. :mod:`anatile.analysis.budget` turns coalition errors
+into attributions; the method is described there and in ``docs/metrics.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -21,7 +24,7 @@ from anatile.inference.compensation import PerColumnDriftCompensation
 from anatile.tiles.inference_tile import InferenceTile
 from anatile.tiles.periphery import TileWithPeriphery
 
-__all__ = ["ABLATIONS", "SOURCES", "TileStates", "seed_of", "tile_states"]
+__all__ = ["ALL", "SOURCES", "TileGame", "bit", "seed_of", "tile_game"]
 
 SOURCES: tuple[str, ...] = (
     "programming",
@@ -34,8 +37,19 @@ SOURCES: tuple[str, ...] = (
 )
 """The error sources, in pipeline order."""
 
-ABLATIONS: tuple[str, ...] = ("all", "ideal", *(f"no_{s}" for s in SOURCES))
+ALL = (1 << len(SOURCES)) - 1
+"""The coalition of every source."""
 _UNBOUNDED = 1e6  # bound multiplier of the "no clipping" IO (steps are kept)
+
+
+def bit(source: str) -> int:
+    """The bit of ``source`` in a coalition mask."""
+    return 1 << SOURCES.index(source)
+
+
+_PROG, _MEAN, _VAR, _READ = (bit(s) for s in SOURCES[:4])
+_COMP, _IO, _SAT = (bit(s) for s in SOURCES[4:])
+_CHIP = _PROG | _MEAN | _VAR | _READ
 
 
 def seed_of(seed: int, *keys: int) -> int:
@@ -50,10 +64,13 @@ def _gen(device: torch.device, seed: int, *keys: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed_of(seed, *keys))
 
 
-def _io_variants(io: IOParameters) -> dict[str, IOParameters]:
-    """The tile's IO, without quantization and noise, without clipping, without both."""
+def _io_variants(io: IOParameters) -> dict[tuple[bool, bool], IOParameters]:
+    """The tile's IO by (quantization and noise on, clipping on)."""
+    if io.is_perfect:
+        return {(i, s): io for i in (False, True) for s in (False, True)}
     quiet = dataclasses.replace(io, inp_res=0.0, out_res=0.0, inp_noise=0.0, out_noise=0.0,
                                 w_noise=0.0)
+
     def same_step(res: float, bound: float) -> float:
         """The resolution that keeps the step of (res, bound) over ±bound · _UNBOUNDED."""
         step = quantization_step(res, bound)
@@ -64,30 +81,13 @@ def _io_variants(io: IOParameters) -> dict[str, IOParameters]:
         out_bound=io.out_bound * _UNBOUNDED, out_res=same_step(io.out_res, io.out_bound))
     ideal = dataclasses.replace(quiet, inp_bound=io.inp_bound * _UNBOUNDED,
                                 out_bound=io.out_bound * _UNBOUNDED)
-    if io.is_perfect:
-        return {"actual": io, "quiet": io, "unclipped": io, "ideal": io}
-    return {"actual": io, "quiet": quiet, "unclipped": unclipped, "ideal": ideal}
+    return {(True, True): io, (False, True): quiet, (True, False): unclipped,
+            (False, False): ideal}
 
 
-_IO_OF = {"no_io": "quiet", "no_saturation": "unclipped", "ideal": "ideal"}
-
-
-@dataclass
-class TileStates:
-    """Array weights (normalized) ``[T, out, in']``, alpha ``[T, n]`` and IO per ablation."""
-
-    target: Tensor
-    scales: Tensor  # [out, 1] logical units per normalized unit
-    weights: dict[str, Tensor]
-    alpha: dict[str, Tensor] | None
-    io: dict[str, IOParameters]
-
-    def effective(self, ablation: str) -> Tensor:
-        """Logical effective weights ``[T, out, in']``."""
-        w = self.weights[ablation]
-        if self.alpha is None:
-            return w * self.scales
-        return w * (self.alpha[ablation].unsqueeze(-1) * self.scales)  # [T, out, 1]: one pass
+def _noisy(io: IOParameters) -> bool:
+    """Whether a readout through ``io`` draws random numbers."""
+    return not io.is_perfect and (io.out_noise > 0 or io.inp_noise > 0 or io.w_noise > 0)
 
 
 def _target(tile: TileWithPeriphery) -> Tensor:
@@ -103,120 +103,210 @@ def _row_scales(tile: TileWithPeriphery) -> Tensor:
     return scales.detach().to(tile.device).reshape(-1, 1).expand(n, 1).clone()
 
 
-def _oracle_alpha(tile: InferenceTile, drifted: Tensor, target: Tensor) -> Tensor:
-    """Least-squares best factor of the compensation's form: ``[T, n_alpha]``."""
-    num = (drifted * target).to(torch.float64)
-    den = drifted.to(torch.float64).square()
-    if isinstance(tile.rpu_config.drift_compensation, PerColumnDriftCompensation):
-        num_s, den_s = num.sum(-1), den.sum(-1)
-    else:
-        num_s, den_s = num.sum((-2, -1)).unsqueeze(-1), den.sum((-2, -1)).unsqueeze(-1)
-    ok = den_s > 0
-    alpha = torch.where(ok, num_s / torch.where(ok, den_s, torch.ones_like(den_s)),
-                        torch.ones_like(den_s))
-    return alpha.to(drifted.dtype)
+class TileGame:
+    """One tile's states per coalition (array weights, alpha, IO), computed on demand.
+
+    Attributes:
+        target: the target array weights (normalized) ``[out, in']``.
+        scales: ``[out, 1]`` logical units per normalized unit.
+        relevant: the mask of the sources that can change this tile's states (a source
+            outside it is a null player: every coalition with or without it is the same).
+    """
+
+    def __init__(self, target: Tensor, scales: Tensor, times: list[float], relevant: int,
+                 io: dict[tuple[bool, bool], IOParameters]) -> None:
+        self.target = target
+        self.scales = scales
+        self.times = times
+        self.relevant = relevant
+        self._io = io
+        self._weights: dict[int, Tensor] = {}
+        self._sums: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
+        self._alpha: dict[int, Tensor | None] = {}
+
+    # subclasses fill these in
+    def _chip_weights(self, mask: int) -> Tensor:
+        raise NotImplementedError
+
+    def _chip_alpha(self, mask: int) -> Tensor | None:
+        return None
+
+    def weight_key(self, mask: int) -> int:
+        """The bits of ``mask`` the array weights depend on."""
+        return mask & _CHIP
+
+    def weights(self, mask: int) -> Tensor:
+        """Array weights (normalized) ``[T, out, in']`` of coalition ``mask``."""
+        key = self.weight_key(mask)
+        if key not in self._weights:
+            self._weights[key] = self._chip_weights(key)
+        return self._weights[key]
+
+    def alpha(self, mask: int) -> Tensor | None:
+        """Drift compensation factors ``[T, n_alpha]`` of coalition ``mask`` (None: none)."""
+        key = mask & self.relevant
+        if key not in self._alpha:
+            self._alpha[key] = self._chip_alpha(key)
+        return self._alpha[key]
+
+    def io(self, mask: int) -> IOParameters:
+        """The IO model of coalition ``mask``."""
+        return self._io[(bool(mask & _IO), bool(mask & _SAT))]
+
+    def weight_sums(self, mask: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Per row and time, float64: ``Σ d²``, ``Σ r·d`` (``[T, out]``) and ``Σ r²``
+        (``[out]``), with ``r`` the target and ``d = w − r`` (normalized units): the
+        squared error of ``a·w`` against ``r`` in row ``i`` is
+        ``(a−1)²·Σr² + 2a(a−1)·Σr·d + a²·Σd²`` for any factor ``a``. Cached per weight
+        state."""
+        key = self.weight_key(mask)
+        if key not in self._sums:
+            r = self.target.to(torch.float64)
+            d = (self.weights(mask) - self.target).to(torch.float64)
+            self._sums[key] = (torch.einsum("toi,toi->to", d, d),  # batched dot products
+                               torch.einsum("toi,oi->to", d, r), torch.einsum("oi,oi->o", r, r))
+        return self._sums[key]
+
+    def oracle_alpha(self, mask: int, per_row: bool) -> Tensor:
+        """The least-squares best factor ``Σ w·r / Σ w²`` of the weights of ``mask``
+        against the targets, per row or for the whole tile: ``[T, out]`` or ``[T, 1]``."""
+        sdd, srd, srr = self.weight_sums(mask)
+        num = srr + srd  # Σ w·r with w = r + d
+        den = srr + 2 * srd + sdd  # Σ w²
+        if not per_row:
+            num, den = num.sum(-1, keepdim=True), den.sum(-1, keepdim=True)
+        ok = den > 0
+        alpha = torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)),
+                            torch.ones_like(den))
+        return alpha.to(self.target.dtype)
 
 
-@torch.no_grad()
-def _inference_states(tile: InferenceTile, times: list[float], seed: int,
-                      index: int) -> TileStates:
-    model = tile.noise_model
-    converter = model.g_converter
-    device = tile.device
-    target = _target(tile)
-    targets, params = converter.convert_to_conductances(target)
-    g_target = torch.stack(targets)
-    g_prog = model.apply_programming_noise_to_conductance(g_target, _gen(device, seed, index, 0))
-    nu = model.generate_drift_coefficients(g_target, _gen(device, seed, index, 1))
-    weight_sum = g_target.sum()
-    nu_bar = (nu * g_target).sum() / weight_sum if float(weight_sum) > 0 else nu.mean()
-    silent = model.replace(read_noise_scale=0.0)
-    variants = {  # (programmed conductances, ν, read noise on)
-        "all": (g_prog, nu, True),
-        "no_programming": (g_target, nu, True),
-        "no_mean_drift": (g_prog, nu - nu_bar, True),
-        "no_drift_variability": (g_prog, torch.full_like(nu, float(nu_bar)), True),
-        "no_read_noise": (g_prog, nu, False),
-        "ideal": (g_target, torch.zeros_like(nu), False),
-    }
-    dtype = tile.analog_core.weight.dtype
+class _InferenceGame(TileGame):
+    def __init__(self, tile: InferenceTile, times: list[float], seed: int, index: int) -> None:
+        target = _target(tile)
+        io = _io_variants(tile.rpu_config.forward)
+        relevant = ALL if not tile.rpu_config.forward.is_perfect else ALL & ~(_IO | _SAT)
+        super().__init__(target, _row_scales(tile), times, relevant, io)
+        self.tile = tile
+        self.seed, self.index = seed, index
+        model = tile.noise_model
+        self.model = model
+        self.silent = model.replace(read_noise_scale=0.0)
+        self.converter = model.g_converter
+        device = tile.device
+        targets, self.params = self.converter.convert_to_conductances(target)
+        self.g_target = torch.stack(targets)
+        self.g_prog = model.apply_programming_noise_to_conductance(
+            self.g_target, _gen(device, seed, index, 0))
+        self.nu = model.generate_drift_coefficients(self.g_target, _gen(device, seed, index, 1))
+        weight_sum = self.g_target.sum()
+        nu = self.nu
+        self.nu_bar = (nu * self.g_target).sum() / weight_sum if float(weight_sum) > 0 \
+            else nu.mean()
+        self.dtype = tile.analog_core.weight.dtype
+        self._programmed: dict[bool, Tensor] = {}
+        self._baselines: dict[tuple[bool, bool, bool], Tensor] = {}
 
-    def back(g: Tensor) -> Tensor:
-        return converter.convert_back_to_weights(list(g.unbind(0)), params).to(dtype)
+    def _back(self, g: Tensor, dim: int = 0) -> Tensor:
+        return self.converter.convert_back_to_weights(list(g.unbind(dim)),
+                                                      self.params).to(self.dtype)
 
-    def back_t(g: Tensor) -> Tensor:  # [T, K, ...] -> [T, ...]
-        return converter.convert_back_to_weights(list(g.unbind(1)), params).to(dtype)
+    def programmed(self, prog: bool) -> Tensor:
+        if prog not in self._programmed:
+            self._programmed[prog] = self._back(self.g_prog if prog else self.g_target)
+        return self._programmed[prog]
 
-    # all times in one call: t broadcasts over a leading time dimension, so the read noise
-    # of every variant is one draw of the same shape from the same seed
-    t = torch.tensor(times, dtype=torch.float64, device=device).reshape(-1, 1, 1, 1)
-    stacked: dict[str, Tensor] = {}
-    for name, (gp, nu_v, read) in variants.items():
-        if name == "ideal":  # no drift, no noise: the targets at every time
-            stacked[name] = back(g_target).unsqueeze(0).expand(len(times), *target.shape)
-            continue
-        phys = model if read else silent
-        g_t = phys.apply_drift_noise_to_conductance(gp, nu_v, t, _gen(device, seed, index, 2))
-        stacked[name] = back_t(g_t)
-    for name in ("no_compensation", "no_io", "no_saturation"):
-        stacked[name] = stacked["all"]
-    io = _io_variants(tile.rpu_config.forward)
-    io_of = {a: io[_IO_OF.get(a, "actual")] for a in ABLATIONS}
+    def _chip_weights(self, mask: int) -> Tensor:
+        g = self.g_prog if mask & _PROG else self.g_target
+        n_t = len(self.times)
+        mean, var = bool(mask & _MEAN), bool(mask & _VAR)
+        if not (mean or var or mask & _READ):  # no drift, no noise: as programmed, always
+            return self.programmed(bool(mask & _PROG)).unsqueeze(0).expand(
+                n_t, *self.target.shape)
+        # ν = m·ν̄ + v·(ν − ν̄): the mean and the spread of the drift exponents switched apart
+        if mean and var:
+            nu = self.nu
+        elif var:
+            nu = self.nu - self.nu_bar
+        elif mean:
+            nu = torch.full_like(self.nu, float(self.nu_bar))
+        else:
+            nu = torch.zeros_like(self.nu)
+        phys = self.model if mask & _READ else self.silent
+        # all times in one call: t broadcasts over a leading time dimension, so the read
+        # noise of every coalition is one draw of the same shape from the same seed
+        t = torch.tensor(self.times, dtype=torch.float64, device=g.device).reshape(-1, 1, 1, 1)
+        g_t = phys.apply_drift_noise_to_conductance(
+            g, nu, t, _gen(g.device, self.seed, self.index, 2))
+        return self._back(g_t, dim=1)
 
-    # drift compensation: each ablation reads its own chip (baseline at programming, then
-    # at each time) through its IO, on the same IO noise draws
-    alpha: dict[str, Tensor] = {}
-    programmed = {name: back(gp) for name, (gp, _, _) in variants.items()}
-    comp = tile.rpu_config.drift_compensation
-    for ablation in ABLATIONS:
-        if ablation == "no_compensation":
-            continue
-        if comp is None or ablation == "ideal":
-            # the ideal chip reads its programmed weights again through a noise-free IO: the
-            # two readouts are identical, so alpha is exactly 1
-            alpha[ablation] = torch.ones(len(times), tile.alpha.numel(), dtype=dtype,
-                                         device=device)
-            continue
-        prog_name = ablation if ablation in programmed else "all"
-        base = tile.compensation_baseline(programmed[prog_name], io=io_of[ablation],
-                                          generator=_gen(device, seed, index, 3))
-        alpha[ablation] = torch.stack([
-            tile.compensation_alpha(stacked[ablation][i], baseline=base, io=io_of[ablation],
-                                    generator=_gen(device, seed, index, 4, i))
-            for i in range(len(times))
+    def _baseline(self, prog: bool, io_on: bool, sat: bool) -> Tensor:
+        key = (prog, io_on, sat)
+        if key not in self._baselines:
+            io = self._io[(io_on, sat)]
+            self._baselines[key] = self.tile.compensation_baseline(
+                self.programmed(prog), io=io,
+                generator=_gen(self.tile.device, self.seed, self.index, 3))
+        return self._baselines[key]
+
+    def _chip_alpha(self, mask: int) -> Tensor:
+        tile = self.tile
+        n_t = len(self.times)
+        ones = torch.ones(n_t, tile.alpha.numel(), dtype=self.dtype, device=tile.device)
+        comp = tile.rpu_config.drift_compensation
+        if not mask & _COMP:  # ideal compensation: the best factor of its form
+            per_row = isinstance(comp, PerColumnDriftCompensation)
+            return self.oracle_alpha(mask, per_row).expand(n_t, tile.alpha.numel()).clone()
+        if comp is None:
+            return ones
+        io_on, sat = bool(mask & _IO), bool(mask & _SAT)
+        io = self._io[(io_on, sat)]
+        if not (mask & (_MEAN | _VAR | _READ)) and not _noisy(io):
+            # the chip reads its programmed weights again through a noise-free IO: the two
+            # readouts are identical, so alpha is exactly 1
+            return ones
+        base = self._baseline(bool(mask & _PROG), io_on, sat)
+        weights = self.weights(mask)
+        return torch.stack([
+            tile.compensation_alpha(weights[i], baseline=base, io=io,
+                                    generator=_gen(tile.device, self.seed, self.index, 4, i))
+            for i in range(n_t)
         ])
-    if comp is None:
-        alpha["no_compensation"] = alpha["all"]
-    else:
-        alpha["no_compensation"] = _oracle_alpha(tile, stacked["all"], target)
-    return TileStates(target, _row_scales(tile), stacked, alpha, io_of)
 
 
-@torch.no_grad()
-def _training_states(tile: TileWithPeriphery, times: list[float]) -> TileStates:
-    target = _target(tile)
-    array = tile.analog_core.weight.detach().clone()
-    params = tile.analog_core.device_parameters
-    if params is None:
-        clamped_array, clamped_target = array, target
-    else:
-        clamped_array = torch.minimum(torch.maximum(array, params.w_min), params.w_max)
-        clamped_target = torch.minimum(torch.maximum(target, params.w_min), params.w_max)
-    per = {
-        "all": clamped_array,
-        "no_programming": clamped_target,
-        "no_saturation": target + (clamped_array - clamped_target),
-        "ideal": target,
-    }
-    n = len(times)
-    weights = {a: per.get(a, clamped_array).unsqueeze(0).expand(n, *array.shape)
-               for a in ABLATIONS}
-    io = _io_variants(tile.rpu_config.forward)
-    io_of = {a: io[_IO_OF.get(a, "actual")] for a in ABLATIONS}
-    return TileStates(target, _row_scales(tile), weights, None, io_of)
+class _TrainingGame(TileGame):
+    """A training tile: its weight is the array weight clipped to each device's bounds."""
+
+    def __init__(self, tile: TileWithPeriphery, times: list[float]) -> None:
+        target = _target(tile)
+        io = _io_variants(tile.rpu_config.forward)
+        relevant = _PROG | _SAT | (0 if tile.rpu_config.forward.is_perfect else _IO)
+        super().__init__(target, _row_scales(tile), times, relevant, io)
+        array = tile.analog_core.weight.detach().clone()
+        params = tile.analog_core.device_parameters
+        if params is None:
+            clamped_array, clamped_target = array, target
+        else:
+            clamped_array = torch.minimum(torch.maximum(array, params.w_min), params.w_max)
+            clamped_target = torch.minimum(torch.maximum(target, params.w_min), params.w_max)
+        self._per: dict[tuple[bool, bool], Tensor] = {  # (programming, saturation)
+            (True, True): clamped_array,
+            (False, True): clamped_target,
+            (True, False): target + (clamped_array - clamped_target),
+            (False, False): target,
+        }
+
+    def weight_key(self, mask: int) -> int:
+        return mask & (_PROG | _SAT)
+
+    def _chip_weights(self, mask: int) -> Tensor:
+        w = self._per[(bool(mask & _PROG), bool(mask & _SAT))]
+        return w.unsqueeze(0).expand(len(self.times), *w.shape)
 
 
-def tile_states(tile: TileWithPeriphery, times: list[float], seed: int, index: int) -> TileStates:
+def tile_game(tile: TileWithPeriphery, times: list[float], seed: int, index: int) -> TileGame:
+    """The coalition states of ``tile`` (the ``index``-th tile of the budget)."""
     if isinstance(tile, InferenceTile):
-        return _inference_states(tile, times, seed, index)
-    return _training_states(tile, times)
+        return _InferenceGame(tile, times, seed, index)
+    return _TrainingGame(tile, times)
+

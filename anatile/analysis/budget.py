@@ -1,14 +1,25 @@
 """Error budgets: how much of a tile's, layer's or model's error each non-ideality causes.
 
-Method (documented in ``docs/metrics.md``): the tile's target weights are programmed onto a
-fresh simulated chip with the tile's own configuration and physics (its noise model,
-converter, drift compensation and IO model), once with every source of error on and once
-with each source made ideal in turn, on **common random numbers**: each ablation reuses
-the same generator seeds, so the programming noise, drift exponents, read noise and IO
-noise are the same draws in every run and differences come from the source alone. The
-part of a source is how much the error drops when that source alone is made ideal
-(leave-one-out, the actionable reading: "fixing this saves that much"); the interaction is
-the rest, so ``sum(parts) + interaction == total`` to float rounding. Errors are NMSE
+Method (documented in ``docs/metrics.md``): the tile's target weights are programmed onto
+fresh simulated chips with the tile's own configuration and physics (its noise model,
+converter, drift compensation and IO model), once for every **coalition** of error sources
+(a subset switched on, the others ideal), on **common random numbers**: every coalition
+reuses the same generator seeds, so the programming noise, drift exponents, read noise and
+IO noise are the same draws and differences come from the sources alone. The error of each
+coalition is one value of a cooperative game; the part of a source is
+
+* ``attribution="shapley"`` (default): its **Shapley value**, its marginal contribution
+  averaged over all orders in which the sources can be switched on (exact: all ``2^n``
+  coalitions of the ``n`` sources that can act on the tiles). The parts add up to the total
+  (less the all-ideal error, float rounding), and one error that several sources each
+  remove on their own (for example the compensation readout's IO noise, amplified by the
+  mean drift) is shared between them instead of counted once per source;
+* ``attribution="leave_one_out"``: how much the error drops when that source alone is made
+  ideal, everything else as it is ("fixing this saves that much"). Overlapping sources each
+  claim the shared error, so the interaction ``total − sum(parts)`` is negative.
+
+Both are always computed: ``BudgetTable.leave_one_out`` and ``BudgetTable.overlap`` give
+the leave-one-out view next to the Shapley parts. Errors are NMSE
 (:mod:`anatile.analysis.metrics`), the form in which independent errors add.
 
 Sources and their ideal state:
@@ -32,6 +43,7 @@ is the same.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,14 +51,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from anatile.analysis._ablation import ABLATIONS, SOURCES, TileStates, seed_of, tile_states
+from anatile.analysis._ablation import SOURCES, TileGame, bit, seed_of, tile_game
 from anatile.analysis._layers import analog_layers, detached_copy, layer_tiles
 from anatile.analysis.metrics import OUTPUT_NMSE, WEIGHT_NMSE, Metric, nmse
+from anatile.analysis.tiles import tile_labels
 from anatile.analysis.trace import check_times
 from anatile.tiles.inference_tile import InferenceTile
 from anatile.tiles.periphery import TileWithPeriphery
 
 __all__ = [
+    "ATTRIBUTIONS",
     "SOURCES",
     "SOURCE_LABELS",
     "BudgetTable",
@@ -66,6 +80,9 @@ SOURCE_LABELS: dict[str, str] = {
 }
 """Words for each source (and the interaction) in labels and tables."""
 
+ATTRIBUTIONS: tuple[str, ...] = ("shapley", "leave_one_out")
+"""How :func:`error_budget` splits the error among the sources (see ``docs/metrics.md``)."""
+
 
 @dataclass(frozen=True)
 class BudgetTable:
@@ -76,12 +93,18 @@ class BudgetTable:
             ``anatile.analysis.metrics.OUTPUT_NMSE``).
         t_steps: the inference times (s).
         total: the error with every source on.
-        parts: per source (keys :data:`SOURCES`), ``total − error with that source ideal``.
-        interaction: ``total − sum(parts)``: what the sources do together beyond their
-            parts (negative when they overlap).
+        parts: per source (keys :data:`SOURCES`): its Shapley value (``attribution
+            "shapley"``: its marginal contribution averaged over every order in which the
+            sources can be switched on) or its leave-one-out part.
+        interaction: ``total − sum(parts)``: the error no source is given (Shapley: the
+            all-ideal error, float rounding; leave-one-out: what the sources do together
+            beyond their parts, negative when they overlap).
         ideal: the error with every source ideal (float rounding; a check, not a part).
         count: number of values averaged (weights or outputs).
         scale: the normalization ``max|reference|`` (logical units).
+        attribution: ``"shapley"`` or ``"leave_one_out"``.
+        leave_one_out: per source, ``total − error with that source alone ideal``
+            (whatever ``attribution`` is: what fixing only that source saves).
 
     Example:
         >>> from anatile.tiles import InferenceTile
@@ -102,6 +125,14 @@ class BudgetTable:
     ideal: Tensor
     count: int
     scale: float
+    attribution: str = "shapley"
+    leave_one_out: dict[str, Tensor] = field(default_factory=dict)
+
+    @property
+    def overlap(self) -> Tensor:
+        """``total − sum(leave_one_out)``: the leave-one-out interaction, negative where
+        sources overlap (one error that several sources each remove on their own)."""
+        return self.total - torch.stack(list(self.leave_one_out.values())).sum(0)
 
     def mean(self) -> dict[str, float]:
         """Time-averaged parts, interaction and total (``"total"``, sources, ``"interaction"``)."""
@@ -142,13 +173,18 @@ class ErrorBudget:
     """Result of :func:`error_budget` for a tile, a layer or a model.
 
     Attributes:
-        name: the tile's, layer's or model's name.
+        name: the tile's, layer's or model's name as users see it: a layer's module name,
+            a tile's layer name plus its ``[row,col]`` grid position when the layer spans
+            several tiles (as the ``ModelInspector`` table names it), the class name of a
+            model or of a bare tile.
         level: ``"tile"``, ``"layer"`` or ``"model"``.
         weight: the weight error (NMSE_W) by source.
         output: the output error (NMSE_y) by source, when inputs were given (for tiles of a
             layer that spans several tiles: None, see the layer's).
         children: the layers of a model, the tiles of a layer (empty for a tile).
         seed: the seed of the common random numbers.
+        path: the module path below the budget's root (``"0.tile_array.tiles.0"``; ``""``
+            for the root), for code.
 
     Example:
         >>> from anatile.tiles import InferenceTile
@@ -165,6 +201,7 @@ class ErrorBudget:
     output: BudgetTable | None
     children: list[ErrorBudget] = field(default_factory=list)
     seed: int = 0
+    path: str = ""
 
     def top_source(self, output: bool = False) -> str:
         """The largest source of the weight error (or of the output error)."""
@@ -174,31 +211,78 @@ class ErrorBudget:
         return table.top_source()
 
     def to_rows(self, output: bool = False) -> list[dict[str, Any]]:
-        """Rows of this budget and all its children, each with ``level`` and ``name``."""
+        """Rows of this budget and all its children, each with ``level``, ``name`` and
+        the module ``path``."""
         table = self.output if output else self.weight
         rows = [] if table is None else [
-            {"level": self.level, "name": self.name, **row} for row in table.to_rows()
+            {"level": self.level, "name": self.name, "path": self.path, **row}
+            for row in table.to_rows()
         ]
         for child in self.children:
             rows += child.to_rows(output)
         return rows
 
 
-# ----------------------------------------------------------------------------- simulation
+# ----------------------------------------------------------------------------- attribution
+def _subsets(mask: int) -> list[int]:
+    """Every subset of ``mask`` (as masks), ``mask`` first, 0 last."""
+    out, sub = [], mask
+    while True:
+        out.append(sub)
+        if sub == 0:
+            return out
+        sub = (sub - 1) & mask
 
-# ----------------------------------------------------------------------------- tables
-def _table(metric: Metric, times: list[float], errors: dict[str, Tensor], count: int,
-           scale: float) -> BudgetTable:
-    total = errors["all"]
-    parts = {s: total - errors[f"no_{s}"] for s in SOURCES}
+
+def _players(mask: int) -> list[int]:
+    return [b for b in (1 << k for k in range(len(SOURCES))) if mask & b]
+
+
+def _needed(relevant: int, attribution: str) -> list[int]:
+    """The coalitions an attribution evaluates (leave-one-out's are always included)."""
+    if attribution == "shapley":
+        return _subsets(relevant)
+    return [relevant, *(relevant & ~b for b in _players(relevant)), 0]
+
+
+def shapley_values(values: dict[int, Tensor], relevant: int) -> dict[int, Tensor]:
+    """Exact Shapley values of the game ``values`` (error of each coalition mask of the
+    players in ``relevant``): ``φ_k = Σ_S |S|!(n−|S|−1)!/n! · (v(S ∪ {k}) − v(S))`` over
+    the coalitions ``S`` without ``k``. They add up to ``v(all) − v(none)``."""
+    players = _players(relevant)
+    n = len(players)
+    weight = [math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n)
+              for s in range(n)]
+    out = {}
+    for b in players:
+        acc = torch.zeros_like(values[relevant])
+        for sub in _subsets(relevant & ~b):
+            acc = acc + weight[sub.bit_count()] * (values[sub | b] - values[sub])
+        out[b] = acc
+    return out
+
+
+def _table(metric: Metric, times: list[float], values: dict[int, Tensor], relevant: int,
+           attribution: str, count: int, scale: float) -> BudgetTable:
+    total, ideal = values[relevant], values[0]
+    zero = torch.zeros_like(total)
+    loo = {s: (total - values[relevant & ~bit(s)]) if relevant & bit(s) else zero.clone()
+           for s in SOURCES}
+    if attribution == "shapley":
+        phi = shapley_values(values, relevant)
+        parts = {s: phi.get(bit(s), zero.clone()) for s in SOURCES}
+    else:
+        parts = dict(loo)
     interaction = total - torch.stack(list(parts.values())).sum(0)
     return BudgetTable(metric, torch.tensor(times, dtype=torch.float64), total, parts,
-                       interaction, errors["ideal"], count, scale)
+                       interaction, ideal, count, scale, attribution, loo)
 
 
 def _combine(metric: Metric, tables: list[BudgetTable], *, renormalize: bool) -> BudgetTable:
     """Pool tables: sums of squared errors over a common ``max|W|`` (renormalize, for the
-    tiles of one layer) or a count-weighted mean of the NMSEs (the layers of a model)."""
+    tiles of one layer) or a count-weighted mean of the NMSEs (the layers of a model).
+    Both are linear, and so are both attributions: the pooled parts are the parts of the
+    pooled errors."""
     counts = torch.tensor([t.count for t in tables], dtype=torch.float64)
     if renormalize:
         scale = max(t.scale for t in tables)
@@ -213,35 +297,53 @@ def _combine(metric: Metric, tables: list[BudgetTable], *, renormalize: bool) ->
 
     total = pool([t.total for t in tables])
     parts = {s: pool([t.parts[s] for t in tables]) for s in SOURCES}
+    loo = {s: pool([t.leave_one_out[s] for t in tables]) for s in SOURCES}
     interaction = total - torch.stack(list(parts.values())).sum(0)
     return BudgetTable(metric, tables[0].t_steps, total, parts, interaction,
-                       pool([t.ideal for t in tables]), int(counts.sum()), scale)
+                       pool([t.ideal for t in tables]), int(counts.sum()), scale,
+                       tables[0].attribution, loo)
 
 
-def _weight_table(states: TileStates, times: list[float]) -> BudgetTable:
-    reference = states.target * states.scales
-    scale = float(reference.abs().max())
-    errors = {a: nmse(states.effective(a), reference, scale=scale, batch_dims=1)
-              for a in ABLATIONS}
-    return _table(WEIGHT_NMSE, times, errors, reference.numel(), scale)
+def _weight_values(game: TileGame, masks: list[int]) -> tuple[dict[int, Tensor], int, float]:
+    """NMSE_W of every coalition in ``masks``: the metric's ``mean((W_eff − W_ref)²) /
+    max|W_ref|²`` in logical units, evaluated from per-row sums of each weight state
+    (:meth:`TileGame.weight_sums`) so that every alpha costs ``O(T · out)``."""
+    s2 = game.scales.to(torch.float64).reshape(-1).square()  # [out]
+    scale = float((game.target * game.scales).abs().max())
+    count = game.target.numel()
+    denom = count * max(scale, 1e-300) ** 2
+    values = {}
+    for mask in masks:
+        sdd, srd, srr = game.weight_sums(mask)
+        alpha = game.alpha(mask)
+        if alpha is None:
+            err = sdd
+        else:
+            a = alpha.to(torch.float64)  # [T, 1] or [T, out]
+            err = (a - 1).square() * srr + 2 * a * (a - 1) * srd + a.square() * sdd
+        values[mask] = (err * s2).sum(-1) / denom
+    return values, count, scale
 
 
-def _apply_states(tiles: list[TileWithPeriphery], states: list[TileStates], ablation: str,
+def _apply_states(tiles: list[TileWithPeriphery], games: list[TileGame], mask: int,
                   i: int, seed: int) -> None:
-    """Put every tile of a copy into the state of ``ablation`` at time ``i``, with the IO
-    noise generator reseeded the same way for every ablation (common random numbers)."""
-    for j, (tile, st) in enumerate(zip(tiles, states, strict=True)):
-        tile.analog_core.set_weights(st.weights[ablation][i])
-        if st.alpha is not None and isinstance(tile, InferenceTile):
-            tile.alpha.copy_(st.alpha[ablation][i])
-        tile.rpu_config.forward = st.io[ablation]  # the core shares this config object
+    """Put every tile of a copy into the state of coalition ``mask`` at time ``i``, with
+    the IO noise generator reseeded the same way for every coalition (common random
+    numbers)."""
+    for j, (tile, game) in enumerate(zip(tiles, games, strict=True)):
+        tile.analog_core.set_weights(game.weights(mask)[i])
+        alpha = game.alpha(mask)
+        if alpha is not None and isinstance(tile, InferenceTile):
+            tile.alpha.copy_(alpha[i])
+        tile.rpu_config.forward = game.io(mask)  # the core shares this config object
         tile.manual_seed(seed_of(seed, j, 5, i))
 
 
 @torch.no_grad()
 def _output_tables(module: nn.Module, all_tiles: list[TileWithPeriphery],
-                   states: list[TileStates], layers: list[nn.Module], times: list[float],
-                   seed: int, inputs: Tensor) -> list[BudgetTable]:
+                   games: list[TileGame], layers: list[nn.Module], times: list[float],
+                   seed: int, inputs: Tensor, relevant: int,
+                   attribution: str) -> list[BudgetTable]:
     """Output budgets of ``module`` and of each of ``layers`` (each on its input in the
     ideal run, so a layer's budget holds its own errors, not those of the layers before)."""
     copy_ = detached_copy(module).eval()
@@ -251,8 +353,9 @@ def _output_tables(module: nn.Module, all_tiles: list[TileWithPeriphery],
     for tile in tiles:
         assert tile.analog_core.rpu_config is tile.rpu_config
     probes = [copies[names[id(m)]] for m in layers]
-    errors: list[dict[str, list[Tensor]]] = [
-        {a: [] for a in ABLATIONS} for _ in range(1 + len(probes))
+    masks = _needed(relevant, attribution)
+    errors: list[dict[int, list[Tensor]]] = [
+        {m: [] for m in masks} for _ in range(1 + len(probes))
     ]
     for i in range(len(times)):
         captured: dict[int, Tensor] = {}
@@ -262,25 +365,25 @@ def _output_tables(module: nn.Module, all_tiles: list[TileWithPeriphery],
             for k, probe in enumerate(probes)
         ]
         try:
-            _apply_states(tiles, states, "ideal", i, seed)
+            _apply_states(tiles, games, 0, i, seed)
             refs = [copy_(inputs)]
         finally:
             for h in handles:
                 h.remove()
         layer_inputs = [captured[k] for k in range(len(probes))]
         refs += [probe(x) for probe, x in zip(probes, layer_inputs, strict=True)]
-        for ablation in ABLATIONS:
-            _apply_states(tiles, states, ablation, i, seed)
+        for mask in masks:
+            _apply_states(tiles, games, mask, i, seed)
             outs = [copy_(inputs)]
             for probe, x in zip(probes, layer_inputs, strict=True):
                 outs.append(probe(x))
             for k, (out, ref) in enumerate(zip(outs, refs, strict=True)):
-                errors[k][ablation].append(nmse(out, ref))
+                errors[k][mask].append(nmse(out, ref))
     tables = []
     for k, errs in enumerate(errors):
         ref = refs[k]
-        tables.append(_table(OUTPUT_NMSE, times, {a: torch.stack(v) for a, v in errs.items()},
-                             ref.numel(), float(ref.abs().max())))
+        tables.append(_table(OUTPUT_NMSE, times, {m: torch.stack(v) for m, v in errs.items()},
+                             relevant, attribution, ref.numel(), float(ref.abs().max())))
     return tables
 
 
@@ -305,6 +408,12 @@ def _check_seed(seed: Any) -> int:
     return seed
 
 
+def _check_attribution(attribution: Any) -> str:
+    if attribution not in ATTRIBUTIONS:
+        raise ValueError(f"attribution: expected one of {ATTRIBUTIONS}, got {attribution!r}")
+    return str(attribution)
+
+
 @torch.no_grad()
 def error_budget(
     tile_or_model: nn.Module,
@@ -312,28 +421,36 @@ def error_budget(
     inputs: Tensor | None = None,
     *,
     seed: int = 0,
+    attribution: str = "shapley",
 ) -> ErrorBudget:
     """Split the weight error (and, given inputs, the output error) by source.
 
     See the module docstring (and ``docs/metrics.md``) for the sources and the method:
-    paired leave-one-out ablations on common random numbers, parts plus interaction equal
-    the total. The tile or model is not changed: the budget simulates fresh chips with the
-    tiles' configurations, target weights and the given ``seed``.
+    ablations on common random numbers, attributed by Shapley values (default) or by
+    leave-one-out; parts plus interaction equal the total. The tile or model is not
+    changed: the budget simulates fresh chips with the tiles' configurations, target
+    weights and the given ``seed``.
 
     Args:
         tile_or_model: a tile, an analog layer or a model with analog layers.
         t_steps: inference times (s, finite, ≥ 0).
         inputs: a batch for the tile or model (e.g. test data); adds the output error.
         seed: seed of the common random numbers.
+        attribution: ``"shapley"`` (parts add up to the total, the interaction is float
+            rounding) or ``"leave_one_out"`` (each part is what making that source alone
+            ideal saves; overlapping sources leave a negative interaction). Both are
+            always reported: :attr:`BudgetTable.leave_one_out` holds the latter.
 
     Returns:
         :class:`ErrorBudget`: a tile's, or a model's with one child per layer and one
-        grandchild per tile.
+        grandchild per tile; tiles are named as users see them (layer name, plus the
+        ``[row,col]`` grid position in a layer of several tiles), their module path is
+        :attr:`ErrorBudget.path`.
 
     Raises:
         TypeError: if ``tile_or_model`` is not a module or ``inputs`` not a float tensor.
         TileError: if it holds no analog tile.
-        ValueError: on bad times, inputs or seed.
+        ValueError: on bad times, inputs, seed or attribution.
 
     Example:
         >>> import torch
@@ -348,40 +465,55 @@ def error_budget(
     times = check_times(t_steps)
     inputs = _check_inputs(inputs)
     seed = _check_seed(seed)
+    attribution = _check_attribution(attribution)
     layers = analog_layers(tile_or_model)
     is_tile = isinstance(tile_or_model, TileWithPeriphery)
-    tile_budgets: list[list[tuple[str, TileWithPeriphery, TileStates, BudgetTable]]] = []
+    paths = {id(m): n for n, m in tile_or_model.named_modules()}
+    labels = tile_labels(tile_or_model)
+    games: list[list[tuple[TileWithPeriphery, TileGame]]] = []
     index = 0
     for _, layer in layers:
         entries = []
-        for tname, tile in layer_tiles(layer):
-            states = tile_states(tile, times, seed, index)
+        for _tname, tile in layer_tiles(layer):
+            entries.append((tile, tile_game(tile, times, seed, index)))
             index += 1
-            entries.append((tname, tile, states, _weight_table(states, times)))
-        tile_budgets.append(entries)
-    all_tiles = [e[1] for entries in tile_budgets for e in entries]
-    all_states = [e[2] for entries in tile_budgets for e in entries]
+        games.append(entries)
+    all_tiles = [t for entries in games for t, _ in entries]
+    all_games = [g for entries in games for _, g in entries]
+    relevant = 0
+    for game in all_games:
+        relevant |= game.relevant
+    masks = _needed(relevant, attribution)
+    tables: list[list[BudgetTable]] = []
+    for entries in games:
+        row = []
+        for _, game in entries:
+            values, count, scale = _weight_values(game, masks)
+            row.append(_table(WEIGHT_NMSE, times, values, relevant, attribution, count, scale))
+        tables.append(row)
     outputs: list[BudgetTable] | None = None
     if inputs is not None:
         probes = [] if is_tile else [layer for _, layer in layers]
-        outputs = _output_tables(tile_or_model, all_tiles, all_states, probes, times, seed,
-                                 inputs)
+        outputs = _output_tables(tile_or_model, all_tiles, all_games, probes, times, seed,
+                                 inputs, relevant, attribution)
     if is_tile:
-        (_, _, _, table), = tile_budgets[0]
-        return ErrorBudget(layers[0][0], "tile", table, outputs[0] if outputs else None,
-                           seed=seed)
+        return ErrorBudget(layers[0][0], "tile", tables[0][0],
+                           outputs[0] if outputs else None, seed=seed, path="")
     layer_budgets = []
-    for k, ((lname, _), entries) in enumerate(zip(layers, tile_budgets, strict=True)):
+    for k, ((lname, layer), entries, row) in enumerate(zip(layers, games, tables,
+                                                           strict=True)):
         single = len(entries) == 1
         children = [
-            ErrorBudget(f"{lname}.{tname}" if tname else lname, "tile", table,
-                        outputs[k + 1] if (outputs and single) else None, seed=seed)
-            for tname, _, _, table in entries
+            ErrorBudget(labels.get(paths[id(tile)], lname) or lname, "tile", table,
+                        outputs[k + 1] if (outputs and single) else None, seed=seed,
+                        path=paths[id(tile)])
+            for (tile, _), table in zip(entries, row, strict=True)
         ]
-        weight = _combine(WEIGHT_NMSE, [e[3] for e in entries], renormalize=True)
+        weight = _combine(WEIGHT_NMSE, row, renormalize=True)
         layer_budgets.append(ErrorBudget(lname, "layer", weight,
-                                         outputs[k + 1] if outputs else None, children, seed))
+                                         outputs[k + 1] if outputs else None, children, seed,
+                                         paths[id(layer)]))
     model_weight = _combine(WEIGHT_NMSE, [b.weight for b in layer_budgets], renormalize=False)
     name = type(tile_or_model).__name__
     return ErrorBudget(name, "model", model_weight, outputs[0] if outputs else None,
-                       layer_budgets, seed)
+                       layer_budgets, seed, "")

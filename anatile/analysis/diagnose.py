@@ -7,13 +7,14 @@ constants so views can show them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from anatile.analysis._layers import analog_layers, detached_copy, layer_tiles
+from anatile.analysis.tiles import tile_labels
 from anatile.config.devices import ConstantStepDevice
 from anatile.config.parameters import NoiseManagementType
 from anatile.functional.io_model import analog_mvm_with_stats, noise_management_scale
@@ -45,10 +46,13 @@ class Finding:
     Attributes:
         severity: ``"info"``, ``"warning"`` or ``"error"``.
         code: a stable identifier (``"omega_above_device_bound"``...).
-        where: the tile's name in the model (``""`` for a bare tile).
+        where: the tile's name as users see it: its layer's name, plus the ``[row,col]``
+            grid position when the layer spans several tiles (``"0[0,1]"``, as the
+            ``ModelInspector`` table names it; ``""`` for a bare tile).
         message: what is wrong, in words, with the numbers.
         fix: the setting that fixes it, as code a user can type.
         value: the number the finding is about (a fraction, a factor...).
+        path: the tile's module path in the model (``"0.tile_array.tiles.1"``), for code.
 
     Example:
         >>> from anatile.config import RPUConfig
@@ -68,11 +72,12 @@ class Finding:
     message: str
     fix: str
     value: float
+    path: str = ""
 
     def to_row(self) -> dict[str, Any]:
         """A dict for tables and CSV."""
         return {"severity": self.severity, "where": self.where, "code": self.code,
-                "message": self.message, "fix": self.fix, "value": self.value}
+                "message": self.message, "fix": self.fix, "value": self.value, "path": self.path}
 
 
 def _device_findings(name: str, tile: TileWithPeriphery) -> list[Finding]:
@@ -314,6 +319,7 @@ def diagnose(tile_or_model: nn.Module, inputs: Tensor | None = None) -> list[Fin
         raise TypeError(f"inputs: expected a floating-point torch.Tensor or None, got "
                         f"{type(inputs).__name__}")
     names = {id(m): n for n, m in tile_or_model.named_modules()}
+    labels = tile_labels(tile_or_model)
     tiles = [(names[id(t)], t) for _, layer in layers for _, t in layer_tiles(layer)]
     raw: dict[str, Tensor] = {}
     rows: dict[str, Tensor] = {}
@@ -326,5 +332,8 @@ def diagnose(tile_or_model: nn.Module, inputs: Tensor | None = None) -> list[Fin
             findings += _inference_findings(name, tile)
         findings += _range_findings(name, tile)
         findings += _clip_findings(name, tile, raw.get(name), rows.get(name))
+    # named as users see the tiles, the module path kept for code
+    findings = [replace(f, where=labels.get(f.where, f.where), path=f.where)
+                for f in findings]
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(findings, key=lambda f: -order[f.severity])

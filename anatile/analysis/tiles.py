@@ -33,6 +33,8 @@ __all__ = [
     "LayerSummary",
     "LayerWeightMap",
     "TileSummary",
+    "tile_label",
+    "tile_labels",
     "tile_summaries",
     "layer_weight_map",
     "tile_weight_error",
@@ -189,6 +191,46 @@ def tile_summaries(model: nn.Module) -> list[LayerSummary]:
             continue
         layers.append(LayerSummary(name, mod, shape, grid, [_summarize(p) for p in placements]))
     return layers
+
+
+def tile_label(layer_name: str, position: tuple[int, int], split: bool) -> str:
+    """A tile's name for users: its layer's name, plus ``[row,col]`` when the layer spans
+    several tiles (``"0[1,2]"``).
+
+    Example:
+        >>> tile_label("0", (1, 2), split=True), tile_label("fc", (0, 0), split=False)
+        ('0[1,2]', 'fc')
+    """
+    return f"{layer_name}[{position[0]},{position[1]}]" if split else layer_name
+
+
+def tile_labels(model: nn.Module) -> dict[str, str]:
+    """Module path of every tile of ``model`` -> its name for users (``tile_label``).
+
+    Findings, error budgets and tables name tiles this way; the module path
+    (``"0.tile_array.tiles.1"``) stays available for code (``Finding.path``,
+    ``ErrorBudget.path``). A bare tile passed as ``model`` is named ``""``.
+
+    Raises:
+        TypeError: if ``model`` is not an ``nn.Module``.
+
+    Example:
+        >>> from anatile.config import InferenceRPUConfig
+        >>> from anatile.nn import convert_to_analog
+        >>> cfg = InferenceRPUConfig()
+        >>> cfg.mapping.max_input_size = 8
+        >>> net = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 3))
+        >>> tile_labels(convert_to_analog(net, cfg))
+        {'0.tile_array.tiles.0': '0[0,0]', '0.tile_array.tiles.1': '0[0,1]', \
+'2.tile_array.tiles.0': '2[0,0]', '2.tile_array.tiles.1': '2[0,1]'}
+    """
+    paths = {id(m): n for n, m in model.named_modules()}
+    out = {}
+    for layer in tile_summaries(model):
+        split = len(layer.tiles) > 1
+        for s in layer.tiles:
+            out[paths[id(s.tile)]] = tile_label(layer.name, s.position, split)
+    return out
 
 
 @dataclass(frozen=True)

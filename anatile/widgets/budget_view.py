@@ -1,8 +1,9 @@
 """ErrorBudgetView: where the error of a tile, a layer or a model comes from, over time.
 
 It draws :func:`anatile.analysis.error_budget` as stacked bars per inference time (one
-segment per source, the interaction as its own segment, the total as a black marker) and
-lists :func:`anatile.analysis.diagnose`'s findings. The numbers are the library's.
+segment per source, the unassigned rest as its own segment, the total as a black marker)
+and lists :func:`anatile.analysis.diagnose`'s findings. The numbers are the library's;
+tiles are named as the ModelInspector table names them (``0``, ``0[0,1]``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import ipywidgets as widgets
 import numpy as np
 from torch import Tensor, nn
 
-from anatile.analysis import SOURCE_LABELS, SOURCES, diagnose, error_budget, format_time
+from anatile.analysis import (
+    ATTRIBUTIONS,
+    SOURCE_LABELS,
+    SOURCES,
+    diagnose,
+    error_budget,
+    format_time,
+)
 from anatile.widgets._base import AnatileWidget, tight_layout
 
 __all__ = ["BUDGET_T_STEPS", "ErrorBudgetView", "findings_html"]
@@ -76,6 +84,8 @@ class ErrorBudgetView(AnatileWidget):
         inputs: a batch for ``target`` (adds the output error and the clipping checks).
         seed: seed of the budget's common random numbers.
         compute: compute at once (blocking) instead of waiting for the button.
+        attribution: how the error is split among the sources (``"shapley"`` or
+            ``"leave_one_out"``, see :func:`~anatile.analysis.error_budget`).
 
     Example:
         >>> from anatile.tiles import InferenceTile
@@ -87,16 +97,21 @@ class ErrorBudgetView(AnatileWidget):
     """
 
     def __init__(self, target: nn.Module, t_steps: Sequence[float] = BUDGET_T_STEPS,
-                 inputs: Tensor | None = None, seed: int = 0, compute: bool = False) -> None:
+                 inputs: Tensor | None = None, seed: int = 0, compute: bool = False,
+                 attribution: str = "shapley") -> None:
         if not isinstance(target, nn.Module):
             raise TypeError(f"target: expected a tile, a layer or a model, got "
                             f"{type(target).__name__}")
+        if attribution not in ATTRIBUTIONS:
+            raise ValueError(f"attribution: expected one of {ATTRIBUTIONS}, got "
+                             f"{attribution!r}")
         super().__init__()
         self._holding = True
         self.target = target
         self.t_steps = [float(t) for t in t_steps]
         self.inputs = inputs
         self.seed = seed
+        self.attribution = attribution
         #: the last :class:`~anatile.analysis.ErrorBudget` (None before Compute).
         self.budget: Any = None
         #: the last diagnosis (list of findings).
@@ -157,17 +172,23 @@ class ErrorBudgetView(AnatileWidget):
 
     def _compute(self) -> Any:
         try:
-            budget = error_budget(self.target, self.t_steps, self.inputs, seed=self.seed)
+            budget = error_budget(self.target, self.t_steps, self.inputs, seed=self.seed,
+                                  attribution=self.attribution)
             findings = diagnose(self.target, self.inputs)
             self.budget = budget
             self.findings = list(findings)
-            names = ["(whole)", *(child.name for child in budget.children)]
-            self.level.options = names
+            self.level.options = ["(whole)", *(node.name for node in self._nodes())]
             self.level.value = "(whole)"
             self.findings_area.value = findings_html(self.findings)
             top = budget.weight.top_source()
-            self.status.value = (f"largest source of the weight error: "
-                                 f"<b>{SOURCE_LABELS.get(top, top)}</b> (seed {self.seed})")
+            weight = budget.weight
+            loo = sum(float(v.mean()) for v in weight.leave_one_out.values())
+            ratio = loo / max(float(weight.total.mean()), 1e-300)
+            self.status.value = (
+                f"largest source of the weight error: <b>{SOURCE_LABELS.get(top, top)}</b> "
+                f"(seed {self.seed})<br><small>{self.attribution.replace('_', '-')} "
+                f"attribution (leave-one-out parts would add up to {ratio:.0%} of the "
+                "total)</small>")
             self.refresh("budget")
             return budget
         finally:
@@ -175,12 +196,22 @@ class ErrorBudgetView(AnatileWidget):
             self.compute_button.description = "Compute error budget"
 
     # ------------------------------------------------------------------ drawing
+    def _nodes(self) -> list[Any]:
+        """The budgets the dropdown offers below the whole: each layer, and the tiles of a
+        layer that spans several (a one-tile layer's tile is the layer)."""
+        nodes = []
+        for child in self.budget.children if self.budget is not None else []:
+            nodes.append(child)
+            if len(child.children) > 1:
+                nodes += child.children
+        return nodes
+
     def _table(self) -> Any:
         if self.budget is None:
             return None
         node = self.budget
         if self.level.value != "(whole)":
-            node = next((c for c in self.budget.children if c.name == self.level.value), node)
+            node = next((c for c in self._nodes() if c.name == self.level.value), node)
         if self.which.value == "output error" and node.output is not None:
             return node.output
         return node.weight
@@ -195,7 +226,9 @@ class ErrorBudgetView(AnatileWidget):
         x = np.arange(len(times))
         series = [(SOURCE_LABELS.get(s, s), table.parts[s].numpy()) for s in SOURCES
                   if s in table.parts]
-        series.append((SOURCE_LABELS["interaction"], table.interaction.numpy()))
+        rest = ("interaction" if table.attribution == "leave_one_out"
+                else "unassigned (all ideal)")
+        series.append((rest, table.interaction.numpy()))
         up = np.zeros(len(times))
         down = np.zeros(len(times))
         for (label, values), color in zip(series, _COLORS, strict=False):
@@ -206,12 +239,14 @@ class ErrorBudgetView(AnatileWidget):
         ax.plot(x, table.total.numpy(), "k_", markersize=22, markeredgewidth=2,
                 label="total")
         ax.axhline(0.0, color="k", linewidth=0.6)
+        ax.margins(y=0.08)  # the total's marker stays inside the axes
         ax.set_xticks(x, [format_time(t) for t in times])
         ax.set_xlabel("t_inference")
         ax.set_ylabel(table.metric.label, fontsize=8)
+        how = ("Shapley values: parts add up to the total" if table.attribution == "shapley"
+               else "leave-one-out parts + interaction = total")
         ax.set_title(f"{self.level.value if self.level.value != '(whole)' else 'whole'}: "
-                     f"{table.metric.name} by source (parts + interaction = total)",
-                     fontsize=9)
+                     f"{table.metric.name} by source ({how})", fontsize=9)
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
         tight_layout(self.panel.figure)
 

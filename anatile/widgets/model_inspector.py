@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from anatile.analysis import diagnose, layer_sensitivity, weight_nrmse
 from anatile.analysis.metrics import ACCURACY_DROP, WEIGHT_NRMSE
-from anatile.analysis.tiles import layer_weight_map, tile_summaries
+from anatile.analysis.tiles import layer_weight_map, tile_label, tile_summaries
 from anatile.tiles import InferenceTile, TileWithPeriphery
 from anatile.widgets._base import (
     DEFAULT_MIN_INTERVAL_S,
@@ -60,7 +60,7 @@ def _analog_entries(model: nn.Module) -> list[tuple[str, TileWithPeriphery, nn.M
                 kind = type(tile).__name__
             else:
                 kind = f"{type(layer.module).__name__}, {type(tile).__name__}"
-            name = f"{shown}[{s.position[0]},{s.position[1]}]" if split else shown
+            name = tile_label(shown, s.position, split)  # as findings and budgets name it
             of = f" of {layer.shape[0]}×{layer.shape[1]}" if split else ""
             entries.append((f"{name} ({kind}, {tile.out_size}×{tile.in_size}{of})", tile,
                             layer.module))
@@ -294,8 +294,8 @@ class ModelInspector(AnatileWidget):
     def refresh_findings(self) -> list[Any]:
         """Run :func:`~anatile.analysis.diagnose` on the model and list its findings."""
         self.findings = list(diagnose(self.model, self.x))
-        # shown with the table's names (0[1,2]) rather than the module path of the tile
-        shown = [replace(f, where=self._tile_names.get(f.where, f.where))
+        # diagnose names tiles as the table does (0[1,2]); a bare tile is "(model)" here
+        shown = [replace(f, where=self._tile_names.get(f.path, f.where))
                  for f in self.findings]
         self.findings_area.value = findings_html(shown)
         return self.findings

@@ -86,8 +86,22 @@ def test_clipped_inputs_and_outputs_need_inputs_and_leave_the_model_alone() -> N
     codes = _codes(findings)
     assert {"inputs_clipped_at_dac", "outputs_clipped_at_adc"} <= codes
     adc = next(f for f in findings if f.code == "outputs_clipped_at_adc")
-    assert adc.where == "0.tile_array.tiles.0" and adc.value > 0.5 and "out_bound" in adc.fix
+    # named as the ModelInspector names the tile; the module path kept for code
+    assert adc.where == "0" and adc.path == "0.tile_array.tiles.0"
+    assert adc.value > 0.5 and "out_bound" in adc.fix
+    assert adc.to_row()["path"] == "0.tile_array.tiles.0"
     # the same model on small inputs clips nothing
     quiet = diagnose(model, 0.01 * torch.rand(20, 256))
     assert not _codes(quiet) & {"inputs_clipped_at_dac", "outputs_clipped_at_adc"}
     assert all(set(f.to_row()) >= {"severity", "message", "fix"} for f in findings)
+
+
+def test_tiles_of_a_split_layer_are_named_by_grid_position() -> None:
+    cfg = _cfg(0.0)
+    cfg.mapping.max_input_size = 16
+    net = torch.nn.Sequential(torch.nn.Linear(40, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    model = convert_to_analog(net, cfg, seed=0)
+    findings = [f for f in diagnose(model) if f.code == "not_programmed"]
+    assert [f.where for f in findings] == ["0[0,0]", "0[0,1]", "0[0,2]", "2"]
+    assert [f.path for f in findings] == ["0.tile_array.tiles.0", "0.tile_array.tiles.1",
+                                          "0.tile_array.tiles.2", "2.tile_array.tiles.0"]
