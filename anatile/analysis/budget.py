@@ -15,12 +15,10 @@ coalition is one value of a cooperative game; the part of a source is
   remove on their own (for example the compensation readout's IO noise, amplified by the
   mean drift) is shared between them instead of counted once per source;
 * ``attribution="leave_one_out"``: how much the error drops when that source alone is made
-  ideal, everything else as it is ("fixing this saves that much"). Overlapping sources each
-  claim the shared error, so the interaction ``total − sum(parts)`` is negative.
+  ideal ("fixing this saves that much"; always in ``BudgetTable.leave_one_out``).
+  Overlapping sources each claim the shared error: the interaction is then negative.
 
-Both are always computed: ``BudgetTable.leave_one_out`` and ``BudgetTable.overlap`` give
-the leave-one-out view next to the Shapley parts. Errors are NMSE
-(:mod:`anatile.analysis.metrics`), the form in which independent errors add.
+Errors are NMSE (:mod:`anatile.analysis.metrics`), the form in which independent errors add.
 
 Sources and their ideal state:
 
@@ -35,15 +33,12 @@ Sources and their ideal state:
 * ``saturation``: weights at their device bounds (training tiles with a bounded device)
   and inputs/outputs clipped at the DAC/ADC bounds (ideal: unbounded, same steps).
 
-A training tile has no PCM devices: its weight is its array weight clipped to each
-device's bounds (a pulsed device holds nothing beyond them), its ``programming`` part is
-the closed-loop programming residual; drift and read noise are absent and every time step
-is the same.
+A training tile's weight is its array weight clipped to each device's bounds; its
+``programming`` part is the closed-loop programming residual; it has no drift.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,12 +46,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from anatile.analysis._ablation import SOURCES, TileGame, bit, seed_of, tile_game
-from anatile.analysis._layers import analog_layers, detached_copy, layer_tiles
-from anatile.analysis.metrics import OUTPUT_NMSE, WEIGHT_NMSE, Metric, nmse
+from anatile.analysis._ablation import SOURCES, TileGame, bit, tile_game
+from anatile.analysis._attribution import (
+    coalitions,
+    output_values,
+    shapley_values,
+    weight_values,
+)
+from anatile.analysis._layers import analog_layers, layer_tiles
+from anatile.analysis.metrics import OUTPUT_NMSE, WEIGHT_NMSE, Metric
 from anatile.analysis.tiles import tile_labels
 from anatile.analysis.trace import check_times
-from anatile.tiles.inference_tile import InferenceTile
 from anatile.tiles.periphery import TileWithPeriphery
 
 __all__ = [
@@ -224,44 +224,6 @@ class ErrorBudget:
 
 
 # ----------------------------------------------------------------------------- attribution
-def _subsets(mask: int) -> list[int]:
-    """Every subset of ``mask`` (as masks), ``mask`` first, 0 last."""
-    out, sub = [], mask
-    while True:
-        out.append(sub)
-        if sub == 0:
-            return out
-        sub = (sub - 1) & mask
-
-
-def _players(mask: int) -> list[int]:
-    return [b for b in (1 << k for k in range(len(SOURCES))) if mask & b]
-
-
-def _needed(relevant: int, attribution: str) -> list[int]:
-    """The coalitions an attribution evaluates (leave-one-out's are always included)."""
-    if attribution == "shapley":
-        return _subsets(relevant)
-    return [relevant, *(relevant & ~b for b in _players(relevant)), 0]
-
-
-def shapley_values(values: dict[int, Tensor], relevant: int) -> dict[int, Tensor]:
-    """Exact Shapley values of the game ``values`` (error of each coalition mask of the
-    players in ``relevant``): ``φ_k = Σ_S |S|!(n−|S|−1)!/n! · (v(S ∪ {k}) − v(S))`` over
-    the coalitions ``S`` without ``k``. They add up to ``v(all) − v(none)``."""
-    players = _players(relevant)
-    n = len(players)
-    weight = [math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n)
-              for s in range(n)]
-    out = {}
-    for b in players:
-        acc = torch.zeros_like(values[relevant])
-        for sub in _subsets(relevant & ~b):
-            acc = acc + weight[sub.bit_count()] * (values[sub | b] - values[sub])
-        out[b] = acc
-    return out
-
-
 def _table(metric: Metric, times: list[float], values: dict[int, Tensor], relevant: int,
            attribution: str, count: int, scale: float) -> BudgetTable:
     total, ideal = values[relevant], values[0]
@@ -302,89 +264,6 @@ def _combine(metric: Metric, tables: list[BudgetTable], *, renormalize: bool) ->
     return BudgetTable(metric, tables[0].t_steps, total, parts, interaction,
                        pool([t.ideal for t in tables]), int(counts.sum()), scale,
                        tables[0].attribution, loo)
-
-
-def _weight_values(game: TileGame, masks: list[int]) -> tuple[dict[int, Tensor], int, float]:
-    """NMSE_W of every coalition in ``masks``: the metric's ``mean((W_eff − W_ref)²) /
-    max|W_ref|²`` in logical units, evaluated from per-row sums of each weight state
-    (:meth:`TileGame.weight_sums`) so that every alpha costs ``O(T · out)``."""
-    s2 = game.scales.to(torch.float64).reshape(-1).square()  # [out]
-    scale = float((game.target * game.scales).abs().max())
-    count = game.target.numel()
-    denom = count * max(scale, 1e-300) ** 2
-    values = {}
-    for mask in masks:
-        sdd, srd, srr = game.weight_sums(mask)
-        alpha = game.alpha(mask)
-        if alpha is None:
-            err = sdd
-        else:
-            a = alpha.to(torch.float64)  # [T, 1] or [T, out]
-            err = (a - 1).square() * srr + 2 * a * (a - 1) * srd + a.square() * sdd
-        values[mask] = (err * s2).sum(-1) / denom
-    return values, count, scale
-
-
-def _apply_states(tiles: list[TileWithPeriphery], games: list[TileGame], mask: int,
-                  i: int, seed: int) -> None:
-    """Put every tile of a copy into the state of coalition ``mask`` at time ``i``, with
-    the IO noise generator reseeded the same way for every coalition (common random
-    numbers)."""
-    for j, (tile, game) in enumerate(zip(tiles, games, strict=True)):
-        tile.analog_core.set_weights(game.weights(mask)[i])
-        alpha = game.alpha(mask)
-        if alpha is not None and isinstance(tile, InferenceTile):
-            tile.alpha.copy_(alpha[i])
-        tile.rpu_config.forward = game.io(mask)  # the core shares this config object
-        tile.manual_seed(seed_of(seed, j, 5, i))
-
-
-@torch.no_grad()
-def _output_tables(module: nn.Module, all_tiles: list[TileWithPeriphery],
-                   games: list[TileGame], layers: list[nn.Module], times: list[float],
-                   seed: int, inputs: Tensor, relevant: int,
-                   attribution: str) -> list[BudgetTable]:
-    """Output budgets of ``module`` and of each of ``layers`` (each on its input in the
-    ideal run, so a layer's budget holds its own errors, not those of the layers before)."""
-    copy_ = detached_copy(module).eval()
-    names = {id(m): n for n, m in module.named_modules()}
-    copies = dict(copy_.named_modules())
-    tiles = [copies[names[id(t)]] for t in all_tiles]
-    for tile in tiles:
-        assert tile.analog_core.rpu_config is tile.rpu_config
-    probes = [copies[names[id(m)]] for m in layers]
-    masks = _needed(relevant, attribution)
-    errors: list[dict[int, list[Tensor]]] = [
-        {m: [] for m in masks} for _ in range(1 + len(probes))
-    ]
-    for i in range(len(times)):
-        captured: dict[int, Tensor] = {}
-        handles = [
-            probe.register_forward_pre_hook(
-                lambda mod, args, k=k, into=captured: into.__setitem__(k, args[0]))
-            for k, probe in enumerate(probes)
-        ]
-        try:
-            _apply_states(tiles, games, 0, i, seed)
-            refs = [copy_(inputs)]
-        finally:
-            for h in handles:
-                h.remove()
-        layer_inputs = [captured[k] for k in range(len(probes))]
-        refs += [probe(x) for probe, x in zip(probes, layer_inputs, strict=True)]
-        for mask in masks:
-            _apply_states(tiles, games, mask, i, seed)
-            outs = [copy_(inputs)]
-            for probe, x in zip(probes, layer_inputs, strict=True):
-                outs.append(probe(x))
-            for k, (out, ref) in enumerate(zip(outs, refs, strict=True)):
-                errors[k][mask].append(nmse(out, ref))
-    tables = []
-    for k, errs in enumerate(errors):
-        ref = refs[k]
-        tables.append(_table(OUTPUT_NMSE, times, {m: torch.stack(v) for m, v in errs.items()},
-                             relevant, attribution, ref.numel(), float(ref.abs().max())))
-    return tables
 
 
 # ----------------------------------------------------------------------------- public
@@ -439,13 +318,13 @@ def error_budget(
         attribution: ``"shapley"`` (parts add up to the total, the interaction is float
             rounding) or ``"leave_one_out"`` (each part is what making that source alone
             ideal saves; overlapping sources leave a negative interaction). Both are
-            always reported: :attr:`BudgetTable.leave_one_out` holds the latter.
+            always reported: ``BudgetTable.leave_one_out`` holds the latter.
 
     Returns:
         :class:`ErrorBudget`: a tile's, or a model's with one child per layer and one
         grandchild per tile; tiles are named as users see them (layer name, plus the
         ``[row,col]`` grid position in a layer of several tiles), their module path is
-        :attr:`ErrorBudget.path`.
+        ``ErrorBudget.path``.
 
     Raises:
         TypeError: if ``tile_or_model`` is not a module or ``inputs`` not a float tensor.
@@ -483,19 +362,22 @@ def error_budget(
     relevant = 0
     for game in all_games:
         relevant |= game.relevant
-    masks = _needed(relevant, attribution)
+    masks = coalitions(relevant, attribution)
     tables: list[list[BudgetTable]] = []
     for entries in games:
         row = []
         for _, game in entries:
-            values, count, scale = _weight_values(game, masks)
+            values, count, scale = weight_values(game, masks)
             row.append(_table(WEIGHT_NMSE, times, values, relevant, attribution, count, scale))
         tables.append(row)
     outputs: list[BudgetTable] | None = None
     if inputs is not None:
         probes = [] if is_tile else [layer for _, layer in layers]
-        outputs = _output_tables(tile_or_model, all_tiles, all_games, probes, times, seed,
-                                 inputs, relevant, attribution)
+        outputs = [
+            _table(OUTPUT_NMSE, times, values, relevant, attribution, count, scale)
+            for values, count, scale in output_values(tile_or_model, all_tiles, all_games,
+                                                      probes, times, seed, inputs, masks)
+        ]
     if is_tile:
         return ErrorBudget(layers[0][0], "tile", tables[0][0],
                            outputs[0] if outputs else None, seed=seed, path="")

@@ -11,7 +11,7 @@ import torch
 
 from anatile.analysis import SOURCES, error_budget
 from anatile.analysis._ablation import ALL, bit, tile_game
-from anatile.analysis.budget import _weight_values, shapley_values
+from anatile.analysis._attribution import shapley_values, weight_values
 from anatile.analysis.metrics import nmse
 from anatile.config import InferenceRPUConfig
 from anatile.nn import convert_to_analog
@@ -59,7 +59,7 @@ def test_weight_error_of_every_coalition_is_the_metric_of_its_effective_weights(
     times = [1.0, MONTH]
     game = tile_game(tile, times, seed=0, index=0)
     masks = [ALL, 0, ALL & ~bit("io"), ALL & ~bit("compensation"), bit("mean_drift")]
-    values, _, scale = _weight_values(game, masks)
+    values, _, scale = weight_values(game, masks)
     for mask in masks:
         alpha = game.alpha(mask)
         assert alpha is not None
