@@ -35,6 +35,7 @@ BUDGET_T_STEPS = (1.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0)
 #: one colour per source, in pipeline order, then the interaction
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f"]
+_ATTRIBUTION_WORDS = {"shapley": "Shapley values", "leave_one_out": "leave-one-out parts"}
 _SEVERITY = {"error": "#b00", "warning": "#b60", "info": "#555"}
 
 
@@ -186,9 +187,8 @@ class ErrorBudgetView(AnatileWidget):
             ratio = loo / max(float(weight.total.mean()), 1e-300)
             self.status.value = (
                 f"largest source of the weight error: <b>{SOURCE_LABELS.get(top, top)}</b> "
-                f"(seed {self.seed})<br><small>{self.attribution.replace('_', '-')} "
-                f"attribution (leave-one-out parts would add up to {ratio:.0%} of the "
-                "total)</small>")
+                f"(seed {self.seed})<br><small>{_ATTRIBUTION_WORDS[self.attribution]}; "
+                f"the leave-one-out parts would add up to {ratio:.0%} of the total</small>")
             self.refresh("budget")
             return budget
         finally:
@@ -239,7 +239,10 @@ class ErrorBudgetView(AnatileWidget):
         ax.plot(x, table.total.numpy(), "k_", markersize=22, markeredgewidth=2,
                 label="total")
         ax.axhline(0.0, color="k", linewidth=0.6)
-        ax.margins(y=0.08)  # the total's marker stays inside the axes
+        # a bar's bottom is a sticky edge: the top segment (the remainder, ~0 with Shapley)
+        # would pin the axis to the total and clip its marker
+        ax.use_sticky_edges = False
+        ax.margins(y=0.08)
         ax.set_xticks(x, [format_time(t) for t in times])
         ax.set_xlabel("t_inference")
         ax.set_ylabel(table.metric.label, fontsize=8)
