@@ -485,11 +485,12 @@ def analog_mvm_grid(
                                n * (max(sizes) * cols if rows > 1 else sizes[0]))
         if workers > 1 and not distinct_generators([g for row in generators for g in row]):
             workers = 1
-    if workers > 1 and rows == 1:
-        acc = result
-        for y, factor in run_jobs([functools.partial(tile_output, 0, c) for c in range(cols)],
-                                  workers):
-            acc.addcmul_(y, factor)
+    if workers > 1 and rows == 1:  # a crossbar per thread, `workers` outputs alive at once
+        for first in range(0, cols, workers):
+            jobs = [functools.partial(tile_output, 0, c)
+                    for c in range(first, min(first + workers, cols))]
+            for y, factor in run_jobs(jobs, workers):
+                result.addcmul_(y, factor)
     else:
         run_jobs([functools.partial(grid_row, r) for r in range(rows)], workers)
     return result
