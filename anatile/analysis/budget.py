@@ -226,6 +226,7 @@ class ErrorBudget:
 # ----------------------------------------------------------------------------- attribution
 def _table(metric: Metric, times: list[float], values: dict[int, Tensor], relevant: int,
            attribution: str, count: int, scale: float) -> BudgetTable:
+    values = {m: v.to("cpu", torch.float64) for m, v in values.items()}  # from any device
     total, ideal = values[relevant], values[0]
     zero = torch.zeros_like(total)
     loo = {s: (total - values[relevant & ~bit(s)]) if relevant & bit(s) else zero.clone()
