@@ -14,7 +14,7 @@ from anatile.exceptions import TileError
 from anatile.tiles.inference_tile import InferenceTile
 from anatile.tiles.periphery import TileWithPeriphery
 
-__all__ = ["WeightTrace", "check_times", "weight_trace"]
+__all__ = ["WeightTrace", "WeightTracer", "check_times", "weight_trace"]
 
 
 def check_times(t_steps: Sequence[float] | float, name: str = "t_steps") -> list[float]:
@@ -156,72 +156,140 @@ def weight_trace(
         >>> trace.t_steps.tolist(), trace.weight_effective.shape
         ([1.0, 3600.0, 86400.0], torch.Size([3]))
     """
-    if not isinstance(tile, InferenceTile):
-        raise TypeError(
-            f"tile: expected a programmed InferenceTile, got {type(tile).__name__}; a training "
-            "tile stores weights, not PCM conductances, so it has no conductance trace"
-        )
-    row = _index("row", row, tile.out_size)
-    col = _index("col", col, tile.in_size + int(tile.analog_bias))
-    times = check_times(t_steps)
-    if not tile.is_programmed():
-        raise TileError("tile: not programmed yet; call tile.program_weights() first")
-    assert tile.g_target is not None and tile.g_programmed is not None
-    assert tile.drift_nu is not None and tile.programmed_weight is not None
-    model = tile.noise_model
-    converter = model.g_converter
-    params = tile.conversion_params
-    generator = torch.Generator(device=tile.device).manual_seed(seed)
-    no_read_noise = model.replace(read_noise_scale=0.0)
-    scales = tile.get_scales()
-    scale = 1.0 if scales is None else float(scales.reshape(-1)[row if scales.numel() > 1 else 0])
-    alpha_idx = row if tile.alpha.numel() > 1 else 0
-    g_prog = tile.g_programmed
-    nu = tile.drift_nu
+    return WeightTracer(tile, t_steps, seed=seed).trace(row, col)
 
-    own = tile.t_inference if tile.g_drifted is not None else None
-    others = [t for t in times if t != own]
-    simulated: dict[float, tuple[Tensor, Tensor, Tensor]] = {}
-    if others:
-        # every other time in one broadcast call (t along a leading dimension)
-        t_col = torch.tensor(others, dtype=torch.float64, device=tile.device)
-        g_all = model.apply_drift_noise_to_conductance(g_prog, nu, t_col.reshape(-1, 1, 1, 1),
-                                                       generator)
-        w_all = converter.convert_back_to_weights(list(g_all.unbind(1)), params)
-        for k, t in enumerate(others):
-            weights = w_all[k].to(tile.analog_core.weight.dtype)
-            alpha = tile.compensation_alpha(weights, generator=generator)
-            simulated[t] = (g_all[k], weights, alpha)
-    t_all = torch.tensor(times, dtype=torch.float64, device=tile.device).reshape(-1, 1)
-    g_det = no_read_noise.apply_drift_noise_to_conductance(
-        g_prog[:, row, col], nu[:, row, col], t_all)
-    read, alphas, w_read = [], [], []
-    for t in times:
-        if t == own and tile.g_drifted is not None:
-            g_t, weights, alpha = tile.g_drifted, tile.analog_core.weight, tile.alpha
-        else:
-            g_t, weights, alpha = simulated[t]
-        read.append(g_t[:, row, col].to("cpu", torch.float64))
-        alphas.append(float(alpha.reshape(-1)[alpha_idx]))
-        w_read.append(float(weights[row, col]) * scale)
-    target = tile.reference_weight
-    w_target = float(target[row, col]) * scale if target is not None else math.nan
-    w_read_t = torch.tensor(w_read, dtype=torch.float64)
-    alpha_t = torch.tensor(alphas, dtype=torch.float64)
-    return WeightTrace(
-        row=row,
-        col=col,
-        t_steps=torch.tensor(times, dtype=torch.float64),
-        device_names=list(converter.device_names),
-        g_target=tile.g_target[:, row, col].to("cpu", torch.float64),
-        g_programmed=g_prog[:, row, col].to("cpu", torch.float64),
-        nu=nu[:, row, col].to("cpu", torch.float64),
-        g_drifted=g_det.to("cpu", torch.float64),
-        g_read=torch.stack(read),
-        alpha=alpha_t,
-        weight_target=w_target,
-        weight_programmed=float(tile.programmed_weight[row, col]) * scale,
-        weight_read=w_read_t,
-        weight_effective=alpha_t * w_read_t,
-        scale=scale,
-    )
+
+class WeightTracer:
+    """:func:`weight_trace` for many weights of one tile: the array-wide part done once.
+
+    Each time of a trace needs the whole array drifted with read noise (the read noise of
+    one weight is a draw of the array's stream, and the drift compensation ``alpha`` reads
+    the whole array). That part does not depend on the weight, so the tracer computes it
+    once per tile state and :meth:`trace` only picks the weight out of it: the same numbers
+    as :func:`weight_trace` with the same ``seed``. When the tile is programmed or drifted
+    again (its conductance buffers change), the next :meth:`trace` recomputes it.
+
+    Args:
+        tile: a programmed :class:`~anatile.tiles.InferenceTile`.
+        t_steps: inference times (s, finite, ≥ 0).
+        seed: seed of the read noise and readouts at the other times.
+
+    Raises:
+        TypeError, TileError, ValueError: as :func:`weight_trace`.
+
+    Example:
+        >>> from anatile.tiles import InferenceTile
+        >>> tile = InferenceTile(4, 8, seed=0)
+        >>> tile.set_weights(0.1 * torch.randn(4, 8, generator=torch.Generator().manual_seed(0)))
+        >>> tile.program_weights()
+        >>> tracer = WeightTracer(tile, [1.0, 86400.0], seed=0)
+        >>> a, b = tracer.trace(1, 2), weight_trace(tile, 1, 2, [1.0, 86400.0], seed=0)
+        >>> bool(torch.equal(a.g_read, b.g_read)), bool(torch.equal(a.alpha, b.alpha))
+        (True, True)
+    """
+
+    def __init__(self, tile: TileWithPeriphery, t_steps: Sequence[float] | float, *,
+                 seed: int = 0) -> None:
+        if not isinstance(tile, InferenceTile):
+            raise TypeError(
+                f"tile: expected a programmed InferenceTile, got {type(tile).__name__}; a "
+                "training tile stores weights, not PCM conductances, so it has no "
+                "conductance trace"
+            )
+        self.times = check_times(t_steps)
+        if not tile.is_programmed():
+            raise TileError("tile: not programmed yet; call tile.program_weights() first")
+        self.tile = tile
+        self.seed = seed
+        self._key: tuple[Any, ...] | None = None
+        self._simulated: dict[float, tuple[Tensor, Tensor, Tensor]] = {}
+
+    def _state_key(self) -> tuple[Any, ...]:
+        """Identity and in-place version of every buffer the array-wide part reads."""
+        tile = self.tile
+        buffers = (tile.g_programmed, tile.drift_nu, tile.g_drifted,
+                   tile.analog_core.weight, tile.alpha)
+        return (tile.t_inference, *((id(b), None if b is None else b._version)
+                                    for b in buffers))
+
+    @torch.no_grad()
+    def _simulate(self) -> None:
+        tile = self.tile
+        if not tile.is_programmed():
+            raise TileError("tile: not programmed yet; call tile.program_weights() first")
+        assert tile.g_programmed is not None and tile.drift_nu is not None
+        own = tile.t_inference if tile.g_drifted is not None else None
+        others = [t for t in self.times if t != own]
+        simulated: dict[float, tuple[Tensor, Tensor, Tensor]] = {}
+        if others:
+            model = tile.noise_model
+            generator = torch.Generator(device=tile.device).manual_seed(self.seed)
+            # every other time in one broadcast call (t along a leading dimension)
+            t_col = torch.tensor(others, dtype=torch.float64, device=tile.device)
+            g_all = model.apply_drift_noise_to_conductance(
+                tile.g_programmed, tile.drift_nu, t_col.reshape(-1, 1, 1, 1), generator)
+            w_all = model.g_converter.convert_back_to_weights(list(g_all.unbind(1)),
+                                                              tile.conversion_params)
+            for k, t in enumerate(others):
+                weights = w_all[k].to(tile.analog_core.weight.dtype)
+                alpha = tile.compensation_alpha(weights, generator=generator)
+                simulated[t] = (g_all[k], weights, alpha)
+        self._simulated = simulated
+        self._key = self._state_key()
+
+    @torch.no_grad()
+    def trace(self, row: int, col: int) -> WeightTrace:
+        """The :class:`WeightTrace` of weight ``(row, col)`` (as :func:`weight_trace`).
+
+        Raises:
+            TileError: if the tile is no longer programmed.
+            ValueError: on an index out of range.
+        """
+        tile = self.tile
+        row = _index("row", row, tile.out_size)
+        col = _index("col", col, tile.in_size + int(tile.analog_bias))
+        if self._key != self._state_key():
+            self._simulate()
+        assert tile.g_target is not None and tile.g_programmed is not None
+        assert tile.drift_nu is not None and tile.programmed_weight is not None
+        times = self.times
+        model = tile.noise_model
+        scales = tile.get_scales()
+        scale = (1.0 if scales is None
+                 else float(scales.reshape(-1)[row if scales.numel() > 1 else 0]))
+        alpha_idx = row if tile.alpha.numel() > 1 else 0
+        g_prog, nu = tile.g_programmed, tile.drift_nu
+        own = tile.t_inference if tile.g_drifted is not None else None
+        t_all = torch.tensor(times, dtype=torch.float64, device=tile.device).reshape(-1, 1)
+        g_det = model.replace(read_noise_scale=0.0).apply_drift_noise_to_conductance(
+            g_prog[:, row, col], nu[:, row, col], t_all)
+        read, alphas, w_read = [], [], []
+        for t in times:
+            if t == own and tile.g_drifted is not None:
+                g_t, weights, alpha = tile.g_drifted, tile.analog_core.weight, tile.alpha
+            else:
+                g_t, weights, alpha = self._simulated[t]
+            read.append(g_t[:, row, col].to("cpu", torch.float64))
+            alphas.append(float(alpha.reshape(-1)[alpha_idx]))
+            w_read.append(float(weights[row, col]) * scale)
+        target = tile.reference_weight
+        w_target = float(target[row, col]) * scale if target is not None else math.nan
+        w_read_t = torch.tensor(w_read, dtype=torch.float64)
+        alpha_t = torch.tensor(alphas, dtype=torch.float64)
+        return WeightTrace(
+            row=row,
+            col=col,
+            t_steps=torch.tensor(times, dtype=torch.float64),
+            device_names=list(model.g_converter.device_names),
+            g_target=tile.g_target[:, row, col].to("cpu", torch.float64),
+            g_programmed=g_prog[:, row, col].to("cpu", torch.float64),
+            nu=nu[:, row, col].to("cpu", torch.float64),
+            g_drifted=g_det.to("cpu", torch.float64),
+            g_read=torch.stack(read),
+            alpha=alpha_t,
+            weight_target=w_target,
+            weight_programmed=float(tile.programmed_weight[row, col]) * scale,
+            weight_read=w_read_t,
+            weight_effective=alpha_t * w_read_t,
+            scale=scale,
+        )
