@@ -4,6 +4,7 @@ from a converter, every weight from a tile."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +31,9 @@ __all__ = [
     "error_summary",
     "format_readouts",
     "histogram",
+    "max_pool",
+    "nice_ceil",
+    "nice_range",
     "subsample_indices",
 ]
 
@@ -138,6 +142,66 @@ def error_summary(target: Any, read: Any) -> dict[str, float]:
         "max_error": float(np.abs(err).max()),
         "relative_error": float(np.sqrt(sq)) / norm_t if norm_t > 0 else float("nan"),
     }
+
+
+#: mantissas of :func:`nice_ceil` (steps of at most 25 %).
+NICE_STEPS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def nice_ceil(value: float) -> float:
+    """The smallest ``m · 10^k ≥ value`` with ``m`` in :data:`NICE_STEPS` (value > 0).
+
+    Axis limits and colour scales are rounded up to these, so that a new frame whose data
+    span moved by a few % keeps the previous frame's axes (and the panel redraws only its
+    data, see :class:`~anatile.widgets._figure.FigurePanel`). Non-positive or non-finite
+    values give 1.0.
+    """
+    if not (math.isfinite(value) and value > 0):
+        return 1.0
+    exponent = math.floor(math.log10(value))
+    for step in NICE_STEPS:
+        candidate = step * 10.0**exponent
+        if candidate >= value * (1 - 1e-12):
+            return float(candidate)
+    return float(10.0 ** (exponent + 1))
+
+
+def nice_range(values: NDArray[Any], intervals: int = 4) -> tuple[float, float]:
+    """Axis limits around the finite ``values``, snapped outwards to multiples of a nice
+    step (:func:`nice_ceil` of the span / ``intervals``): data of about the same range keep
+    the same limits (and the panel its kept axes). ``(0, 1)`` without finite values."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if not finite.size:
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    span = hi - lo if hi > lo else max(abs(hi), 1e-12) * 0.1
+    step = nice_ceil(span / intervals)
+    lo_s, hi_s = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    # keep a margin: a value on the edge would sit on the frame
+    if lo - lo_s < 0.02 * span:
+        lo_s -= step
+    if hi_s - hi < 0.02 * span:
+        hi_s += step
+    return float(lo_s), float(hi_s)
+
+
+def max_pool(values: NDArray[Any], factor_rows: int, factor_cols: int) -> NDArray[np.float64]:
+    """Block maxima of a 2-D array (NaN ignored), blocks of ``factor_rows × factor_cols``.
+
+    A heatmap drawn on fewer screen pixels than it has cells shows one cell per pixel and
+    drops the others; the block maximum keeps a single bad cell visible. Edge blocks that
+    run past the array are padded with NaN.
+    """
+    rows, cols = values.shape
+    fr, fc = max(1, int(factor_rows)), max(1, int(factor_cols))
+    if fr == 1 and fc == 1:
+        return np.asarray(values, dtype=np.float64)
+    n_r, n_c = -(-rows // fr), -(-cols // fc)
+    padded = np.full((n_r * fr, n_c * fc), np.nan)
+    padded[:rows, :cols] = values
+    blocks = padded.reshape(n_r, fr, n_c, fc)
+    return np.asarray(np.fmax.reduce(np.fmax.reduce(blocks, axis=3), axis=1))
 
 
 def format_readouts(items: dict[str, str]) -> str:

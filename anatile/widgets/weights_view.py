@@ -23,6 +23,8 @@ from anatile.widgets._plots import (
     few_ticks,
     format_readouts,
     histogram,
+    max_pool,
+    nice_ceil,
     subsample_indices,
 )
 
@@ -107,16 +109,27 @@ class WeightsView:
         self.panel = host.add_panel("weights", (11.0, 3.3), self.update)
         fig = self.panel.figure
         ax_sc, ax_h, ax_m = fig.subplots(1, 3)
-        self.scatter = ax_sc.scatter([], [], s=3, alpha=0.5, linewidths=0)
+        # live artists (redrawn over the kept axes on every frame, see FigurePanel)
+        live = self.panel.add_live
+        self.scatter = live(ax_sc.scatter([], [], s=3, alpha=0.5, linewidths=0))
         (self._diag,) = ax_sc.plot([], [], color="k", linewidth=0.8, label="y = x")
         ax_sc.set_xlabel("target (norm. units)")
         ax_sc.set_ylabel("read (norm. units)")
-        ax_sc.legend(fontsize=7, loc="upper left")
-        self.hist = ax_h.stairs(np.zeros(60), np.linspace(-1, 1, 61), fill=True, alpha=0.7)
+        self.panel.add_sticky(ax_sc.legend(fontsize=7, loc="upper left"))  # over the points
+        live(ax_sc.title)  # names what is shown: changes with every drift
+        self.hist = live(ax_h.stairs(np.zeros(60), np.linspace(-1, 1, 61), fill=True,
+                                     alpha=0.7))
         ax_h.set_xlabel("read − target")
         ax_h.set_title("error histogram", fontsize=9)
-        self.heat = ax_m.imshow(np.full(shape, np.nan), aspect="auto", cmap="magma",
-                                interpolation="nearest", vmin=0.0, vmax=1.0)
+        self.heat = live(ax_m.imshow(np.full(shape, np.nan), aspect="auto", cmap="magma",
+                                     interpolation="nearest", vmin=0.0, vmax=1.0,
+                                     extent=(-0.5, shape[1] - 0.5, shape[0] - 0.5, -0.5)))
+        ax_m.set_autoscale_on(False)  # the view limits are set_view's, not the image's
+        self.panel.prepare_export = self.draw_heatmap
+        #: ``(rows, cols)`` of matrix cells per heatmap pixel block drawn (1, 1: every cell)
+        self.heat_pool = (1, 1)
+        #: ``|read − target|`` of the last read (what the heatmap shows), or None
+        self.abs_error: np.ndarray | None = None
         ax_m.set_title("|error|", fontsize=9)
         ax_m.set_xlabel("input")
         ax_m.set_ylabel("output")
@@ -132,7 +145,11 @@ class WeightsView:
         return np.asarray(self.scatter.get_offsets(), dtype=np.float64)
 
     def update(self) -> None:
-        """Move the host's weights into the artists and the readout."""
+        """Move the host's weights into the artists and the readout.
+
+        Axis limits and the colour scale are rounded up with :func:`nice_ceil`, so a new
+        read with about the same spread keeps the axes and only the data is redrawn.
+        """
         state = self.host.weights_state()
         target = state.target.numpy()
         read = None if state.read is None else state.read.numpy()
@@ -142,6 +159,7 @@ class WeightsView:
         lim = float(np.abs(target).max()) if target.size else 1.0
         lim = lim if lim > 0 else 1.0
         if read is None:
+            self.abs_error = None
             self.scatter.set_offsets(np.zeros((0, 2)))
             self.readout.value = format_readouts({
                 "shown": "nothing yet", WEIGHT_NRMSE.name: "–", WEIGHT_MAX_ERROR.name: "–"})
@@ -151,20 +169,53 @@ class WeightsView:
             self.scatter.set_offsets(np.c_[flat_t[idx], flat_r[idx]])
             err = read - target
             top = stats["max_error"] if np.isfinite(stats["max_error"]) else None
-            counts, edges = histogram(err.reshape(-1), span=top)
+            span = nice_ceil(top) if top else None
+            counts, edges = histogram(err.reshape(-1), span=span)
             self.hist.set_data(counts, edges)
             ax_h.set_xlim(edges[0], edges[-1])
-            ax_h.set_ylim(0, max(1.0, counts.max() * 1.05))
-            self.heat.set_data(np.abs(err))
-            self.heat.set_clim(0.0, max(top or 0.0, 1e-12))
+            ax_h.set_ylim(0, nice_ceil(max(1.0, counts.max() * 1.05)))
+            self.abs_error = np.abs(err)
+            self.heat.set_clim(0.0, span or 1e-12)
             lim = max(lim, float(np.abs(flat_r[idx]).max()) if idx.size else lim)
             ax_sc.set_title(f"target vs {label} ({idx.size} of {flat_t.size} weights)",
                             fontsize=9)
             self.readout.value = format_readouts({"shown": label, **metric_readouts(stats)})
-        lim *= 1.05
+        self.draw_heatmap()
+        lim = nice_ceil(lim * 1.05)
         self._diag.set_data([-lim, lim], [-lim, lim])
         ax_sc.set_xlim(-lim, lim)
         ax_sc.set_ylim(-lim, lim)
+
+    def draw_heatmap(self, scale: float = 1.0) -> None:
+        """Put the visible part of ``|error|`` into the heatmap image, max-pooled to at most
+        one block per screen pixel (a single bad cell stays visible); the image's extent
+        keeps data coordinates equal to cell indices, so hover and click resolve the exact
+        cell.
+
+        Args:
+            scale: pixels per live-frame pixel (an export at a higher dpi pools less; SVG,
+                ``inf``, gets every cell).
+        """
+        ax_m = self.axes[2]
+        n_rows, n_cols = self.shape
+        values = self.abs_error
+        if values is None:
+            self.heat.set_data(np.full((1, 1), np.nan))
+            self.heat.set_extent((-0.5, n_cols - 0.5, n_rows - 0.5, -0.5))
+            return
+        (x0, x1), (y1, y0) = ax_m.get_xlim(), ax_m.get_ylim()  # y axis is inverted
+        c0 = max(0, int(np.floor(min(x0, x1) + 0.5)))
+        c1 = min(n_cols, int(np.ceil(max(x0, x1) + 0.5)))
+        r0 = max(0, int(np.floor(min(y0, y1) + 0.5)))
+        r1 = min(n_rows, int(np.ceil(max(y0, y1) + 0.5)))
+        bbox = ax_m.get_window_extent()
+        fr = max(1, int(np.ceil((r1 - r0) / max(bbox.height * scale, 1.0))))
+        fc = max(1, int(np.ceil((c1 - c0) / max(bbox.width * scale, 1.0))))
+        pooled = max_pool(values[r0:r1, c0:c1], fr, fc)
+        self.heat_pool = (fr, fc)
+        self.heat.set_data(pooled)
+        self.heat.set_extent((c0 - 0.5, c0 + pooled.shape[1] * fc - 0.5,
+                              r0 + pooled.shape[0] * fr - 0.5, r0 - 0.5))
 
     def place_markers(self, selected: tuple[int, int] | None,
                       values: tuple[float, float | None] | None) -> None:

@@ -42,7 +42,7 @@ def test_a_click_shows_the_weight_trace_of_the_library() -> None:
     assert got.weight_target == expected.weight_target
     insp.refresh("trace")
     ax_g, ax_w = insp.extra._trace_axes
-    assert "weight (3, 7)" in ax_g.get_title()
+    assert "weight (3, 7)" in ax_g.get_title(loc="left")
     drawn = [line for line in ax_w.get_lines() if line.get_label().startswith("effective")]
     torch.testing.assert_close(torch.as_tensor(drawn[0].get_ydata(), dtype=torch.float64),
                                expected.weight_effective)

@@ -92,7 +92,7 @@ def test_click_on_a_heatmap_pixel_selects_that_weight_and_highlights_every_view(
     assert f"{float(tile.g_programmed[0, 5, 11]):.3f}" in html
     assert f"{float(tile.drift_nu[1, 5, 11]):.4f}" in html
     insp.refresh("trace")
-    assert "weight (5, 11)" in insp.extra._trace_axes[0].get_title()
+    assert "weight (5, 11)" in insp.extra._trace_axes[0].get_title(loc="left")
 
 
 def test_select_from_code_is_the_same_trait_and_is_validated() -> None:
