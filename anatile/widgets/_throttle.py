@@ -29,8 +29,11 @@ class Throttle:
         fn: the redraw callable (no arguments).
         min_interval: minimum seconds between two calls.
         max_duty: at most this fraction of wall time is spent in ``fn``: after a call that
-            took ``d`` seconds the next waits at least ``d · (1/max_duty − 1)``. Keeps a slow
-            render from eating into a computation it is watching (1.0 disables it).
+            took ``d`` seconds of CPU (the calling thread's ``time.thread_time``) the next
+            waits at least ``d · (1/max_duty − 1)``. Keeps a slow render from eating into a
+            computation it is watching (1.0 disables it). CPU, not wall time: a render
+            waiting for the GIL that a computation holds (a compiled kernel) costs that
+            computation nothing, and counting the wait would starve the view.
         on_error: receives any exception raised by ``fn`` (it is never re-raised in the
             timer thread, where it would be lost).
         max_interval: the duty stretch never makes the gap longer than this (a live view
@@ -57,26 +60,37 @@ class Throttle:
         self._lock = threading.Lock()
         self._run_lock = threading.Lock()  # one call of fn at a time, whichever thread
         self._timer: threading.Timer | None = None
+        self._running = False  # a call of fn is in progress
+        self._again = False  # a request arrived during that call
         self._next = -float("inf")  # earliest start of the next call
         self.calls = 0
         self.requests = 0
-        self.busy_s = 0.0  # total seconds spent in fn (the benchmark reads it)
+        self.busy_s = 0.0  # total wall seconds spent in fn
+        self.busy_cpu_s = 0.0  # total CPU seconds of fn's thread in fn (the benchmark)
 
     @property
     def pending(self) -> bool:
-        """Whether a trailing-edge call is scheduled."""
-        return self._timer is not None
+        """Whether a trailing-edge call is scheduled (or will be, when the running one ends)."""
+        return self._timer is not None or self._again
 
     def request(self) -> None:
         """Ask for a call; it happens on a timer thread within ``min_interval`` seconds."""
         with self._lock:
             self.requests += 1
-            if self._timer is not None:
+            if self._running:
+                # served by a trailing call scheduled when this one ends (at the start time
+                # that call's duration allows, not immediately after it)
+                self._again = True
                 return
-            delay = max(0.0, self._next - time.monotonic())
-            self._timer = threading.Timer(delay, self._fire)
-            self._timer.daemon = True
-            self._timer.start()
+            if self._timer is None:
+                self._schedule()
+
+    def _schedule(self) -> None:
+        # with self._lock held
+        delay = max(0.0, self._next - time.monotonic())
+        self._timer = threading.Timer(delay, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
 
     def _fire(self) -> None:
         with self._lock:
@@ -94,13 +108,18 @@ class Throttle:
     def cancel(self) -> None:
         """Drop a scheduled call (used when the widget closes)."""
         with self._lock:
+            self._again = False
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
 
     def _run(self) -> None:
         with self._run_lock:
+            with self._lock:
+                self._running = True
+                self._again = False
             start = time.monotonic()
+            cpu_start = time.thread_time()
             try:
                 self._fn()
             except Exception as exc:  # reported to the widget's log
@@ -110,14 +129,20 @@ class Throttle:
             finally:
                 self.calls += 1
                 end = time.monotonic()
+                cpu = time.thread_time() - cpu_start
                 self.busy_s += end - start
+                self.busy_cpu_s += cpu
                 with self._lock:
-                    # duty limit: rest `busy` after a call that took (end - start) ...
-                    busy = (end - start) * (1.0 / self.max_duty - 1.0)
+                    # duty limit: rest `busy` after a call that used `cpu` seconds ...
+                    busy = cpu * (1.0 / self.max_duty - 1.0)
                     duty_next = end + max(self.min_interval, busy)
                     # ... but start again within max_interval of this call's start (never
                     # sooner than min_interval after its end, and never above a hard 25 %
                     # duty: on a starved machine a slow render must not eat the CPU)
                     cap = max(start + self.max_interval, end + self.min_interval,
-                              end + (end - start) * (1.0 / HARD_MAX_DUTY - 1.0))
+                              end + cpu * (1.0 / HARD_MAX_DUTY - 1.0))
                     self._next = min(duty_next, cap)
+                    self._running = False
+                    if self._again and self._timer is None:
+                        self._again = False
+                        self._schedule()

@@ -22,6 +22,7 @@ from anatile.widgets._plots import (
     device_style,
     few_ticks,
     format_readouts,
+    nice_ceil,
 )
 from anatile.wpo import events as ev
 from anatile.wpo.loss import tnmse_from_loss
@@ -43,6 +44,14 @@ def _fmt_s(seconds: float | None) -> str:
     minutes, sec = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
+
+
+def _log_range(lo: float, hi: float) -> tuple[float, float]:
+    """``[lo, hi]`` widened to quarter decades (so a log axis keeps its limits while the
+    values move a little)."""
+    q_lo = np.floor(4 * np.log10(lo)) / 4
+    q_hi = np.ceil(4 * np.log10(hi)) / 4
+    return float(10.0**q_lo), float(10.0**max(q_hi, q_lo + 0.25))
 
 
 class WPOMonitor(AnatileWidget):
@@ -110,22 +119,30 @@ class WPOMonitor(AnatileWidget):
         ax.yaxis.set_minor_locator(NullLocator())
         ax.grid(alpha=0.3)
         self._loss_ax = ax
-        self._band_patch = Polygon(np.zeros((0, 2)), closed=True, alpha=0.25, color="#1f77b4",
-                                   label="population 10–90 %", linewidth=0)
+        # the data are live artists over kept axes; the axes' limits are rounded (see
+        # _update_loss) so most frames redraw only these (FigurePanel)
+        live = self.loss_panel.add_live
+        self._band_patch = live(Polygon(np.zeros((0, 2)), closed=True, alpha=0.25,
+                                        color="#1f77b4", label="population 10–90 %",
+                                        linewidth=0))
         ax.add_patch(self._band_patch)
         (self._best_line,) = ax.plot([], [], color="#1f77b4", marker=".", label="best")
+        live(self._best_line)
         self._baseline_line = ax.axhline(np.nan, color="#7f7f7f", linestyle="--",
                                          label="baseline")
         self._target_line = ax.axhline(np.nan, color="#2ca02c", linestyle=":",
                                        label="target (early stop)")
-        ax.legend(fontsize=8, loc="upper right")
+        self.loss_panel.add_sticky(ax.legend(fontsize=8, loc="upper right"))
         tight_layout(self.loss_panel.figure)
 
         self.g_panel = self._panel("g", (5.0, 3.2), self._update_g)
         self._g_ax = self.g_panel.figure.subplots()
         self._g_ax.set_xlabel("weight / max|W|")
         self._g_ax.set_ylabel("conductance (µS)")
-        self._g_ax.set_title("best strategy: waiting for the first generation", fontsize=9)
+        self.g_panel.add_live(self._g_ax.set_title(
+            "best strategy: waiting for the first generation", fontsize=9))
+        self._g_ax.set_xlim(-1.05, 1.05)
+        self._g_ax.set_autoscale_on(False)  # limits set in _update_g (rounded), no relim
         self._g_ax.grid(alpha=0.3)
         self._g_lines: list[Any] = []
         few_ticks([self._g_ax], 5)
@@ -326,10 +343,11 @@ class WPOMonitor(AnatileWidget):
             if self.baseline is not None:  # the band's top may be clipped: best vs baseline
                 top = 5.0 * self.baseline.baseline_tnmse  # is what must be read
                 hi = min(hi, max([top, *best[np.isfinite(best)].tolist()]))
-            ax.set_ylim(lo / 1.15, hi * 1.15)
+            ax.set_ylim(*_log_range(lo / 1.15, hi * 1.15))
         else:
             ax.set_ylim(0.01, 1.0)
-        ax.set_xlim(0, max(1.0, float(gens.max()) if len(gens) else 1.0))
+        # rounded up (1, 1.25, 1.5, 2, 2.5, …): the axes stay while generations arrive
+        ax.set_xlim(0, nice_ceil(max(1.0, float(gens.max()) if len(gens) else 1.0)))
         self._set_status(self._state_word())
 
     def _state_word(self) -> str:
@@ -353,6 +371,7 @@ class WPOMonitor(AnatileWidget):
             self._g_lines = []
             legend = self._g_ax.get_legend()
             if legend is not None:
+                self.g_panel.sticky.remove(legend)
                 legend.remove()
             self._g_ax.set_title("best strategy: waiting for the first generation",
                                  fontsize=9)
@@ -364,18 +383,23 @@ class WPOMonitor(AnatileWidget):
         )
         w, gs = conductance_curves(conv)
         if len(self._g_lines) != len(gs):
+            panel = self.g_panel
             for line in self._g_lines:
+                panel.live.remove(line)
                 line.remove()
             self._g_lines = [
-                self._g_ax.plot(w, g, label=lab, **device_style(i, len(gs)))[0]
+                panel.add_live(self._g_ax.plot(w, g, label=lab, **device_style(i, len(gs)))[0])
                 for i, (lab, g) in enumerate(zip(conv.device_names, gs, strict=True))
             ]
-            self._g_ax.legend(fontsize=7, loc="upper center")
+            legend = self._g_ax.get_legend()
+            if legend is not None:
+                panel.sticky.remove(legend)
+            panel.add_sticky(self._g_ax.legend(fontsize=7, loc="upper center"))
         else:
             for line, g in zip(self._g_lines, gs, strict=True):
                 line.set_data(w, g)
-        self._g_ax.relim()
-        self._g_ax.autoscale_view()
+        top = max((float(np.nanmax(g)) for g in gs if np.isfinite(g).any()), default=1.0)
+        self._g_ax.set_ylim(0.0, nice_ceil(top * 1.05))
         f_txt = ", ".join(f"{f:.3g}" for f in last.best_f_lst)
         self._g_ax.set_title(f"best strategy (gen {last.generation}), f = [{f_txt}]", fontsize=9)
         return None

@@ -69,20 +69,36 @@ def test_throttle_reports_errors_instead_of_raising_in_the_timer() -> None:
     assert [str(e) for e in seen] == ["render failed"]
 
 
+def _spin(seconds: float) -> None:
+    """Use ``seconds`` of this thread's CPU (the duty limit counts CPU, not waiting)."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
 def test_throttle_duty_cycle_stretches_the_gap_after_a_slow_call() -> None:
-    throttle = Throttle(lambda: time.sleep(0.05), min_interval=0.0, max_duty=0.25)
+    throttle = Throttle(lambda: _spin(0.05), min_interval=0.0, max_duty=0.25)
     throttle.flush()
     assert throttle._next - time.monotonic() >= 0.05 * 3 * 0.9 - 0.05
 
 
 def test_throttle_max_interval_caps_the_duty_stretch_from_the_call_start() -> None:
-    throttle = Throttle(lambda: time.sleep(0.05), min_interval=0.01, max_duty=0.01,
+    throttle = Throttle(lambda: _spin(0.05), min_interval=0.01, max_duty=0.01,
                         max_interval=0.2)
     start = time.monotonic()
     throttle.flush()
     # the duty limit alone would rest ~5 s; the cap restarts 0.2 s after the call began
-    assert throttle._next <= start + 0.2 + 0.05
+    assert throttle._next <= max(start + 0.2, time.monotonic() + 0.05 * 3) + 0.05
     assert throttle._next >= time.monotonic() + 0.01 - 0.2  # and not before min_interval
+
+
+def test_throttle_duty_counts_cpu_not_waiting() -> None:
+    """A call that waits (for the GIL a compiled kernel holds, here: sleeps) costs the
+    watched computation nothing: it does not stretch the gap."""
+    throttle = Throttle(lambda: time.sleep(0.2), min_interval=0.01, max_duty=0.01)
+    throttle.flush()
+    assert throttle._next - time.monotonic() < 0.1
+    assert throttle.busy_s >= 0.19 and throttle.busy_cpu_s < 0.05
 
 
 @pytest.mark.parametrize("bad", [{"min_interval": -1.0}, {"max_duty": 0.0}, {"max_duty": 2.0}])
