@@ -8,9 +8,13 @@ WPOMonitor costs < 5 % of the optimizer's wall time. Results go to
 
 *Redraw* is what a view pays after the model changed: move the new state into the artists
 (scatter subsample, histogram, ``|error|`` heatmap, readouts) and render the figure to the
-PNG the notebook shows. The model's own work (reading or drifting the tile) is timed
-separately, for scale. The monitor overhead runs the same optimizer (same seed, same
-budget) with and without a ``WPOMonitor`` attached, alternating, and compares medians.
+PNG the notebook shows (the live data over the panel's kept frame of axes and labels; the
+frame is drawn again when rounded limits change; see docs/widgets.md "Live frames"). The
+model's own work (reading or drifting the tile) is timed separately, for scale. The click
+row includes the clicked weight's ``weight_trace`` (its array-wide part kept per tile
+state by a ``WeightTracer``). The monitor overhead runs the same optimizer (same seed,
+same budget) with and without a ``WPOMonitor`` attached, alternating, and compares
+medians; its own work is its callbacks plus its redraws' CPU time.
 """
 
 from __future__ import annotations
@@ -225,7 +229,9 @@ def main() -> None:
         "## Widgets",
         "",
         "Redraw after a change on 512×512 tiles (`TileInspector`, PNG render of the updated",
-        "panels; the scatter shows a fixed 4096-point subsample):",
+        "panels: the live data over each panel's kept axes, redrawn when rounded limits",
+        "change; the scatter shows a fixed 4096-point subsample, the heatmap is max-pooled",
+        "to its ~200 screen pixels; exports draw everything at their own dpi):",
         "",
         "| what | median | min | bar |",
         "|---|---:|---:|---:|",

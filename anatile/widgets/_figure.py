@@ -2,8 +2,8 @@
 
 Why PNG images and not an ipympl canvas: a ``widgets.Image`` holding PNG bytes renders the
 same in JupyterLab, in a headless browser, in ``nbclient`` (the bytes are in the saved widget
-state) and in static exports, needs no extra frontend extension, and a redraw is one Agg
-render plus one image trait update (≈60 ms for the 512×512 inspector panels). An ipympl
+state) and in static exports, needs no extra frontend extension, and a redraw is a draw of
+what changed over a kept frame plus one image trait update (see :class:`FigurePanel`). An ipympl
 canvas needs its labextension and a live comm round trip for every frame and shows nothing
 after ``nbclient``/``nbconvert``.
 

@@ -30,7 +30,9 @@ __all__ = [
     "few_ticks",
     "error_summary",
     "format_readouts",
+    "format_seconds",
     "histogram",
+    "log_range",
     "max_pool",
     "nice_ceil",
     "nice_range",
@@ -202,6 +204,26 @@ def max_pool(values: NDArray[Any], factor_rows: int, factor_cols: int) -> NDArra
     padded[:rows, :cols] = values
     blocks = padded.reshape(n_r, fr, n_c, fc)
     return np.asarray(np.fmax.reduce(np.fmax.reduce(blocks, axis=3), axis=1))
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A duration for a status line: ``12.3 s``, ``4:05``, ``1:02:03``; ``–`` when unknown."""
+    if seconds is None or not np.isfinite(seconds):
+        return "–"
+    seconds = max(0.0, float(seconds))
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
+
+
+def log_range(lo: float, hi: float) -> tuple[float, float]:
+    """``[lo, hi]`` widened to quarter decades (so a log axis keeps its limits while the
+    values move a little)."""
+    q_lo = np.floor(4 * np.log10(lo)) / 4
+    q_hi = np.ceil(4 * np.log10(hi)) / 4
+    return float(10.0**q_lo), float(10.0**max(q_hi, q_lo + 0.25))
 
 
 def format_readouts(items: dict[str, str]) -> str:

@@ -11,15 +11,15 @@ from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
+from matplotlib.ticker import NullLocator
 from torch import Tensor
 
 from anatile.analysis.metrics import WEIGHT_NRMSE
-from anatile.analysis.trace import WeightTracer, weight_trace
 from anatile.tiles import InferenceTile, TileEvent
 from anatile.widgets._base import tight_layout
-from anatile.widgets._plots import device_style, few_ticks, format_readouts, nice_ceil, nice_range
+from anatile.widgets._plots import device_style, few_ticks, format_readouts, nice_ceil
 from anatile.widgets.panel_host import PanelHost
+from anatile.widgets.trace_view import TraceView
 
 __all__ = ["TRACE_T_STEPS", "InferencePanel", "PanelHost"]
 
@@ -38,12 +38,6 @@ def default_trace_function() -> Callable[..., Any] | None:
         return None
     fn = getattr(module, "weight_trace", None)
     return fn if callable(fn) else None
-
-
-def _arr(value: Any) -> np.ndarray:
-    if isinstance(value, Tensor):
-        value = value.detach().cpu().double().numpy()
-    return np.asarray(value, dtype=np.float64)
 
 
 class InferencePanel:
@@ -73,9 +67,6 @@ class InferencePanel:
     ) -> None:
         self.host = host
         self.tile = tile
-        self.trace_function = trace_function or default_trace_function()
-        self._tracer: WeightTracer | None = None
-        self.t_steps = [float(t) for t in t_steps]
         #: alpha and error readouts of the last drift (None before the first drift).
         self.drift_stats: dict[str, float] = {}
         self._syncing = threading.local()
@@ -111,7 +102,11 @@ class InferencePanel:
         self._axes[0].set_ylabel("devices")
         self.panel.add_sticky(self._axes[0].legend(fontsize=7, loc="upper right"))
         tight_layout(self.panel.figure)
-        self._build_trace_panel()
+        #: the selected weight's trace over time (its own panel, in ``trace_view``)
+        self.trace_view = TraceView(tile, host, trace_function or default_trace_function(),
+                                    t_steps)
+        self.trace_panel = self.trace_view.panel
+        self._trace_axes = self.trace_view.axes
 
         self.t_slider = widgets.FloatLogSlider(
             value=1.0, base=10, min=LOG_T_MIN, max=LOG_T_MAX, step=0.25,
@@ -277,180 +272,26 @@ class InferencePanel:
         )
 
     # ---------------------------------------------------------------- trace
-    def _build_trace_panel(self) -> None:
-        self.trace_panel = self.host.add_panel("trace", (11.0, 2.4), self._update_trace)
-        ax_g, ax_w = self.trace_panel.figure.subplots(1, 2)
-        t = np.asarray(self.t_steps, dtype=np.float64)
-        positive = t[t > 0]
-        lo, hi = ((positive.min() / 1.5, positive.max() * 1.5) if positive.size
-                  else (0.5, 2.0))
-        for ax in (ax_g, ax_w):
-            ax.set_xscale("log")
-            ax.set_xlim(lo, hi)  # the trace's times are fixed: so are the x axes
-            # one labelled tick per decade at most 5 times, no minor ticks (their layout
-            # was most of a trace redraw)
-            ax.xaxis.set_major_locator(LogLocator(base=10.0, numticks=6))
-            ax.xaxis.set_minor_locator(NullLocator())
-            ax.yaxis.set_major_locator(MaxNLocator(4))
-            ax.set_xlabel("t_inference (s)")
-            ax.grid(alpha=0.3)
-        ax_g.set_ylabel("conductance (µS)")
-        ax_w.set_ylabel("weight (logical units)")
-        self._trace_axes = (ax_g, ax_w)
-        live = self.trace_panel.add_live
-        # the weight's index and ν (short: text is costly per frame)
-        live(ax_g.set_title("", fontsize=8, loc="left"))
-        # what the markers mean, and the conductance axis: fixed, so a click redraws the
-        # weight axis only (the device range, as the conductance histograms above)
-        ax_g.set_title("— target  ● programmed  × read", fontsize=7, loc="right",
-                       color="#555")
-        ax_g.set_ylim(*self._conductance_range(np.zeros(0)))
-        ax_w.set_title("its weight over time", fontsize=8, loc="left")
-        # the weight's artists are kept and updated in place (set_data); the per-device
-        # ones are built for the trace's number of devices (see _trace_device_artists)
-        self._trace_devices: list[tuple[Any, Any, Any, Any]] = []
-        self._trace_legend_g: Any = None
-        (self._w_effective,) = ax_w.plot([], [], marker=".", label="effective (alpha · read)")
-        (self._w_read,) = ax_w.plot([], [], marker="x", linestyle=":", label="read")
-        self._w_target = ax_w.axhline(np.nan, color="k", linewidth=0.8, label="target")
-        for artist in (self._w_effective, self._w_read, self._w_target):
-            live(artist)
-        # above the axes, beside the title: never over the data, no "best" placement
-        # search (it was a third of a redraw of this axes)
-        self._trace_legend_w = ax_w.legend(fontsize=7, loc="lower right", ncol=3,
-                                           bbox_to_anchor=(1.0, 1.0), frameon=False,
-                                           borderaxespad=0.0, handlelength=1.5)
-        self._trace_note = ax_g.text(0.5, 0.5, "", transform=ax_g.transAxes, ha="center",
-                                     va="center", color="#777", fontsize=9)
-        tight_layout(self.trace_panel.figure)
-        # room for a weight's tick labels (-0.15), wider than the empty panel's: the right
-        # panel's label must not run into the left panel (no re-layout per click: latency)
-        fig = self.trace_panel.figure
-        fig.subplots_adjust(wspace=fig.subplotpars.wspace + 0.06)
-        self._set_trace_visible(False)
+    @property
+    def trace_function(self) -> Callable[..., Any] | None:
+        """``f(tile, row, col, t_steps)`` giving the selected weight's trace."""
+        return self.trace_view.trace_function
 
-    def _trace_device_artists(self, names: list[str]) -> list[tuple[Any, Any, Any, Any]]:
-        """Per device: drifted line, target line, programmed dot, read crosses (kept while
-        the number of devices stays the same)."""
-        if len(self._trace_devices) == len(names):
-            for (line, *_rest), name in zip(self._trace_devices, names, strict=True):
-                line.set_label(name)
-            return self._trace_devices
-        ax_g = self._trace_axes[0]
-        panel = self.trace_panel
-        for artists in self._trace_devices:
-            for artist in artists:
-                panel.live.remove(artist)
-                artist.remove()
-        if self._trace_legend_g is not None:
-            panel.sticky.remove(self._trace_legend_g)
-            self._trace_legend_g.remove()
-        n_dev = len(names)
-        self._trace_devices = []
-        for k, name in enumerate(names):
-            style = device_style(k, n_dev)
-            (drifted,) = ax_g.plot([], [], marker=".", label=name, **style)
-            target = ax_g.axhline(np.nan, color=style["color"], linewidth=0.8, alpha=0.5)
-            (programmed,) = ax_g.plot([], [], marker="o", color="k", markersize=4,
-                                      linestyle="none")
-            (read,) = ax_g.plot([], [], marker="x", linestyle="none", color=style["color"],
-                                markersize=4)
-            for artist in (drifted, target, programmed, read):
-                panel.add_live(artist)
-            self._trace_devices.append((drifted, target, programmed, read))
-        self._trace_legend_g = panel.add_sticky(ax_g.legend(fontsize=7, loc="upper right",
-                                                            ncol=2))
-        return self._trace_devices
+    @trace_function.setter
+    def trace_function(self, fn: Callable[..., Any] | None) -> None:
+        self.trace_view.trace_function = fn
 
-    def _set_trace_visible(self, visible: bool) -> None:
-        for artists in self._trace_devices:
-            for artist in artists:
-                artist.set_visible(visible)
-        for artist in (self._w_effective, self._w_read, self._w_target,
-                       self._trace_legend_w, self._trace_legend_g):
-            if artist is not None:
-                artist.set_visible(visible)
-
-    def _conductance_range(self, values: np.ndarray) -> tuple[float, float]:
-        """The devices' range ``[min(0, g_min), 1.05 · g_max]`` (µS), widened to nice steps
-        only when a value (read noise) falls outside it."""
-        conv = self.tile.noise_model.g_converter
-        lo, hi = min(0.0, float(conv.g_min)), float(conv.g_max) * 1.05
-        finite = values[np.isfinite(values)]
-        if finite.size and (finite.min() < lo or finite.max() > hi):
-            return nice_range(np.concatenate([finite, [lo, hi]]))
-        return lo, hi
-
-    def _tracer_trace(self, tile: InferenceTile, row: int, col: int,
-                      t_steps: Sequence[float]) -> Any:
-        """``weight_trace`` through a kept :class:`~anatile.analysis.trace.WeightTracer`:
-        the array-wide part is computed once per tile state, not once per click."""
-        if self._tracer is None or list(self._tracer.times) != list(t_steps):
-            self._tracer = WeightTracer(tile, t_steps)
-        return self._tracer.trace(row, col)
+    @property
+    def t_steps(self) -> list[float]:
+        """Inference times of the trace (s)."""
+        return self.trace_view.t_steps
 
     def _refresh_trace(self) -> None:
-        """Compute the selected weight's trace (library call) and mark the panel stale."""
-        sel = self.host.selected
-        trace = None
-        fn = self.trace_function
-        if sel is not None and fn is not None and self.tile.is_programmed():
-            if fn is weight_trace:
-                fn = self._tracer_trace
-            trace = fn(self.tile, sel[0], sel[1], self.t_steps)
-        self.host.trace = trace
-        self.host.invalidate("trace")
+        self.trace_view.refresh()
 
     def show_trace(self, trace: Any) -> None:
         """Show a ``weight_trace`` result (see :func:`anatile.analysis.weight_trace`)."""
-        self.host.trace = trace
-        self.host.refresh("trace")
-
-    def _update_trace(self) -> None:
-        ax_g, ax_w = self._trace_axes
-        trace = self.host.trace
-        sel = self.host.selected
-        if trace is None:
-            if sel is None:
-                note = "select a weight to see its conductances over time"
-            elif not self.tile.is_programmed():
-                note = "program the tile to see the selected weight over time"
-            elif self.trace_function is None:
-                note = "no trace function (anatile.analysis.weight_trace) available"
-            else:
-                note = ""
-            self._trace_note.set_text(note)
-            ax_g.set_title("", fontsize=8, loc="left")
-            self._set_trace_visible(False)
-            return
-        self._trace_note.set_text("")
-        t = _arr(trace.t_steps)
-        g_drift = _arr(trace.g_drifted).reshape(t.size, -1)
-        g_target = _arr(trace.g_target).reshape(-1)
-        g_prog = _arr(trace.g_programmed).reshape(-1)
-        g_read = getattr(trace, "g_read", None)
-        g_read = None if g_read is None else _arr(g_read).reshape(t.size, -1)
-        names = list(trace.device_names)
-        artists = self._trace_device_artists(names)
-        self._set_trace_visible(True)
-        for k, (drifted, target, programmed, read) in enumerate(artists):
-            drifted.set_data(t, g_drift[:, k])
-            target.set_ydata([g_target[k]] * 2)
-            programmed.set_data([t[0]], [g_prog[k]])
-            read.set_data((t, g_read[:, k]) if g_read is not None else ([], []))
-        w_eff, w_read = _arr(trace.weight_effective), _arr(trace.weight_read)
-        w_target = float(trace.weight_target)
-        self._w_effective.set_data(t, w_eff)
-        self._w_read.set_data(t, w_read)
-        self._w_target.set_ydata([w_target] * 2)
-        nu = ", ".join(f"{v:.3f}" for v in _arr(trace.nu).reshape(-1))
-        ax_g.set_title(f"weight ({trace.row}, {trace.col}), ν = [{nu}]", fontsize=8,
-                       loc="left")
-        g_all = [g_drift, g_target, g_prog] + ([] if g_read is None else [g_read])
-        ax_g.set_ylim(*self._conductance_range(
-            np.concatenate([g.reshape(-1) for g in g_all])))
-        # limits snapped to nice steps: nearby weights share the axis (and its kept frame)
-        ax_w.set_ylim(*nice_range(np.concatenate([w_eff, w_read, [w_target]])))
+        self.trace_view.show(trace)
 
     # ---------------------------------------------------------------- drawing
     def _update(self) -> None:

@@ -22,6 +22,8 @@ from anatile.widgets._plots import (
     device_style,
     few_ticks,
     format_readouts,
+    format_seconds,
+    log_range,
     nice_ceil,
 )
 from anatile.wpo import events as ev
@@ -33,25 +35,6 @@ __all__ = ["WPOMonitor"]
 STATUS_INTERVAL_S = 0.25
 #: the figures redraw at least this often during a run (while generations arrive).
 MAX_FRAME_INTERVAL_S = 1.0
-
-
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None or not np.isfinite(seconds):
-        return "–"
-    seconds = max(0.0, float(seconds))
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
-
-
-def _log_range(lo: float, hi: float) -> tuple[float, float]:
-    """``[lo, hi]`` widened to quarter decades (so a log axis keeps its limits while the
-    values move a little)."""
-    q_lo = np.floor(4 * np.log10(lo)) / 4
-    q_hi = np.ceil(4 * np.log10(hi)) / 4
-    return float(10.0**q_lo), float(10.0**max(q_hi, q_lo + 0.25))
 
 
 class WPOMonitor(AnatileWidget):
@@ -105,31 +88,25 @@ class WPOMonitor(AnatileWidget):
         self._thread: threading.Thread | None = None
         self._active = False  # between start() and the end of the run
         self._status_at = -float("inf")
-
         self.loss_panel = self._panel("loss", (5.6, 3.2), self._update_loss)
         ax = self.loss_panel.figure.subplots()
         ax.set_xlabel("generation")
         ax.set_ylabel(axis_label(TNMSE), fontsize=8)
         ax.set_title("test-layer TNMSE: lower is better", fontsize=9)
-        # early populations span orders of magnitude
-        ax.set_yscale("log")
+        ax.set_yscale("log")  # early populations span orders of magnitude
         # labelled ticks at 1, 2, 5 × 10^k: the zoomed range is often within one decade
         ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
         ax.yaxis.set_minor_locator(NullLocator())
         ax.grid(alpha=0.3)
         self._loss_ax = ax
-        # the data are live artists over kept axes; the axes' limits are rounded (see
-        # _update_loss) so most frames redraw only these (FigurePanel)
+        # live data over kept axes with rounded limits (_update_loss): see FigurePanel
         live = self.loss_panel.add_live
-        self._band_patch = live(Polygon(np.zeros((0, 2)), closed=True, alpha=0.25,
-                                        color="#1f77b4", label="population 10–90 %",
-                                        linewidth=0))
+        self._band_patch = live(Polygon(np.zeros((0, 2)), closed=True, alpha=0.25, linewidth=0,
+                                        color="#1f77b4", label="population 10–90 %"))
         ax.add_patch(self._band_patch)
-        (self._best_line,) = ax.plot([], [], color="#1f77b4", marker=".", label="best")
-        live(self._best_line)
-        self._baseline_line = ax.axhline(np.nan, color="#7f7f7f", linestyle="--",
-                                         label="baseline")
+        self._best_line = live(ax.plot([], [], color="#1f77b4", marker=".", label="best")[0])
+        self._baseline_line = ax.axhline(np.nan, color="#7f7f7f", ls="--", label="baseline")
         self._target_line = ax.axhline(np.nan, color="#2ca02c", linestyle=":",
                                        label="target (early stop)")
         self.loss_panel.add_sticky(ax.legend(fontsize=8, loc="upper right"))
@@ -298,10 +275,10 @@ class WPOMonitor(AnatileWidget):
         items = {
             "state": state,
             "generation": gen,
-            "elapsed": _fmt_s(None if last is None else last.elapsed_s),
+            "elapsed": format_seconds(None if last is None else last.elapsed_s),
         }
         if state in ("running", "stopping", "starting"):  # no ETA once the run is over
-            items["ETA"] = _fmt_s(None if last is None else last.eta_s)
+            items["ETA"] = format_seconds(None if last is None else last.eta_s)
         items["best TNMSE"] = "–" if last is None else f"{last.best_tnmse:.4g}"
         if self.baseline is not None:
             items["baseline TNMSE"] = f"{self.baseline.baseline_tnmse:.4g}"
@@ -343,7 +320,7 @@ class WPOMonitor(AnatileWidget):
             if self.baseline is not None:  # the band's top may be clipped: best vs baseline
                 top = 5.0 * self.baseline.baseline_tnmse  # is what must be read
                 hi = min(hi, max([top, *best[np.isfinite(best)].tolist()]))
-            ax.set_ylim(*_log_range(lo / 1.15, hi * 1.15))
+            ax.set_ylim(*log_range(lo / 1.15, hi * 1.15))
         else:
             ax.set_ylim(0.01, 1.0)
         # rounded up (1, 1.25, 1.5, 2, 2.5, …): the axes stay while generations arrive
@@ -366,13 +343,7 @@ class WPOMonitor(AnatileWidget):
                 return False  # the best strategy did not change: no new frame
         self._g_drawn = last_key
         if not self.history:
-            for line in self._g_lines:
-                line.remove()
-            self._g_lines = []
-            legend = self._g_ax.get_legend()
-            if legend is not None:
-                self.g_panel.sticky.remove(legend)
-                legend.remove()
+            self._drop_g_lines()
             self._g_ax.set_title("best strategy: waiting for the first generation",
                                  fontsize=9)
             return None
@@ -384,16 +355,11 @@ class WPOMonitor(AnatileWidget):
         w, gs = conductance_curves(conv)
         if len(self._g_lines) != len(gs):
             panel = self.g_panel
-            for line in self._g_lines:
-                panel.live.remove(line)
-                line.remove()
+            self._drop_g_lines()
             self._g_lines = [
                 panel.add_live(self._g_ax.plot(w, g, label=lab, **device_style(i, len(gs)))[0])
                 for i, (lab, g) in enumerate(zip(conv.device_names, gs, strict=True))
             ]
-            legend = self._g_ax.get_legend()
-            if legend is not None:
-                panel.sticky.remove(legend)
             panel.add_sticky(self._g_ax.legend(fontsize=7, loc="upper center"))
         else:
             for line, g in zip(self._g_lines, gs, strict=True):
@@ -403,6 +369,17 @@ class WPOMonitor(AnatileWidget):
         f_txt = ", ".join(f"{f:.3g}" for f in last.best_f_lst)
         self._g_ax.set_title(f"best strategy (gen {last.generation}), f = [{f_txt}]", fontsize=9)
         return None
+
+    def _drop_g_lines(self) -> None:
+        """Remove the g(w) curves and their legend (a new run, or another device count)."""
+        for line in self._g_lines:
+            self.g_panel.live.remove(line)
+            line.remove()
+        self._g_lines = []
+        legend = self._g_ax.get_legend()
+        if legend is not None:
+            self.g_panel.sticky.remove(legend)
+            legend.remove()
 
     def export_data(self, directory: str | Path, stem: str | None = None) -> list[Path]:
         """The run's history as CSV: generation, elapsed time, best TNMSE, the population's
