@@ -95,6 +95,7 @@ class FigurePanel:
         self.live: list[Artist] = []
         self.sticky: list[Artist] = []
         self._sticky: list[Any] = []  # their pixels, kept with the frame
+        self._sticky_regions: list[tuple[Artist, Any]] = []
         self._extents: list[tuple[float, float]] = []  # per axes: frame pixels, x0 … x1
         #: called with the export's scale (export dpi / live dpi) before ``savefig`` and with
         #: 1.0 after it: a view that draws reduced data for the live frames (a max-pooled
@@ -121,7 +122,9 @@ class FigurePanel:
     def add_sticky(self, artist: A) -> A:
         """Register ``artist`` (a legend) as sticky: drawn with the frame, and its pixels
         pasted back over the live artists, so the data never covers it (as an opaque
-        legend drawn last)."""
+        legend drawn last). A figure-level sticky artist (``figure.legend``,
+        ``figure.text``) is drawn only with the whole figure and kept as pixels while
+        single axes are redrawn."""
         self.sticky.append(artist)
         return artist
 
@@ -131,6 +134,7 @@ class FigurePanel:
         the axes stand in one row)."""
         fig = self.figure
         head = (tuple(fig.get_size_inches()), fig.dpi, _text_key(fig.texts),
+                tuple(legend.get_visible() for legend in fig.legends),
                 tuple(ax.get_position().bounds for ax in fig.axes))
         return head, tuple(_axes_key(ax) for ax in fig.axes)
 
@@ -147,16 +151,24 @@ class FigurePanel:
         if changed is not None and not changed:
             canvas.restore_region(self._frame)
             return
+        renderer = canvas.get_renderer()
         if changed is not None and self._redraw_axes(changed):
             self.axes_draws += len(changed)
+            # figure-level sticky artists (a legend beside an axes) were blanked with the
+            # slot but not redrawn: their pixels of the last full draw go back
+            kept = {id(a): r for a, r in self._sticky_regions}
+            for artist in self.sticky:
+                if artist.axes is None and id(artist) in kept:
+                    canvas.restore_region(kept[id(artist)])
         else:
             canvas.draw()  # animated (live, overlay) artists are left out
             self.frame_draws += 1
-            renderer = canvas.get_renderer()
             self._extents = [_frame_extent(ax, renderer) for ax in self.figure.axes]
-        renderer = canvas.get_renderer()
-        self._sticky = [canvas.copy_from_bbox(a.get_window_extent(renderer))
-                        for a in self.sticky if a.get_visible()]
+        # 2 px around: antialiased glyph edges reach past the extent
+        self._sticky_regions = [
+            (a, canvas.copy_from_bbox(a.get_window_extent(renderer).padded(2)))
+            for a in self.sticky if a.get_visible()]
+        self._sticky = [region for _a, region in self._sticky_regions]
         self._frame = canvas.copy_from_bbox(self.figure.bbox)
         self._frame_key = self.frame_key()  # a draw may settle limits (autoscale)
 

@@ -80,7 +80,6 @@ class TraceView:
         ax_g.set_title("— target  ● programmed  × read", fontsize=7, loc="right",
                        color="#555")
         ax_g.set_ylim(*self._conductance_range(np.zeros(0)))
-        ax_w.set_title("its weight over time", fontsize=8, loc="left")
         # the weight's artists are kept and updated in place (set_data); the per-device
         # ones are built for the trace's number of devices (see _trace_device_artists)
         self._trace_devices: list[tuple[Any, Any, Any, Any]] = []
@@ -90,11 +89,6 @@ class TraceView:
         self._w_target = ax_w.axhline(np.nan, color="k", linewidth=0.8, label="target")
         for artist in (self._w_effective, self._w_read, self._w_target):
             live(artist)
-        # above the axes, beside the title: never over the data, no "best" placement
-        # search (it was a third of a redraw of this axes)
-        self._trace_legend_w = ax_w.legend(fontsize=7, loc="lower right", ncol=3,
-                                           bbox_to_anchor=(1.0, 1.0), frameon=False,
-                                           borderaxespad=0.0, handlelength=1.5)
         self._trace_note = ax_g.text(0.5, 0.5, "", transform=ax_g.transAxes, ha="center",
                                      va="center", color="#777", fontsize=9)
         tight_layout(self.panel.figure)
@@ -102,6 +96,15 @@ class TraceView:
         # panel's label must not run into the left panel (no re-layout per click: latency)
         fig = self.panel.figure
         fig.subplots_adjust(wspace=fig.subplotpars.wspace + 0.06)
+        # the weight axis' title and legend belong to the figure, above that axes: a
+        # click redraws the weight axis alone, and they stay as kept pixels (sticky)
+        box = ax_w.get_position()
+        self._trace_legend_w = self.panel.add_sticky(fig.legend(
+            handles=[self._w_effective, self._w_read, self._w_target], fontsize=7,
+            loc="lower right", ncol=3, bbox_to_anchor=(box.x1, box.y1 + 0.02),
+            frameon=False, borderaxespad=0.0, handlelength=1.5))
+        self.panel.add_sticky(fig.text(box.x0, box.y1 + 0.02, "its weight over time",
+                                       fontsize=8, ha="left", va="bottom"))
         self._set_trace_visible(False)
 
     def _trace_device_artists(self, names: list[str]) -> list[tuple[Any, Any, Any, Any]]:
