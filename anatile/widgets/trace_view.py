@@ -13,7 +13,7 @@ from torch import Tensor
 from anatile.analysis.trace import WeightTracer, weight_trace
 from anatile.tiles import InferenceTile
 from anatile.widgets._base import tight_layout
-from anatile.widgets._plots import device_style, nice_range
+from anatile.widgets._plots import device_style, nice_ceil, nice_range
 from anatile.widgets.panel_host import PanelHost
 
 __all__ = ["TraceView"]
@@ -75,8 +75,7 @@ class TraceView:
         live = self.panel.add_live
         # the weight's index and ν (short: text is costly per frame)
         live(ax_g.set_title("", fontsize=8, loc="left"))
-        # what the markers mean, and the conductance axis: fixed, so a click redraws the
-        # weight axis only (the device range, as the conductance histograms above)
+        # what the markers mean; the conductance axis' top is rounded (_conductance_range)
         ax_g.set_title("— target  ● programmed  × read", fontsize=7, loc="right",
                        color="#555")
         ax_g.set_ylim(*self._conductance_range(np.zeros(0)))
@@ -150,14 +149,19 @@ class TraceView:
                 artist.set_visible(visible)
 
     def _conductance_range(self, values: np.ndarray) -> tuple[float, float]:
-        """The devices' range ``[min(0, g_min), 1.05 · g_max]`` (µS), widened to nice steps
-        only when a value (read noise) falls outside it."""
+        """From ``min(0, g_min)`` to the largest value rounded up with :func:`nice_ceil`
+        (µS): the weight's devices fill most of the axis (drift and read noise stay
+        visible), and weights of a similar size share the axis (and its kept frame). The
+        devices' range ``1.05 · g_max`` before any trace; values below ``g_min`` (read
+        noise) widen it to nice steps."""
         conv = self.tile.noise_model.g_converter
-        lo, hi = min(0.0, float(conv.g_min)), float(conv.g_max) * 1.05
+        lo = min(0.0, float(conv.g_min))
         finite = values[np.isfinite(values)]
-        if finite.size and (finite.min() < lo or finite.max() > hi):
-            return nice_range(np.concatenate([finite, [lo, hi]]))
-        return lo, hi
+        if not finite.size:
+            return lo, float(conv.g_max) * 1.05
+        if finite.min() < lo:
+            return nice_range(np.concatenate([finite, [lo]]))
+        return lo, nice_ceil(float(finite.max()) * 1.08)
 
     def _tracer_trace(self, tile: InferenceTile, row: int, col: int,
                       t_steps: Sequence[float]) -> Any:
