@@ -37,6 +37,7 @@ __all__ = [
     "nice_ceil",
     "nice_range",
     "subsample_indices",
+    "warm_up_custom_pair_curves",
 ]
 
 #: one colour per pair; the + device is drawn solid, the − device dashed.
@@ -101,6 +102,16 @@ def plot_conductance_curves(
     return lines
 
 
+def warm_up_custom_pair_curves() -> None:
+    """Evaluate one custom-pair g(w) (what the WPOMonitor draws per best strategy). The
+    first evaluation in a process imports torch's symbolic machinery (~0.8 s of CPU): a
+    live view pays it when it is built, not in a frame during the run it watches."""
+    conv = CustomPairConductanceConverter(
+        [1.0, 1.0], [[0.0, 12.5, 25.0], [0.0, 0.0, 0.0], [0.0, 0.0, 25.0], [0.0, 0.0, 0.0]],
+        invertibility_test=False)
+    conductance_curves(conv, 3)
+
+
 def subsample_indices(n: int, k: int, seed: int = 0) -> NDArray[np.int64]:
     """``min(n, k)`` distinct indices of ``range(n)``, sorted, the same for the same inputs.
 
@@ -150,8 +161,9 @@ def error_summary(target: Any, read: Any) -> dict[str, float]:
 NICE_STEPS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 
 
-def nice_ceil(value: float) -> float:
-    """The smallest ``m · 10^k ≥ value`` with ``m`` in :data:`NICE_STEPS` (value > 0).
+def nice_ceil(value: float, steps: tuple[float, ...] = NICE_STEPS) -> float:
+    """The smallest ``m · 10^k ≥ value`` with ``m`` in ``steps`` (value > 0; the steps
+    ascend from 1.0 to 10.0).
 
     Axis limits and colour scales are rounded up to these, so that a new frame whose data
     span moved by a few % keeps the previous frame's axes (and the panel redraws only its
@@ -161,7 +173,7 @@ def nice_ceil(value: float) -> float:
     if not (math.isfinite(value) and value > 0):
         return 1.0
     exponent = math.floor(math.log10(value))
-    for step in NICE_STEPS:
+    for step in steps:
         candidate = step * 10.0**exponent
         if candidate >= value * (1 - 1e-12):
             return float(candidate)
@@ -218,12 +230,12 @@ def format_seconds(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
 
 
-def log_range(lo: float, hi: float) -> tuple[float, float]:
-    """``[lo, hi]`` widened to quarter decades (so a log axis keeps its limits while the
-    values move a little)."""
-    q_lo = np.floor(4 * np.log10(lo)) / 4
-    q_hi = np.ceil(4 * np.log10(hi)) / 4
-    return float(10.0**q_lo), float(10.0**max(q_hi, q_lo + 0.25))
+def log_range(lo: float, hi: float, per_decade: int = 2) -> tuple[float, float]:
+    """``[lo, hi]`` widened to ``1 / per_decade`` decades (so a log axis keeps its limits
+    while the values move a little)."""
+    q_lo = np.floor(per_decade * np.log10(lo)) / per_decade
+    q_hi = np.ceil(per_decade * np.log10(hi)) / per_decade
+    return float(10.0**q_lo), float(10.0**max(q_hi, q_lo + 1 / per_decade))
 
 
 def format_readouts(items: dict[str, str]) -> str:

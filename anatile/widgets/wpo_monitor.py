@@ -25,6 +25,7 @@ from anatile.widgets._plots import (
     format_seconds,
     log_range,
     nice_ceil,
+    warm_up_custom_pair_curves,
 )
 from anatile.wpo import events as ev
 from anatile.wpo.loss import tnmse_from_loss
@@ -51,7 +52,7 @@ class WPOMonitor(AnatileWidget):
 
     Args:
         optimizer: a ``WeightProgrammingOptimizer``.
-        min_interval: minimum seconds between two redraws.
+        min_interval: minimum seconds between two redraws (0.5: a cheap frame twice a second).
         max_duty: the figures take at most about this fraction of the wall time (a render
             competes with the optimizer for the cores), but they redraw at least once per
             ``max_interval`` seconds while generations arrive.
@@ -71,7 +72,7 @@ class WPOMonitor(AnatileWidget):
         CustomPairConductanceConverter(...)
     """
 
-    def __init__(self, optimizer: Any, min_interval: float = 0.25, max_duty: float = 0.03,
+    def __init__(self, optimizer: Any, min_interval: float = 0.5, max_duty: float = 0.03,
                  max_interval: float = MAX_FRAME_INTERVAL_S) -> None:
         if not isinstance(optimizer, WeightProgrammingOptimizer):
             raise TypeError(f"optimizer: expected a WeightProgrammingOptimizer, "
@@ -114,17 +115,16 @@ class WPOMonitor(AnatileWidget):
 
         self.g_panel = self._panel("g", (5.0, 3.2), self._update_g)
         self._g_ax = self.g_panel.figure.subplots()
-        self._g_ax.set_xlabel("weight / max|W|")
-        self._g_ax.set_ylabel("conductance (µS)")
+        self._g_ax.set(xlabel="weight / max|W|", ylabel="conductance (µS)")
         self.g_panel.add_live(self._g_ax.set_title(
             "best strategy: waiting for the first generation", fontsize=9))
-        self._g_ax.set_xlim(-1.05, 1.05)
-        self._g_ax.set_autoscale_on(False)  # limits set in _update_g (rounded), no relim
+        self._g_ax.set(xlim=(-1.05, 1.05), autoscale_on=False)  # ylim: _update_g, rounded
         self._g_ax.grid(alpha=0.3)
         self._g_lines: list[Any] = []
         few_ticks([self._g_ax], 5)
         self._loss_ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
         tight_layout(self.g_panel.figure)
+        warm_up_custom_pair_curves()  # a one-time import, now rather than mid-run
 
         self.start_button = widgets.Button(description="Start", icon="play",
                                            button_style="success")
@@ -323,8 +323,9 @@ class WPOMonitor(AnatileWidget):
             ax.set_ylim(*log_range(lo / 1.15, hi * 1.15))
         else:
             ax.set_ylim(0.01, 1.0)
-        # rounded up (1, 1.25, 1.5, 2, 2.5, …): the axes stay while generations arrive
-        ax.set_xlim(0, nice_ceil(max(1.0, float(gens.max()) if len(gens) else 1.0)))
+        # rounded up (1, 2, 5, 10, …): the axes stay while generations arrive
+        ax.set_xlim(0, nice_ceil(max(1.0, float(gens.max()) if len(gens) else 1.0),
+                                 (1.0, 2.0, 5.0, 10.0)))
         self._set_status(self._state_word())
 
     def _state_word(self) -> str:
