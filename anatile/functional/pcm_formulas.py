@@ -29,6 +29,7 @@ __all__ = [
     "drift_factor",
     "drift_log_ratio",
     "drift_nu",
+    "grid_position",
     "log_relative",
     "nu_mean",
     "nu_std",
@@ -177,6 +178,18 @@ def adc(level: Any, max_level: Any) -> Any:
     return clip(rint(level), -max_level, max_level)
 
 
+def grid_position(w: Any, inv_abs_max: Any, half_cells: Any) -> Any:
+    """Position of ``w`` on the uniform grid of ``2·half_cells + 1`` points over
+    ``±max|W|``, in cells from its first point: ``(w/max|W| + 1)·half_cells``.
+
+    This is where a custom-pair converter, whose grid spans the largest weight it is
+    given, interpolates its table; with aihwkit's drift convention
+    (``rederive_conductances``) the batched WPO loss converts the programmed weights again
+    this way, with ``max|W|`` the largest programmed weight.
+    """
+    return (w * inv_abs_max + 1.0) * half_cells
+
+
 def drift_log_ratio(t: Any, t_0: Any) -> Any:
     """``ln((t + t_0)/t_0)``, the time argument of :func:`drift_factor`."""
     return log1p(t / t_0)
@@ -191,6 +204,7 @@ def read_time_factor(t: Any, t_0: Any, t_read: Any) -> Any:
 FORMULAS: tuple[Callable[..., Any], ...] = (
     prog_noise_std, programmed, log_relative, nu_mean, nu_std, drift_nu, drift_factor,
     read_noise_qs, read_noise, readout_level, adc, drift_log_ratio, read_time_factor,
+    grid_position,
 )
 """The elementwise formulas (what :func:`rebind` copies)."""
 

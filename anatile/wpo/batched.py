@@ -33,7 +33,15 @@ drift-compensated effective weights. Here the same chain runs on a tensor
   (programming noise, no drift, no read noise) and ``W_t`` the weights read at ``t``; with
   a noisy readout (:class:`~anatile.inference.physics.OneHotReadout`) each term is the ADC
   output ``|Q(gain·W + σ·z)|`` of that weight instead, with independent output noise for
-  the two readouts, as the tile reads them through its forward IO model.
+  the two readouts, as the tile reads them through its forward IO model;
+* with aihwkit's drift convention (``rederive``, the noise model's
+  ``rederive_conductances``) what drifts is not each device's programmed conductance but
+  the conductances the converter gives for the programmed weights ``W_prog``, its scale
+  re-derived from ``max|W_prog|``: every candidate's table is interpolated again at
+  ``W_prog / max|W_prog|`` (:func:`~anatile.functional.pcm_formulas.grid_position`) and
+  the weights are read back with coefficients scaled by ``max|W_prog| / max|W|``; the
+  drift exponents stay those drawn from the target conductances, device by device, as
+  :meth:`anatile.inference.BaseNoiseModel.program` does.
 
 The physics comes from the noise model as a typed description
 (:meth:`~anatile.inference.BaseNoiseModel.physics`) and the formulas from
@@ -128,6 +136,8 @@ class BatchedTNMSE:
             the exact readout.
         readout_scale: array weight per logical weight of each output row (``1 / mapping
             scale``; ``(1,)`` or ``(out_features,)``), with ``readout``.
+        rederive: aihwkit's drift convention (the noise model's ``rederive_conductances``):
+            the conductances that drift are converted again from the programmed weights.
 
     Raises:
         ValueError: for bad shapes, times or options.
@@ -159,6 +169,7 @@ class BatchedTNMSE:
         native: bool | None = None,
         readout: OneHotReadout | None = None,
         readout_scale: Tensor | None = None,
+        rederive: bool = False,
     ) -> None:
         if weights.dim() != 2:
             raise ValueError(f"weights: expected a 2-D tensor, got shape {tuple(weights.shape)}")
@@ -191,6 +202,9 @@ class BatchedTNMSE:
         for t in self.t_steps:
             if not (math.isfinite(t) and t >= 0):
                 raise ValueError(f"t_steps: expected finite times >= 0, got {t!r}")
+        if not isinstance(rederive, bool):
+            raise TypeError(f"rederive: expected a bool, got {type(rederive).__name__}")
+        self.rederive = rederive
         self.readout = readout
         self._gain = torch.zeros(1, dtype=dtype, device=self.device)
         if readout is not None:
@@ -297,12 +311,14 @@ class BatchedTNMSE:
 
         common = (self.common_random_numbers if common_random_numbers is None
                   else bool(common_random_numbers))
-        return self._run(g_a, g_b, self._lo, self._frac, coef, generator, common)
+        # the table the programmed weights are converted with again is the candidate's own
+        table = (g_a, g_b) if self.rederive else None
+        return self._run(g_a, g_b, self._lo, self._frac, coef, generator, common, table)
 
     @torch.no_grad()
     def evaluate_targets(
         self, g_target: Tensor, coef: Tensor, repeats: int,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, table: Tensor | None = None,
     ) -> Tensor:
         """TNMSE of ``repeats`` independent evaluations of fixed target conductances.
 
@@ -315,22 +331,37 @@ class BatchedTNMSE:
             coef: weight per µS of each device, ``(K,)``.
             repeats: number of independent evaluations.
             generator: random source on the engine's ``device``.
+            table: with :attr:`rederive`, the converter's conductances ``(K, n)`` (µS) at
+                the ``n`` uniform grid weights over ``±max|W|``, linear in between (what
+                the programmed weights are converted with again; see
+                ``anatile.wpo.objective.rederive_table``).
 
         Returns:
             float64 TNMSE of each repetition, shape ``(repeats,)``.
 
         Raises:
-            ValueError: on mismatched shapes.
+            ValueError: on mismatched shapes, or a ``table`` missing with :attr:`rederive`.
         """
         if g_target.dim() != 2 or g_target.shape[1] != self.n_weights \
                 or coef.shape != (g_target.shape[0],):
             raise ValueError(f"g_target/coef: expected (K, {self.n_weights}) and (K,), got "
                              f"{tuple(g_target.shape)} and {tuple(coef.shape)}")
+        rtab = None
+        if self.rederive:
+            if table is None or table.dim() != 2 or table.shape[0] != g_target.shape[0] \
+                    or table.shape[1] < 2:
+                raise ValueError(
+                    f"table: expected the converter's conductances ({g_target.shape[0]}, n) "
+                    f"on a uniform grid (rederive), got "
+                    f"{None if table is None else tuple(table.shape)}")
+            tab = table.to(self.device, torch.float64)
+            rtab = (tab[None, :, :-1].to(self.dtype).expand(repeats, -1, -1),
+                    (tab[:, 1:] - tab[:, :-1])[None].to(self.dtype).expand(repeats, -1, -1))
         g = g_target.to(self.device, self.dtype)[None].expand(repeats, -1, -1)
         c = coef.to(self.device, self.dtype)[None].expand(repeats, -1)
         lo = torch.arange(self.n_weights, device=self.device)
         frac = torch.zeros(self.n_weights, dtype=self.dtype, device=self.device)
-        return self._run(g, torch.zeros_like(g), lo, frac, c, generator, False)
+        return self._run(g, torch.zeros_like(g), lo, frac, c, generator, False, rtab)
 
     def _draw(self, n: int, n_dev: int, generator: torch.Generator | None
               ) -> tuple[Tensor, Tensor | None]:
@@ -346,7 +377,8 @@ class BatchedTNMSE:
         return z, zr
 
     def _run(self, g_a: Tensor, g_b: Tensor, lo: Tensor, frac: Tensor, coef: Tensor,
-             generator: torch.Generator | None, common: bool) -> Tensor:
+             generator: torch.Generator | None, common: bool,
+             table: tuple[Tensor, Tensor] | None = None) -> Tensor:
         n_cand, n_dev = coef.shape
         # the draws depend only on (common, chunk): the same for every kernel
         step = min(self._chunk(n_dev), n_cand)
@@ -359,13 +391,14 @@ class BatchedTNMSE:
         for start in range(0, n_cand, step):
             stop = min(start + step, n_cand)
             a, b, c = g_a[start:stop], g_b[start:stop], coef[start:stop]
+            rtab = None if table is None else (table[0][start:stop], table[1][start:stop])
             z, zr = shared if shared is not None else self._draw(stop - start, n_dev,
                                                                   generator)
             mu = sig_nu = None
             if self.physics.custom_drift is not None:
                 mu, sig_nu = self.physics.nu_stats(a[:, :, lo] + b[:, :, lo] * frac)
             if native is not None:
-                res = self._run_numba(native, a, b, lo, frac, c, z, zr, mu, sig_nu)
+                res = self._run_numba(native, a, b, lo, frac, c, z, zr, mu, sig_nu, rtab)
             else:
                 assert kernel is not None
                 if stop - start < step and shared is not None:
@@ -376,8 +409,11 @@ class BatchedTNMSE:
                     if mu is not None and sig_nu is not None:
                         mu, sig_nu = (torch.cat([v, v[-1:].expand(pad, *v.shape[1:])])
                                       for v in (mu, sig_nu))
+                    if rtab is not None:
+                        rtab = (torch.cat([rtab[0], rtab[0][-1:].expand(pad, -1, -1)]),
+                                torch.cat([rtab[1], rtab[1][-1:].expand(pad, -1, -1)]))
                 res = kernel(a, b, lo, frac, c, self._w, z, zr, self._log_ratio,
-                             self._read_amp, mu, sig_nu, self._consts())
+                             self._read_amp, mu, sig_nu, self._consts(), rtab)
             out[start:stop] = res[: stop - start]
         return torch.where(torch.isfinite(out), out, torch.full_like(out, math.inf))
 
@@ -392,7 +428,8 @@ class BatchedTNMSE:
 
     def _run_numba(self, kernel: Any, g_a: Tensor, g_b: Tensor, lo: Tensor, frac: Tensor,
                    coef: Tensor, z: Tensor, zr: Tensor | None, mu: Tensor | None,
-                   sig_nu: Tensor | None) -> Tensor:
+                   sig_nu: Tensor | None, rtab: tuple[Tensor, Tensor] | None = None
+                   ) -> Tensor:
         p, r = self.physics, self.readout
 
         def f32(x: Tensor) -> np.ndarray:
@@ -407,19 +444,52 @@ class BatchedTNMSE:
             unit = r.step if r.step > 0 else 1.0
             readout = np.array([r.noise_std, inv_step, r.bound / unit, unit], np.float32)
         flags = np.array([int(mu is not None), int(r is not None),
-                          int(self.compensation is not None), self._n_groups], np.int64)
+                          int(self.compensation is not None), self._n_groups,
+                          int(rtab is not None)], np.int64)
         out = np.empty(g_a.shape[0], np.float64)
         kernel(f32(g_a), f32(g_b), np.ascontiguousarray(lo.cpu().numpy().astype(np.int32)),
                f32(frac), f32(coef), f32(self._w), f32(z), zr_np, f32(self._log_ratio),
                f32(self._read_amp), dummy3 if mu is None else f32(mu),
                dummy3 if sig_nu is None else f32(sig_nu),
+               dummy3 if rtab is None else f32(rtab[0]),
+               dummy3 if rtab is None else f32(rtab[1]),
                tuple(np.float32(c) for c in p.prog_coeff),
-               np.array([p.g_max, p.prog_noise_factor, p.drift_scale], np.float32),
+               np.array([p.g_max, p.prog_noise_factor, p.drift_scale, self.max_abs],
+                        np.float32),
                readout, f32(self._gain), flags,
                self._w_sq.cpu().numpy().astype(np.float64), out)
         err = ERROR_AMPLIFICATION / self.max_abs
         return torch.from_numpy(out * (err * err) / (self.n_weights * len(self.t_steps))
                                 ).to(self.device)
+
+
+def _rederived(target: list[Tensor], sigma: list[Tensor], nu_mean: list[Tensor],
+               nu_std: list[Tensor], coef: Tensor, z: Tensor, log_ratio: Tensor,
+               read_amp: Tensor, table: tuple[Tensor, Tensor], g_max: float,
+               drift_scale: float, max_abs: float) -> tuple[Tensor, Tensor]:
+    """One time step with aihwkit's drift convention: the weights read at ``t`` and the
+    programmed weights, ``(c, N)`` each (``z``: the step's normals ``(c or 1, 3, K, N)``)."""
+    g_a, g_b = table
+    n_dev = coef.shape[1]
+    w_p = torch.zeros_like(target[0])
+    for d in range(n_dev):
+        w_p = w_p + coef[:, d:d + 1] * F.programmed(target[d], sigma[d], z[:, 0, d])
+    # the converter again, its scale from the largest programmed weight
+    m_p = w_p.abs().amax(1, keepdim=True).clamp(min=1e-30)
+    n_cells = g_a.shape[2]
+    pos = F.grid_position(w_p, 1.0 / m_p, 0.5 * n_cells)
+    cell = pos.floor().clamp(0, n_cells - 1)
+    frac = (pos - cell).clamp(0.0, 1.0)
+    idx = cell.long()
+    rescale = m_p / max_abs
+    w_t = torch.zeros_like(w_p)
+    for d in range(n_dev):
+        g_re = g_a[:, d].gather(1, idx) + g_b[:, d].gather(1, idx) * frac
+        nu = F.drift_nu(nu_mean[d], nu_std[d], z[:, 1, d], drift_scale)
+        g_drift = g_re * F.drift_factor(nu, log_ratio)
+        g_read = F.read_noise(g_drift, F.read_noise_qs(g_re, g_max), read_amp, z[:, 2, d])
+        w_t = w_t + coef[:, d:d + 1] * rescale * g_read
+    return w_t, w_p
 
 
 _KERNELS: dict[tuple[str, bool], Any] = {}
@@ -478,6 +548,7 @@ def tnmse_kernel(
     mu: Tensor | None,
     sig_nu: Tensor | None,
     consts: tuple[Any, ...],
+    rederive: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Sum over time steps of the squared, amplified weight errors of each candidate.
 
@@ -504,6 +575,10 @@ def tnmse_kernel(
         consts: ``(g_max, prog_coeff, prog_noise_factor, drift_scale, n_groups,
             compensate, err_scale, n_norm, readout)`` with ``readout`` None or
             ``(gain (N,), noise_std, step, bound)``.
+        rederive: aihwkit's drift convention: ``(a, b)``, the per-bin affine table
+            ``(c, K, n − 1)`` of the uniform grid over ``±max|W|`` that the programmed
+            weights are converted with again (None: each device's programmed conductance
+            drifts).
 
     Returns:
         TNMSE per candidate, float64 ``(c,)``.
@@ -534,15 +609,20 @@ def tnmse_kernel(
     total = torch.zeros(n_c, dtype=torch.float64, device=w.device)
     for ti in range(z.shape[1]):
         w_t = w_p = torch.zeros_like(target[0])
-        for d in range(n_dev):
-            g_prog = F.programmed(target[d], sigma[d], z[:, ti, 0, d])
-            nu = F.drift_nu(nu_mean[d], nu_std[d], z[:, ti, 1, d], drift_scale)
-            g_drift = g_prog * F.drift_factor(nu, log_ratio[ti])
-            g_read = F.read_noise(g_drift, F.read_noise_qs(g_prog, g_max), read_amp[ti],
-                                  z[:, ti, 2, d])
-            c_d = coef[:, d:d + 1]
-            w_t = w_t + c_d * g_read
-            w_p = w_p + c_d * g_prog
+        if rederive is None:
+            for d in range(n_dev):
+                g_prog = F.programmed(target[d], sigma[d], z[:, ti, 0, d])
+                nu = F.drift_nu(nu_mean[d], nu_std[d], z[:, ti, 1, d], drift_scale)
+                g_drift = g_prog * F.drift_factor(nu, log_ratio[ti])
+                g_read = F.read_noise(g_drift, F.read_noise_qs(g_prog, g_max), read_amp[ti],
+                                      z[:, ti, 2, d])
+                c_d = coef[:, d:d + 1]
+                w_t = w_t + c_d * g_read
+                w_p = w_p + c_d * g_prog
+        else:
+            w_t, w_p = _rederived(target, sigma, nu_mean, nu_std, coef, z[:, ti], log_ratio[ti],
+                                  read_amp[ti], rederive, g_max, drift_scale,
+                                  ERROR_AMPLIFICATION / err_scale)
         # Σ(alpha·w_t − w)² = alpha²·Σd² + 2·alpha·(alpha − 1)·Σd·w + (alpha − 1)²·Σw² with
         # d = w_t − w per compensation group: one pass over the weights, and no cancellation
         # between large sums

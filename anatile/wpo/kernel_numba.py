@@ -239,19 +239,23 @@ read_noise_qs = _rebind(approx_exp_lo, approx_log_lo)["read_noise_qs"]
 read_noise = _F["read_noise"]
 readout_level = _F["readout_level"]
 adc = _F["adc"]
+grid_position = _F["grid_position"]
 
 
 def _tnmse(g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any, w: Any, z: Any, zr: Any,
-           log_ratio: Any, read_amp: Any, mu: Any, sig: Any, coeffs: Any, phys: Any,
-           readout: Any, gain: Any, flags: Any, w_sq: Any,
+           log_ratio: Any, read_amp: Any, mu: Any, sig: Any, r_a: Any, r_b: Any,
+           coeffs: Any, phys: Any, readout: Any, gain: Any, flags: Any, w_sq: Any,
            out: Any) -> None:  # pragma: no cover - compiled
     n_c, n_dev, _ = g_a.shape
     n_w = w.shape[0]
     n_t = z.shape[1]
     cz_step = 0 if z.shape[0] == 1 else 1  # one draw shared by all candidates, or one each
-    g_max, prog_factor, drift_scale = phys[0], phys[1], phys[2]
+    g_max, prog_factor, drift_scale, max_abs = phys[0], phys[1], phys[2], phys[3]
     noise_std, inv_step, max_level, unit = readout[0], readout[1], readout[2], readout[3]
     custom, noisy, compensation, n_groups = flags[0], flags[1], flags[2], flags[3]
+    rederive = flags[4]
+    n_cells = r_a.shape[2]
+    half_cells = np.float32(0.5 * n_cells)
     gsize = n_w // n_groups
     for c in prange(n_c):
         cz = np.int64(c) * cz_step
@@ -263,6 +267,34 @@ def _tnmse(g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any, w: Any, z: Any, zr
         WP = np.empty(BLOCK, np.float32)
         acc = np.empty((n_t, 4), np.float64)
         total = 0.0
+        # aihwkit's drift convention: the largest programmed weight of each time step
+        # first (the converter is applied again with its scale), in a pass of its own
+        MP = np.zeros(n_t, np.float32)
+        CELL = np.empty(BLOCK, np.int64)
+        FR = np.empty(BLOCK, np.float32)
+        if rederive:
+            for n0 in range(0, n_w, BLOCK):
+                nb = min(BLOCK, n_w - n0)
+                for d in range(n_dev):
+                    g_d, s_d = G[d], S[d]
+                    a_d, b_d = g_a[c, d], g_b[c, d]
+                    for j in range(nb):
+                        k = lo[n0 + j]
+                        g_d[j] = a_d[k] + b_d[k] * frac[n0 + j]
+                    for j in range(nb):
+                        s_d[j] = prog_noise_std(g_d[j], g_max, coeffs, prog_factor)
+                for t in range(n_t):
+                    WP[:nb] = 0.0
+                    for d in range(n_dev):
+                        cd = coef[c, d]
+                        g_d, s_d = G[d], S[d]
+                        za = z[cz, t, 0, d, n0:n0 + nb]
+                        for j in range(nb):
+                            WP[j] += cd * programmed(g_d[j], s_d[j], za[j])
+                    m = MP[t]
+                    for j in range(nb):
+                        m = max(m, abs(WP[j]))
+                    MP[t] = m
         for gi in range(n_groups):
             acc[:] = 0.0
             g_end = (gi + 1) * gsize
@@ -292,20 +324,48 @@ def _tnmse(g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any, w: Any, z: Any, zr
                     amp = read_amp[t]
                     WT[:nb] = 0.0
                     WP[:nb] = 0.0
-                    for d in range(n_dev):
-                        cd = coef[c, d]
-                        g_d, s_d, m_d, sn_d = G[d], S[d], M[d], SN[d]
-                        # contiguous 1-D views: the loop reads plain streams
-                        za = z[cz, t, 0, d, n0:n0 + nb]
-                        zb = z[cz, t, 1, d, n0:n0 + nb]
-                        zc = z[cz, t, 2, d, n0:n0 + nb]
+                    if not rederive:
+                        for d in range(n_dev):
+                            cd = coef[c, d]
+                            g_d, s_d, m_d, sn_d = G[d], S[d], M[d], SN[d]
+                            # contiguous 1-D views: the loop reads plain streams
+                            za = z[cz, t, 0, d, n0:n0 + nb]
+                            zb = z[cz, t, 1, d, n0:n0 + nb]
+                            zc = z[cz, t, 2, d, n0:n0 + nb]
+                            for j in range(nb):
+                                gp = programmed(g_d[j], s_d[j], za[j])
+                                nu = drift_nu(m_d[j], sn_d[j], zb[j], drift_scale)
+                                gd = gp * drift_factor(nu, lrt)
+                                gt = read_noise(gd, read_noise_qs(gp, g_max), amp, zc[j])
+                                WT[j] += cd * gt
+                                WP[j] += cd * gp
+                    else:
+                        for d in range(n_dev):
+                            cd = coef[c, d]
+                            g_d, s_d = G[d], S[d]
+                            za = z[cz, t, 0, d, n0:n0 + nb]
+                            for j in range(nb):
+                                WP[j] += cd * programmed(g_d[j], s_d[j], za[j])
+                        m_p = max(MP[t], np.float32(1e-30))
+                        inv_m = np.float32(1.0) / m_p
                         for j in range(nb):
-                            gp = programmed(g_d[j], s_d[j], za[j])
-                            nu = drift_nu(m_d[j], sn_d[j], zb[j], drift_scale)
-                            gd = gp * drift_factor(nu, lrt)
-                            gt = read_noise(gd, read_noise_qs(gp, g_max), amp, zc[j])
-                            WT[j] += cd * gt
-                            WP[j] += cd * gp
+                            pos = grid_position(WP[j], inv_m, half_cells)
+                            k = min(max(np.int64(np.floor(pos)), 0), n_cells - 1)
+                            CELL[j] = k
+                            FR[j] = min(max(pos - np.float32(k), np.float32(0.0)),
+                                        np.float32(1.0))
+                        for d in range(n_dev):
+                            cd = coef[c, d] * (m_p / max_abs)
+                            m_d, sn_d = M[d], SN[d]
+                            ra_d, rb_d = r_a[c, d], r_b[c, d]
+                            zb = z[cz, t, 1, d, n0:n0 + nb]
+                            zc = z[cz, t, 2, d, n0:n0 + nb]
+                            for j in range(nb):
+                                gr = ra_d[CELL[j]] + rb_d[CELL[j]] * FR[j]
+                                nu = drift_nu(m_d[j], sn_d[j], zb[j], drift_scale)
+                                gd = gr * drift_factor(nu, lrt)
+                                gt = read_noise(gd, read_noise_qs(gr, g_max), amp, zc[j])
+                                WT[j] += cd * gt
                     fdd = np.float32(0.0)
                     fdw = np.float32(0.0)
                     fnow = np.float32(0.0)

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from anatile.exceptions import ConfigError
+from anatile.functional import pcm_formulas as F
 from anatile.functional.weight_scaling import mapping_scales
 from anatile.inference.physics import OneHotReadout
 from anatile.wpo.batched import BatchedTNMSE, compensation_kind
@@ -25,7 +26,10 @@ from anatile.wpo.loss import LossContext, loss_rpu_config
 from anatile.wpo.options import WPOOptions
 from anatile.wpo.problem import WPOProblem
 
-__all__ = ["WPOObjective", "build_engine", "linear_coefficients"]
+__all__ = ["WPOObjective", "build_engine", "linear_coefficients", "rederive_table"]
+
+MAX_TABLE_CELLS = 1024
+"""Largest uniform grid (cells per sign) :func:`rederive_table` tries for a converter."""
 
 
 def build_engine(problem: WPOProblem, options: WPOOptions) -> BatchedTNMSE:
@@ -37,6 +41,9 @@ def build_engine(problem: WPOProblem, options: WPOOptions) -> BatchedTNMSE:
         ConfigError: if the forward IO model has a feature the batched readout does not
             model (input noise, stochastic rounding, a readout near the ADC bound), or for
             column-wise weight scaling.
+
+    With the noise model's ``rederive_conductances`` (aihwkit's drift convention) the
+    engine converts the programmed weights again (``BatchedTNMSE(rederive=True)``).
     """
     search = problem.search_rpu_config
     mapping = search.mapping
@@ -45,11 +52,6 @@ def build_engine(problem: WPOProblem, options: WPOOptions) -> BatchedTNMSE:
             "MappingParameter.weight_scaling_columnwise: column-wise weight scaling maps "
             "every row of the test layer onto the full conductance range, which the batched "
             "loss does not model; use vectorized=False"
-        )
-    if search.noise_model.rederive_conductances:
-        raise ConfigError(
-            "noise_model.rederive_conductances: aihwkit's re-derived conductances are not "
-            "modelled by the batched loss; use vectorized=False"
         )
     readout = (OneHotReadout.from_io(search.forward)
                if search.drift_compensation is not None else None)
@@ -62,6 +64,7 @@ def build_engine(problem: WPOProblem, options: WPOOptions) -> BatchedTNMSE:
         chunk_size=options.chunk_size, common_random_numbers=options.common_random_numbers,
         compile=options.compile, native=options.native,
         readout=readout, readout_scale=1.0 / scales,
+        rederive=bool(search.noise_model.rederive_conductances),
     )
 
 
@@ -116,7 +119,16 @@ class WPOObjective:
         return out.cpu().numpy()
 
     def baseline(self, repeats: int, generator: torch.Generator) -> float:
-        """Mean TNMSE of the baseline converter over ``repeats`` independent runs.
+        """Mean TNMSE of the baseline converter over ``repeats`` independent runs
+        (:meth:`baseline_values`)."""
+        values = self.baseline_values(repeats, generator)
+        # each path's mean as it has always been taken (the same figures to the last bit)
+        return float(torch.from_numpy(values).mean() if self.options.use_batched
+                     else np.mean(values))
+
+    def baseline_values(self, repeats: int, generator: torch.Generator) -> np.ndarray:
+        """TNMSE of the baseline converter in each of ``repeats`` independent runs
+        (float64 ``(repeats,)``).
 
         Each run re-programs and drifts the test weights at every time step with
         independent noise (batched path: all runs in one tensor computation; reference
@@ -129,13 +141,16 @@ class WPOObjective:
                 problem.test_weights.to(torch.float64))
             g_target = torch.stack([g.reshape(-1) for g in targets])
             coef = linear_coefficients(conv, params, g_target.shape[0])
-            return float(self.engine.evaluate_targets(g_target, coef, repeats, generator).mean())
+            table = (rederive_table(conv, problem.test_weights) if self.engine.rederive
+                     else None)
+            values = self.engine.evaluate_targets(g_target, coef, repeats, generator,
+                                                  table=table)
+            return values.cpu().numpy().astype(np.float64)
         rpu_config = copy.deepcopy(problem.search_rpu_config)
         rpu_config.noise_model.g_converter = copy.deepcopy(conv)
         ctx = dataclasses.replace(self.loss_context(get_baseline=True), rpu_config=rpu_config)
-        vals = [loss_rpu_config(dataclasses.replace(ctx, seed=options.seed * 7919 + i))
-                for i in range(repeats)]
-        return float(np.mean(vals))
+        return np.array([loss_rpu_config(dataclasses.replace(ctx, seed=options.seed * 7919 + i))
+                         for i in range(repeats)], dtype=np.float64)
 
     def loss_context(self, get_baseline: bool = False,
                      loss_baseline: float = float("inf")) -> LossContext:
@@ -161,3 +176,65 @@ def linear_coefficients(converter: Any, params: dict[str, Any], n_dev: int) -> T
         off = converter.convert_back_to_weights(zero, params)
         coef.append(float(one.reshape(-1)[0] - off.reshape(-1)[0]))
     return torch.tensor(coef, dtype=torch.float64)
+
+
+def rederive_table(converter: Any, weights: Tensor) -> Tensor:
+    """The converter as a table on a uniform grid over ``±max|weights|``, for the batched
+    loss with aihwkit's drift convention (the programmed weights converted again).
+
+    The grid is the smallest one of ``2·L + 1`` points (``L ≤`` :data:`MAX_TABLE_CELLS`)
+    whose linear interpolation reproduces the converter (to float64 rounding) at the grid
+    of ``2·MAX_TABLE_CELLS + 1`` points and at ``weights``: the N-pair converters are
+    piecewise linear in ``W / max|W|`` with kinks at fractions of ``Σ f``, so ``L = Σ f``
+    does for integer significances (SinglePair: 3 points). The values come from the
+    converter itself, so its formula stays in one place.
+
+    Args:
+        converter: a conductance converter whose conductances depend on ``W / max|W|``
+            only (the N-pair and custom-pair converters).
+        weights: the test weights (any shape).
+
+    Returns:
+        float64 conductances ``(n_devices, 2·L + 1)`` (µS).
+
+    Raises:
+        ConfigError: for a converter no such grid reproduces (e.g. one that maps the
+            range ``[min W, max W]`` rather than ``±max|W|``).
+
+    Example:
+        >>> from anatile.inference import SinglePairConductanceConverter
+        >>> table = rederive_table(SinglePairConductanceConverter(g_max=25.0), torch.randn(64))
+        >>> table.shape, table[0].tolist()  # g+ at -max|W|, 0 and +max|W|
+        (torch.Size([2, 3]), [0.0, 0.0, 25.0])
+    """
+    w = weights.detach().to(torch.float64).reshape(-1).cpu()
+    m = float(w.abs().max())
+    if not m > 0:
+        raise ConfigError("weights: expected a non-zero weight to scale the converter's grid")
+    # the converter on a fine grid and on the weights, each converted as a whole
+    fine = torch.linspace(-1.0, 1.0, 2 * MAX_TABLE_CELLS + 1, dtype=torch.float64)
+    check = torch.cat([fine, w / m])
+    expected = torch.cat([_conductances(converter, fine * m), _conductances(converter, w)], 1)
+    tol = 1e-9 * max(1.0, float(expected.abs().max()))
+    for cells in range(1, MAX_TABLE_CELLS + 1):
+        grid = torch.linspace(-1.0, 1.0, 2 * cells + 1, dtype=torch.float64)
+        table = _conductances(converter, grid * m)
+        pos = F.grid_position(check, 1.0, cells).clamp(0, 2 * cells)
+        cell = pos.floor().clamp(max=2 * cells - 1)
+        frac = pos - cell
+        idx = cell.long()
+        interp = table[:, idx] + (table[:, idx + 1] - table[:, idx]) * frac
+        if interp.shape == expected.shape and float((interp - expected).abs().max()) <= tol:
+            return table
+    raise ConfigError(
+        f"noise_model.rederive_conductances: the batched loss needs the baseline converter "
+        f"as a table on a uniform grid over ±max|W|, and no grid of up to "
+        f"{2 * MAX_TABLE_CELLS + 1} points reproduces {type(converter).__name__}; "
+        "use vectorized=False"
+    )
+
+
+def _conductances(converter: Any, weights: Tensor) -> Tensor:
+    """``(n_devices, n)``: the converter's conductances of the 1-D ``weights``."""
+    targets, _ = converter.device_conductances(weights)
+    return torch.stack([g.reshape(-1).to(torch.float64) for g in targets])

@@ -8,14 +8,17 @@ strategies; three readouts of the drift-compensation reference:
 * ``quantization_only``: the forward path with ``out_noise = 0``.
 
 With aihwkit's convention for what drifts (``PCMLikeNoiseModel(rederive_conductances=True)``:
-conductances re-derived from the programmed weights) the per-candidate path must agree within
-2 standard errors of the difference, nothing more (measured against the C++ InferenceTile:
-within 1.3 SE in all 12 cases).
+conductances re-derived from the programmed weights) both paths, per-candidate and batched,
+must agree within 2 standard errors of the difference, nothing more (measured against the
+C++ InferenceTile: within 1.3 SE in all 12 cases per candidate).
 
-With anatile's default (each device's own programmed conductance drifts; the batched loss
-always does this) both paths must agree within 2 SE plus the documented difference that
-remains (``docs/aihwkit.md``): 2 % with the noisy readouts, 3 % with the noise-free one,
-where it shows most (measured 0.8–2.6 % higher, as the issue's own measurement of 1–3 %).
+With anatile's default (each device's own programmed conductance drifts) both paths must
+agree within 2 SE plus the documented difference that remains (``docs/aihwkit.md``): 2 % with
+the noisy readouts, 3 % with the noise-free one, where it shows most (measured 0.8–2.6 %
+higher, as the issue's own measurement of 1–3 %).
+
+The two paths must also agree with each other on many repeats (SinglePair, aihwkit's
+objective, where a batched-only gap of about 1 % had been suspected from 20 repeats).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from parity_fixtures import combined_se, load_fixture
 from record_aihwkit import WPO_STRATEGIES, wpo_weights
 
 from anatile.config import InferenceRPUConfig
-from anatile.exceptions import ConfigError
 from anatile.inference import (
     DualPairConductanceConverter,
     GlobalDriftCompensation,
@@ -54,8 +56,8 @@ def _converter(kind: str, f_lst: list[float] | None) -> Any:
     return NPairConductanceConverter(f_lst=f_lst, g_max=25.0, g_min=0.0)
 
 
-def _tnmse(strategy: str, mode: str, vectorized: bool, rederive: bool = False
-           ) -> tuple[float, float]:
+def _tnmse(strategy: str, mode: str, vectorized: bool, rederive: bool = False,
+           repeats: int = REPEATS) -> tuple[float, float]:
     kind, f_lst = WPO_STRATEGIES[strategy]
     baseline = _converter(kind, f_lst)
     noise = PCMLikeNoiseModel(g_converter=baseline, rederive_conductances=rederive)
@@ -63,7 +65,7 @@ def _tnmse(strategy: str, mode: str, vectorized: bool, rederive: bool = False
     if mode == "quantization_only":
         cfg.forward.out_noise = 0.0
     values = []
-    for rep in range(REPEATS):
+    for rep in range(repeats):
         wpo = WeightProgrammingOptimizer(
             WEIGHTS, f_lst or [1.0], cfg, DATA["t_steps"], baseline,
             baseline_iterations=1, seed=rep + 1, vectorized=vectorized, device="cpu",
@@ -98,36 +100,32 @@ def test_per_candidate_path_with_aihwkit_drift_convention_matches(strategy: str,
     _assert_agrees(strategy, mode, vectorized=False, rederive=True)
 
 
-def test_batched_path_refuses_rederived_conductances() -> None:
-    noise = PCMLikeNoiseModel(rederive_conductances=True)
-    cfg = InferenceRPUConfig(noise_model=noise, drift_compensation=GlobalDriftCompensation())
-    wpo = WeightProgrammingOptimizer(WEIGHTS[:64, :64], [1.0], cfg, DATA["t_steps"],
-                                     DualPairConductanceConverter([1.0, 1.0], g_max=25.0),
-                                     seed=0, vectorized=True, device="cpu")
-    with pytest.raises(ConfigError, match="rederive_conductances"):
-        wpo.get_loss_baseline()
-
-
 @pytest.mark.parametrize(("strategy", "mode"), CASES)
-def test_batched_path_agrees_with_aihwkit(strategy: str, mode: str) -> None:
-    # the batched loss models the noisy readout through the IO model (OneHotReadout)
-    _assert_agrees(strategy, mode, vectorized=True)
+def test_batched_path_with_aihwkit_drift_convention_matches(strategy: str, mode: str) -> None:
+    _assert_agrees(strategy, mode, vectorized=True, rederive=True)
 
 
-@pytest.mark.parametrize("vectorized", [False, True])
-def test_baseline_measures_the_converter_it_is_given(vectorized: bool) -> None:
-    """Issue 15 item 6: aihwkit's get_loss_baseline measures the noise model's converter;
-    anatile's measures ``g_converter_baseline`` whatever the noise model holds."""
-    def baseline(noise_model_converter: Any, given: Any) -> float:
-        cfg = InferenceRPUConfig(noise_model=PCMLikeNoiseModel(g_converter=noise_model_converter))
+# repeats per path: the standard error of the difference is then about 0.25 % of the
+# SinglePair TNMSE, so the tolerance of 3 SE below is 0.7 %: a gap of 1 % fails
+PATHS_REPEATS = 120
+
+
+@pytest.mark.parametrize("rederive", [False, True])
+def test_batched_and_per_candidate_paths_agree_statistically(rederive: bool) -> None:
+    """SinglePair with aihwkit's objective, where it is most sensitive (its zero-target
+    devices, the noisy readout at omega 0): both paths, independent repeats, fixed seeds."""
+    kind, f_lst = WPO_STRATEGIES["SinglePair"]
+    baseline = _converter(kind, f_lst)
+    noise = PCMLikeNoiseModel(g_converter=baseline, rederive_conductances=rederive)
+    cfg = InferenceRPUConfig(noise_model=noise, drift_compensation=GlobalDriftCompensation())
+    values = []
+    for vectorized in (True, False):
         wpo = WeightProgrammingOptimizer(
-            WEIGHTS, [1.0, 3.0], cfg, DATA["t_steps"], given, baseline_iterations=2,
-            test_in_features=128, seed=1, vectorized=vectorized, device="cpu")
-        return wpo.get_loss_baseline()
-
-    single = SinglePairConductanceConverter(g_max=25.0, g_min=0.0)
-    dual = DualPairConductanceConverter(f_lst=[1.0, 3.0], g_max=25.0, g_min=0.0)
-    # DualPair [1,3] has about a third of SinglePair's TNMSE (0.051 vs 0.154 at full size)
-    measured = baseline(single, dual)
-    assert measured == pytest.approx(baseline(dual, dual), rel=0.15)
-    assert measured < 0.6 * baseline(single, single)
+            WEIGHTS, [1.0], cfg, DATA["t_steps"], baseline, seed=3, vectorized=vectorized,
+            device="cpu", perfect_readout=False)
+        values.append(wpo.objective.baseline_values(PATHS_REPEATS, wpo.generator))
+    (mean_b, se_b), (mean_s, se_s) = (
+        (float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))) for v in values)
+    # the SE is what the tolerance claims: about 0.25 % of the TNMSE
+    assert combined_se(se_b, se_s) < 0.004 * mean_s
+    assert abs(mean_b - mean_s) <= 3 * combined_se(se_b, se_s), (mean_b, se_b, mean_s, se_s)

@@ -41,8 +41,9 @@ def _pair(w, **kwargs):
 @pytest.mark.parametrize("compensation", ["global", "per_column", None])
 @pytest.mark.parametrize("custom", [None, CUSTOM])
 @pytest.mark.parametrize("readout", [None, NOISY])
+@pytest.mark.parametrize("rederive", [False, True])
 def test_numba_kernel_equals_torch_kernel_on_the_same_draws(common, compensation, custom,
-                                                            readout):
+                                                            readout, rederive):
     """Same generator state in, same draws consumed (the generators end in the same state),
     same TNMSE out up to float32 rounding; with a noisy readout a rare ADC rounding tie may
     fall the other way (one level of one output: relative 1e-4 at most here)."""
@@ -52,7 +53,7 @@ def test_numba_kernel_equals_torch_kernel_on_the_same_draws(common, compensation
     phys = PCMPhysics(g_max=25.0, prog_noise_scale=1.3, read_noise_scale=1.7, drift_scale=1.2,
                       custom_drift=custom)
     fast, ref = _pair(w, physics=phys, compensation=compensation, readout=readout,
-                      common_random_numbers=common)
+                      common_random_numbers=common, rederive=rederive)
     f = torch.rand(13, 2, generator=gen) * 3 + 0.2
     g = torch.rand(13, 4, 11, generator=gen) * 25
     g[0, 1] = 0.0  # a device at 0 µS: log of 0, the Q_s cap, no drift
@@ -121,6 +122,10 @@ def test_numba_formulas_equal_the_torch_formulas():
                     for v in lr])
     assert np.allclose(got, F.drift_nu(0.05, 0.02, torch.from_numpy(lr).double(), 1.2).numpy(),
                        rtol=1e-6)
+    pos = np.array([K.grid_position(v, np.float32(1 / 0.3), np.float32(5.0))
+                    for v in np.linspace(-0.3, 0.3, 61, dtype=np.float32)])
+    assert np.allclose(pos, F.grid_position(torch.linspace(-0.3, 0.3, 61, dtype=torch.float64),
+                                            1 / 0.3, 5.0).numpy(), rtol=1e-6, atol=1e-5)
     levels = np.array([-3.5, -2.5, -0.5, 0.5, 1.49, 2.5, 700.0], np.float32)
     got = np.array([K.adc(v, np.float32(255.0)) for v in levels])
     assert np.array_equal(got, F.adc(torch.from_numpy(levels), 255.0).numpy())
@@ -266,3 +271,42 @@ def test_unknown_rpu_config_physics_is_refused_by_the_optimizer(make_wpo):
     cfg = InferenceRPUConfig(noise_model=Opaque())
     with pytest.raises(NotImplementedError, match="vectorized=False"):
         make_wpo(rpu_config=cfg).batched_engine()
+
+
+def test_rederive_table_is_the_converter_on_the_smallest_exact_grid():
+    from anatile.inference import (
+        CustomPairConductanceConverter,
+        DualPairConductanceConverter,
+        SingleDeviceConductanceConverter,
+        SinglePairConductanceConverter,
+    )
+    from anatile.wpo.objective import rederive_table
+
+    w = torch.randn(2000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    m = float(w.abs().max())
+    custom = CustomPairConductanceConverter([1.0], [[0, 5, 10, 25], [25, 10, 5, 0]],
+                                            g_max=25.0, invertibility_test=False)
+    for conv, points in ((SinglePairConductanceConverter(g_max=25.0), 3),
+                         (DualPairConductanceConverter([1.0, 3.0], g_max=25.0), 9),
+                         (custom, 7)):  # 4 grid points: 7 uniform ones hold them all
+        table = rederive_table(conv, w)
+        assert table.shape[1] == points
+        grid = torch.linspace(-m, m, points, dtype=torch.float64)
+        targets, _ = conv.device_conductances(grid)
+        assert torch.allclose(table, torch.stack(targets), atol=1e-12)
+    with pytest.raises(ConfigError, match="rederive_conductances"):
+        # maps [min W, max W], not ±max|W|: no uniform grid over ±max|W| reproduces it
+        rederive_table(SingleDeviceConductanceConverter(), w[:200] + 0.5)
+
+
+def test_engine_checks_the_rederive_arguments():
+    w = torch.randn(4, 16, generator=torch.Generator().manual_seed(0)) * 0.1
+    with pytest.raises(TypeError, match="rederive"):
+        BatchedTNMSE(w, T_STEPS, PCMPhysics(g_max=25.0), n_grid=11, rederive="yes")
+    eng = BatchedTNMSE(w, T_STEPS, PCMPhysics(g_max=25.0), n_grid=11, rederive=True)
+    g = torch.rand(2, w.numel(), dtype=torch.float64) * 25
+    gen = torch.Generator().manual_seed(1)
+    state = gen.get_state()
+    with pytest.raises(ValueError, match="table"):
+        eng.evaluate_targets(g, torch.tensor([1.0, -1.0], dtype=torch.float64), 3, gen)
+    assert torch.equal(gen.get_state(), state)  # nothing drawn

@@ -133,6 +133,57 @@ def test_per_candidate_path_runs_with_a_map_like_executor(make_wpo):
     assert math.isfinite(wpo.result.best_tnmse)
 
 
+def test_kernel_with_rederived_conductances_matches_the_converter_chain():
+    """aihwkit's drift convention on the same normals: the programmed weights converted
+    again by the candidate's own CustomPairConductanceConverter (scale from their largest
+    value, as PCMLikeNoiseModel(rederive_conductances=True).program does), those
+    conductances drifted with the exponents of the targets and read back with the new
+    scale; the torch kernel computes exactly this chain (float64)."""
+    from anatile.functional import pcm
+    from anatile.inference import CustomPairConductanceConverter
+    from anatile.wpo.batched import BatchedTNMSE, PCMPhysics, tnmse_kernel
+
+    torch.manual_seed(0)
+    w = torch.randn(4, 32, dtype=torch.float64) * 0.1
+    t_steps = [1.0, 3600.0, 3.15e7]
+    eng = BatchedTNMSE(w, t_steps, PCMPhysics(g_max=25.0), n_grid=11, dtype=torch.float64,
+                       compile=False, native=False, rederive=True)
+    g_table = torch.rand(1, 4, 11, dtype=torch.float64) * 25
+    f = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    g_a, g_b = g_table[:, :, :-1], g_table[:, :, 1:] - g_table[:, :, :-1]
+    w_us = ((g_table[:, 0::2] - g_table[:, 1::2]) * f[:, :, None]).sum(1)
+    scale = w_us.abs().amax(1) / eng.max_abs
+    coef = torch.tensor([[1.0, -1.0, 2.0, -2.0]], dtype=torch.float64) / scale[:, None]
+    z = torch.randn(1, len(t_steps), 3, 4, w.numel(), dtype=torch.float64)
+    got = tnmse_kernel(g_a, g_b, eng._lo, eng._frac, coef, eng._w, z, None, eng._log_ratio,
+                       eng._read_amp, None, None, eng._consts(), (g_a, g_b))
+    conv = CustomPairConductanceConverter([1.0, 2.0], g_table[0].tolist(), g_max=25.0,
+                                          invertibility_test=False)
+    targets, params = conv.convert_to_conductances(w.reshape(-1))
+    g_t = torch.stack(targets)
+    sig = pcm.pcm_prog_noise_std(g_t, 25.0, pcm.DEFAULT_PROG_COEFF, 1.0)
+    mu, s_nu = pcm.pcm_drift_nu_stats(g_t, 25.0)
+    total = 0.0
+    for ti, t in enumerate(t_steps):
+        gp = (g_t + sig * z[0, ti, 0]).clamp(min=0)
+        wp = conv.convert_back_to_weights(list(gp), params)
+        again, params_again = conv.convert_to_conductances(wp)
+        g_re = torch.stack(again)
+        nu = (mu + s_nu * z[0, ti, 1]).abs()
+        gd = g_re * pcm.pcm_drift_factor(nu, t, 20.0)
+        noise = pcm.pcm_read_noise_qs(g_re, 25.0) * float(pcm.pcm_read_noise_time_factor(t))
+        gr = (gd + gd.abs() * noise * z[0, ti, 2]).clamp(min=0)
+        wt = conv.convert_back_to_weights(list(gr), params_again)
+        alpha = wp.abs().sum() / wt.abs().sum()
+        total += float((((alpha * wt - w.reshape(-1)) * 10 / eng.max_abs) ** 2).sum())
+    expected = total / (w.numel() * len(t_steps))
+    assert float(got[0]) == pytest.approx(expected, rel=1e-9)
+    # and the default convention (each device's programmed conductance drifts) differs
+    plain = tnmse_kernel(g_a, g_b, eng._lo, eng._frac, coef, eng._w, z, None, eng._log_ratio,
+                         eng._read_amp, None, None, eng._consts())
+    assert abs(float(plain[0]) / expected - 1) > 1e-6
+
+
 def test_kernel_physics_matches_functional_pcm():
     """Same standard normals in, same TNMSE out: the fused kernel's formulas are those of
     anatile.functional.pcm (programming noise, ν statistics, drift, read noise)."""
