@@ -52,9 +52,12 @@ T_STEPS = [1.0, 60.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0]
 T_LABELS = ["1 s", "1 min", "1 h", "1 day", "1 month", "1 year"]
 
 
-def _optimizer(weights: torch.Tensor, **kwargs: Any) -> WeightProgrammingOptimizer:
+def _optimizer(weights: torch.Tensor, rederive: bool = False,
+               **kwargs: Any) -> WeightProgrammingOptimizer:
+    cfg = InferenceRPUConfig()
+    cfg.noise_model.rederive_conductances = rederive  # aihwkit's drift convention
     return WeightProgrammingOptimizer(
-        weights, [None, None], InferenceRPUConfig(), T_STEPS,
+        weights, [None, None], cfg, T_STEPS,
         DualPairConductanceConverter([1.0, 1.0], g_max=25.0), **kwargs)
 
 
@@ -121,6 +124,12 @@ def bench_speed(n_per_candidate: int, compile_: bool | None, popsize: int,
     engines["noisy readout"] = noisy
     labels = {"default": engines["default"].kernel_name,
               "noisy readout": f"{noisy.kernel_name}, noisy readout"}
+    # aihwkit's drift convention (the programmed weights converted again), both readouts
+    for name, perfect in (("rederive", True), ("noisy readout, rederive", False)):
+        engines[name] = _optimizer(gaussian_weights(), rederive=True, popsize=popsize,
+                                   compile=compile_, device=device,
+                                   perfect_readout=perfect).batched_engine()
+        labels[name] = f"{engines[name].kernel_name}, {name}_conductances"
     if legacy_c and engines["default"].kernel_name == "numba":
         legacy = legacy_c_runner()
         if legacy is not None:
