@@ -272,6 +272,7 @@ def _tnmse(g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any, w: Any, z: Any, zr
         MP = np.zeros(n_t, np.float32)
         CELL = np.empty(BLOCK, np.int64)
         FR = np.empty(BLOCK, np.float32)
+        GR = np.empty(BLOCK, np.float32)
         if rederive:
             for n0 in range(0, n_w, BLOCK):
                 nb = min(BLOCK, n_w - n0)
@@ -360,8 +361,12 @@ def _tnmse(g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any, w: Any, z: Any, zr
                             ra_d, rb_d = r_a[c, d], r_b[c, d]
                             zb = z[cz, t, 1, d, n0:n0 + nb]
                             zc = z[cz, t, 2, d, n0:n0 + nb]
+                            # the gather in a loop of its own: the loop below then reads
+                            # plain streams and vectorizes
                             for j in range(nb):
-                                gr = ra_d[CELL[j]] + rb_d[CELL[j]] * FR[j]
+                                GR[j] = ra_d[CELL[j]] + rb_d[CELL[j]] * FR[j]
+                            for j in range(nb):
+                                gr = GR[j]
                                 nu = drift_nu(m_d[j], sn_d[j], zb[j], drift_scale)
                                 gd = gr * drift_factor(nu, lrt)
                                 gt = read_noise(gd, read_noise_qs(gr, g_max), amp, zc[j])
