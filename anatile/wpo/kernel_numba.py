@@ -420,6 +420,6 @@ def _source_hash() -> str:
 
 # the cache entry is named after the sources: numba itself only checks this file's stamp
 _tnmse.__qualname__ = f"tnmse_{_source_hash()}"
-tnmse = njit(parallel=True, fastmath=FASTMATH, cache=True)(_tnmse)
+tnmse = njit(parallel=True, nogil=True, fastmath=FASTMATH, cache=True)(_tnmse)
 """The compiled kernel (called by :class:`anatile.wpo.batched.BatchedTNMSE`, which
 prepares its arguments)."""
