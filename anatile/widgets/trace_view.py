@@ -67,6 +67,9 @@ class TraceView:
             ax.xaxis.set_major_locator(LogLocator(base=10.0, numticks=6))
             ax.xaxis.set_minor_locator(NullLocator())
             ax.yaxis.set_major_locator(MaxNLocator(4))
+            # plain tick labels: a "1e-5" multiplier or offset text would sit above the
+            # axes, under the weight axis' kept title pixels (stale after the next click)
+            ax.ticklabel_format(axis="y", style="plain", useOffset=False)
             ax.set_xlabel("t_inference (s)")
             ax.grid(alpha=0.3)
         ax_g.set_ylabel("conductance (µS)")

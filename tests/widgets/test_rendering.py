@@ -29,8 +29,9 @@ def _pixels(png: bytes) -> np.ndarray:
 
 
 def _forced(panel) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """The same layers drawn from scratch (no kept frame)."""
+    """The same layers drawn from scratch (no kept frame, none cached)."""
     panel._frame = panel._frame_key = None
+    panel._frames.clear()
     return _pixels(panel.png())
 
 
@@ -72,6 +73,27 @@ def test_trace_panel_redraws_only_the_changed_axes_with_the_same_pixels() -> Non
         np.testing.assert_array_equal(_pixels(bytes(panel.image.value)), _forced(panel),
                                       err_msg=f"{(row, col)}")
     assert panel.axes_draws > 0  # the weight axis alone was redrawn at least once
+
+
+def test_limits_seen_before_restore_their_cached_frame_with_the_same_pixels() -> None:
+    tile = _inference_tile()
+    insp = TileInspector(tile)
+    panel = insp.extra.trace_panel
+    w = tile.get_weights()[0]
+    small = divmod(int(w.abs().flatten().argmin()), w.shape[1])  # the two weights' axes
+    large = divmod(int(w.flatten().argmax()), w.shape[1])  # have different limits
+    insp.select(*small)
+    key_small = panel._frame_key
+    insp.select(*large)
+    assert panel._frame_key != key_small
+    hits, draws = panel.frame_hits, panel.frame_draws + panel.axes_draws
+    insp.select(*small)  # back to the first limits: their frame comes from the cache
+    assert panel._frame_key == key_small
+    assert panel.frame_hits == hits + 1
+    assert panel.frame_draws + panel.axes_draws == draws
+    np.testing.assert_array_equal(_pixels(bytes(panel.image.value)), _forced(panel))
+    insp.select(*large)
+    np.testing.assert_array_equal(_pixels(bytes(panel.image.value)), _forced(panel))
 
 
 def test_heatmap_is_max_pooled_for_display_and_a_click_still_hits_the_exact_cell() -> None:
