@@ -8,6 +8,10 @@ canvas needs its labextension and a live comm round trip for every frame and sho
 after ``nbclient``/``nbconvert``.
 
 Every matplotlib draw of the widgets goes through :data:`RENDER_LOCK`.
+
+The module is over 400 lines because the kept-frame renderer is one mechanism: the frame
+key, the per-axes redraw into the kept frame, the cache of earlier frames, the sticky pixels
+and the fast PNG encoding all read and write the same panel state.
 """
 
 from __future__ import annotations

@@ -331,7 +331,7 @@ class BatchedTNMSE:
             coef: weight per µS of each device, ``(K,)``.
             repeats: number of independent evaluations.
             generator: random source on the engine's ``device``.
-            table: with :attr:`rederive`, the converter's conductances ``(K, n)`` (µS) at
+            table: with ``rederive``, the converter's conductances ``(K, n)`` (µS) at
                 the ``n`` uniform grid weights over ``±max|W|``, linear in between (what
                 the programmed weights are converted with again; see
                 ``anatile.wpo.objective.rederive_table``).
@@ -340,7 +340,7 @@ class BatchedTNMSE:
             float64 TNMSE of each repetition, shape ``(repeats,)``.
 
         Raises:
-            ValueError: on mismatched shapes, or a ``table`` missing with :attr:`rederive`.
+            ValueError: on mismatched shapes, or a ``table`` missing with ``rederive``.
         """
         if g_target.dim() != 2 or g_target.shape[1] != self.n_weights \
                 or coef.shape != (g_target.shape[0],):

@@ -7,6 +7,9 @@ copies their bodies over a float32 scalar namespace (the model constants as floa
 the loops) and numba compiles the copies into the kernel. The kernel is compiled on first
 use and cached on disk by numba (``cache=True``); its cache entry is named after a hash of
 this file and of the formulas' source, so an edited formula never meets a stale build.
+The module is over 400 lines because it is that one compiled unit: the kernel's loop, the
+approximations numba inlines into it and the rebinding of the formulas; split over files,
+the cache key would have to follow each of them.
 
 ``exp``/``log`` use ``2^x = 2^k·p(r)`` and ``log2(x) = e + f·q(f)`` with Chebyshev
 interpolants (:func:`polynomial_coefficients`, error ≤ 2e-7 on their intervals): ``exp``
