@@ -133,6 +133,19 @@ def test_per_candidate_path_runs_with_a_map_like_executor(make_wpo):
     assert math.isfinite(wpo.result.best_tnmse)
 
 
+def _pair_candidate(eng, w, t_steps):
+    """One random two-pair candidate ([1, 2] factors, 11-point tables) for ``eng``, its
+    kernel inputs and one draw of standard normals: ``(g_table, g_a, g_b, coef, z)``."""
+    g_table = torch.rand(1, 4, 11, dtype=torch.float64) * 25
+    f = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    g_a, g_b = g_table[:, :, :-1], g_table[:, :, 1:] - g_table[:, :, :-1]
+    w_us = ((g_table[:, 0::2] - g_table[:, 1::2]) * f[:, :, None]).sum(1)
+    scale = w_us.abs().amax(1) / eng.max_abs
+    coef = torch.tensor([[1.0, -1.0, 2.0, -2.0]], dtype=torch.float64) / scale[:, None]
+    z = torch.randn(1, len(t_steps), 3, 4, w.numel(), dtype=torch.float64)
+    return g_table, g_a, g_b, coef, z
+
+
 def test_kernel_with_rederived_conductances_matches_the_converter_chain():
     """aihwkit's drift convention on the same normals: the programmed weights converted
     again by the candidate's own CustomPairConductanceConverter (scale from their largest
@@ -148,13 +161,7 @@ def test_kernel_with_rederived_conductances_matches_the_converter_chain():
     t_steps = [1.0, 3600.0, 3.15e7]
     eng = BatchedTNMSE(w, t_steps, PCMPhysics(g_max=25.0), n_grid=11, dtype=torch.float64,
                        compile=False, native=False, rederive=True)
-    g_table = torch.rand(1, 4, 11, dtype=torch.float64) * 25
-    f = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
-    g_a, g_b = g_table[:, :, :-1], g_table[:, :, 1:] - g_table[:, :, :-1]
-    w_us = ((g_table[:, 0::2] - g_table[:, 1::2]) * f[:, :, None]).sum(1)
-    scale = w_us.abs().amax(1) / eng.max_abs
-    coef = torch.tensor([[1.0, -1.0, 2.0, -2.0]], dtype=torch.float64) / scale[:, None]
-    z = torch.randn(1, len(t_steps), 3, 4, w.numel(), dtype=torch.float64)
+    g_table, g_a, g_b, coef, z = _pair_candidate(eng, w, t_steps)
     got = tnmse_kernel(g_a, g_b, eng._lo, eng._frac, coef, eng._w, z, None, eng._log_ratio,
                        eng._read_amp, None, None, eng._consts(), (g_a, g_b))
     conv = CustomPairConductanceConverter([1.0, 2.0], g_table[0].tolist(), g_max=25.0,
@@ -195,13 +202,7 @@ def test_kernel_physics_matches_functional_pcm():
     t_steps = [1.0, 3600.0, 3.15e7]
     phys = PCMPhysics(g_max=25.0, prog_noise_scale=1.3, read_noise_scale=0.7, drift_scale=1.1)
     eng = BatchedTNMSE(w, t_steps, phys, n_grid=11, dtype=torch.float64, compile=False)
-    g_table = torch.rand(1, 4, 11, dtype=torch.float64) * 25
-    f = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
-    g_a, g_b = g_table[:, :, :-1], g_table[:, :, 1:] - g_table[:, :, :-1]
-    w_us = ((g_table[:, 0::2] - g_table[:, 1::2]) * f[:, :, None]).sum(1)
-    scale = w_us.abs().amax(1) / eng.max_abs
-    coef = torch.tensor([[1.0, -1.0, 2.0, -2.0]], dtype=torch.float64) / scale[:, None]
-    z = torch.randn(1, len(t_steps), 3, 4, w.numel(), dtype=torch.float64)
+    g_table, g_a, g_b, coef, z = _pair_candidate(eng, w, t_steps)
     got = tnmse_kernel(g_a, g_b, eng._lo, eng._frac, coef, eng._w, z, None, eng._log_ratio,
                        eng._read_amp, None, None, eng._consts())
     # the same chain with the functional building blocks
