@@ -33,6 +33,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import NullLocator
 from matplotlib.transforms import IdentityTransform
 
 __all__ = ["EXPORT_FORMATS", "RENDER_LOCK", "FigurePanel", "encode_png", "stack_pngs",
@@ -114,6 +115,8 @@ class FigurePanel:
         #: heatmap) puts the export's resolution in
         self.prepare_export: Callable[[float], None] | None = None
         self.overlays: list[Artist] = []
+        #: axes whose y ticks are drawn live (:meth:`add_live_ylim`)
+        self.live_ylim: list[Axes] = []
         self._frame: Any = None  # the kept frame layer (canvas region)
         self._frame_key: tuple[Any, ...] | None = None
         #: frames drawn before, by key: (frame, per-axes extents, sticky regions), newest last
@@ -144,6 +147,15 @@ class FigurePanel:
         self.sticky.append(artist)
         return artist
 
+    def add_live_ylim(self, ax: Axes) -> Axes:
+        """Declare that ``ax``'s y ticks, tick labels and grid are live artists (see
+        ``anatile.widgets._live_ticks``), so its y limits are left out of :meth:`frame_key`:
+        new limits keep the kept frame. They are left out only while nothing in ``ax``'s
+        frame depends on them: no major or minor y locator ticks and no static (not
+        animated) line, collection, patch or image in the axes."""
+        self.live_ylim.append(ax)
+        return ax
+
     def frame_key(self) -> tuple[Any, ...]:
         """What the frame layer depends on: ``(figure items, one tuple per axes)``; when it
         changes, the next render redraws the frame (only the axes whose part changed, when
@@ -152,7 +164,8 @@ class FigurePanel:
         head = (tuple(fig.get_size_inches()), fig.dpi, _text_key(fig.texts),
                 tuple(legend.get_visible() for legend in fig.legends),
                 tuple(ax.get_position().bounds for ax in fig.axes))
-        return head, tuple(_axes_key(ax) for ax in fig.axes)
+        live_y = [ax for ax in self.live_ylim if _ylim_is_live(ax)]
+        return head, tuple(_axes_key(ax, any(ax is a for a in live_y)) for ax in fig.axes)
 
     def _draw_frame(self, key: tuple[Any, ...]) -> None:
         """Bring the kept frame up to ``key``: redraw only the changed axes of a row of
@@ -308,9 +321,20 @@ class FigurePanel:
 _SIDE_TITLES = ("_left_title", "_right_title")
 
 
-def _axes_key(ax: Axes) -> tuple[Any, ...]:
-    """What one axes' part of the frame depends on (static artists only)."""
-    items: list[Any] = [ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
+def _ylim_is_live(ax: Axes) -> bool:
+    """Nothing in ``ax``'s frame depends on its y limits (see :meth:`FigurePanel.add_live_ylim`)."""
+    axis = ax.yaxis
+    if not (isinstance(axis.get_major_locator(), NullLocator)
+            and isinstance(axis.get_minor_locator(), NullLocator)):
+        return False
+    return all(a.get_animated() for a in [*ax.lines, *ax.collections, *ax.patches, *ax.images])
+
+
+def _axes_key(ax: Axes, live_ylim: bool = False) -> tuple[Any, ...]:
+    """What one axes' part of the frame depends on (static artists only; not its y limits
+    when they are drawn live)."""
+    items: list[Any] = [ax.get_xlim(), None if live_ylim else ax.get_ylim(),
+                        ax.get_xscale(), ax.get_yscale(),
                         ax.get_visible(), ax.xaxis.get_label().get_text(),
                         ax.yaxis.get_label().get_text(),
                         _text_key([ax.title, *(getattr(ax, n) for n in _SIDE_TITLES),

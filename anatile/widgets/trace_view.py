@@ -7,12 +7,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
+from matplotlib.ticker import LogLocator, NullLocator
 from torch import Tensor
 
 from anatile.analysis.trace import WeightTracer, weight_trace
 from anatile.tiles import InferenceTile
 from anatile.widgets._base import tight_layout
+from anatile.widgets._live_ticks import LiveYTicks
 from anatile.widgets._plots import device_style, nice_ceil, nice_range
 from anatile.widgets.panel_host import PanelHost
 
@@ -66,22 +67,23 @@ class TraceView:
             # was most of a trace redraw)
             ax.xaxis.set_major_locator(LogLocator(base=10.0, numticks=6))
             ax.xaxis.set_minor_locator(NullLocator())
-            ax.yaxis.set_major_locator(MaxNLocator(4))
-            # plain tick labels: a "1e-5" multiplier or offset text would sit above the
-            # axes, under the weight axis' kept title pixels (stale after the next click)
-            ax.ticklabel_format(axis="y", style="plain", useOffset=False)
             ax.set_xlabel("t_inference (s)")
             ax.grid(alpha=0.3)
         ax_g.set_ylabel("conductance (µS)")
         ax_w.set_ylabel("weight (logical units)")
         self.axes = (ax_g, ax_w)
+        # every weight gets y limits of its own (its devices and its weight fill the axes):
+        # their ticks are live artists, so a click never lays the frame out again
+        self.y_ticks = (LiveYTicks(self.panel, ax_g, widest_label="00.00"),
+                        LiveYTicks(self.panel, ax_w, widest_label="\u22120.0000"))
         live = self.panel.add_live
         # the weight's index and ν (short: text is costly per frame)
         live(ax_g.set_title("", fontsize=8, loc="left"))
         # what the markers mean; the conductance axis' top is rounded (_conductance_range)
         ax_g.set_title("— target  ● programmed  × read", fontsize=7, loc="right",
                        color="#555")
-        ax_g.set_ylim(*self._conductance_range(np.zeros(0)))
+        self.y_ticks[0].set_ylim(*self._conductance_range(np.zeros(0)))
+        self.y_ticks[1].set_ylim(0.0, 1.0)
         # the weight's artists are kept and updated in place (set_data); the per-device
         # ones are built for the trace's number of devices (see _trace_device_artists)
         self._trace_devices: list[tuple[Any, Any, Any, Any]] = []
@@ -93,11 +95,8 @@ class TraceView:
             live(artist)
         self._trace_note = ax_g.text(0.5, 0.5, "", transform=ax_g.transAxes, ha="center",
                                      va="center", color="#777", fontsize=9)
-        tight_layout(self.panel.figure)
-        # room for a weight's tick labels (-0.15), wider than the empty panel's: the right
-        # panel's label must not run into the left panel (no re-layout per click: latency)
+        tight_layout(self.panel.figure)  # the axis labels' places leave room for ticks
         fig = self.panel.figure
-        fig.subplots_adjust(wspace=fig.subplotpars.wspace + 0.06)
         # the weight axis' title and legend belong to the figure, above that axes: a
         # click redraws the weight axis alone, and they stay as kept pixels (sticky)
         box = ax_w.get_position()
@@ -232,7 +231,7 @@ class TraceView:
         ax_g.set_title(f"weight ({trace.row}, {trace.col}), ν = [{nu}]", fontsize=8,
                        loc="left")
         g_all = [g_drift, g_target, g_prog] + ([] if g_read is None else [g_read])
-        ax_g.set_ylim(*self._conductance_range(
+        # the weight's own limits (its ticks are live: no frame is laid out for them)
+        self.y_ticks[0].set_ylim(*self._conductance_range(
             np.concatenate([g.reshape(-1) for g in g_all])))
-        # limits snapped to nice steps: nearby weights share the axis (and its kept frame)
-        ax_w.set_ylim(*nice_range(np.concatenate([w_eff, w_read, [w_target]])))
+        self.y_ticks[1].set_ylim(*nice_range(np.concatenate([w_eff, w_read, [w_target]])))

@@ -1,7 +1,7 @@
 """The live-frame machinery: kept frames give the pixels a full redraw gives, the heatmap is
 max-pooled for display while the pointer resolves exact cells, exports are full quality,
-the PNG encoder is lossless, the redraw limiter keeps its duty, and the per-click trace
-equals the library's."""
+the PNG encoder is lossless, the redraw limiter keeps its duty, the per-click trace
+equals the library's and its axes (live y ticks) fit each weight without a new frame."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from anatile.analysis.trace import WeightTracer, weight_trace
 from anatile.tiles import InferenceTile, TileWithPeriphery
 from anatile.widgets import TileInspector
-from anatile.widgets._figure import encode_png
+from anatile.widgets._figure import FigurePanel, encode_png
 from anatile.widgets._interact import pixel_of
+from anatile.widgets._live_ticks import LiveYTicks, tick_labels
 from anatile.widgets._plots import max_pool, nice_ceil, nice_range
 from anatile.widgets._throttle import Throttle
 
@@ -63,36 +65,94 @@ def test_kept_frame_gives_the_pixels_of_a_full_redraw() -> None:
     np.testing.assert_array_equal(_pixels(bytes(panel.image.value)), _forced(panel))
 
 
-def test_trace_panel_redraws_only_the_changed_axes_with_the_same_pixels() -> None:
+def _trace_values(trace) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Every conductance and every weight value a trace draws."""
+    g = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in (
+        trace.g_drifted, trace.g_target, trace.g_programmed, trace.g_read)])
+    w = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in (
+        trace.weight_effective, trace.weight_read, [trace.weight_target])])
+    return g, w
+
+
+def test_trace_axes_fit_each_weight_and_a_click_never_lays_the_frame_out_again() -> None:
     tile = _inference_tile()
     insp = TileInspector(tile)
-    panel = insp.extra.trace_panel
-    insp.select(3, 5)
-    for row, col in [(10, 20), (40, 2), (63, 63)]:
-        insp.select(row, col)
+    view = insp.extra.trace_view
+    panel = view.panel
+    w = tile.get_weights()[0]
+    n = w.shape[1]
+    cells = [divmod(int(i), n) for i in (w.abs().flatten().argmin(), w.flatten().argmax(),
+                                         w.flatten().argmin())] + [(10, 20), (63, 63)]
+    insp.select(*cells[-1])  # the first trace: the frame is drawn once
+    limits = set()
+    for cell in cells:
+        draws = panel.frame_draws + panel.axes_draws
+        insp.select(*cell)
+        assert panel.frame_draws + panel.axes_draws == draws, cell  # kept frame, no layout
+        g, wv = _trace_values(insp.trace)
+        for ax, ticks, values in zip(view.axes, view.y_ticks, (g, wv), strict=True):
+            lo, hi = ax.get_ylim()
+            assert lo <= values.min() and values.max() <= hi, cell  # the weight fits
+            if ax is view.axes[1]:  # the weight's own range, not the tile's: drift shows
+                span = max(values.max() - values.min(), 1e-3 * np.abs(values).max())
+                assert hi - lo <= 4 * span, cell
+            else:  # from 0 to just above its largest conductance
+                assert hi <= 1.5 * values.max(), cell
+            shown = [t for t in ticks.labels if t.get_visible()]
+            assert len(ticks.values) >= 2 and len(shown) == len(ticks.values)
+            assert all(lo <= v <= hi for v in ticks.values)
+            assert [t.get_text() for t in shown] == tick_labels(ticks.values)
+            assert [t.get_position()[1] for t in shown] == ticks.values
+        limits.add(view.axes[1].get_ylim())
         np.testing.assert_array_equal(_pixels(bytes(panel.image.value)), _forced(panel),
-                                      err_msg=f"{(row, col)}")
-    assert panel.axes_draws > 0  # the weight axis alone was redrawn at least once
+                                      err_msg=f"{cell}")
+    assert len(limits) >= 3  # the weights' axes differ, their frame is the same
+
+
+def test_y_limits_leave_the_frame_key_only_while_nothing_in_the_frame_depends_on_them() -> None:
+    panel = FigurePanel((4.0, 2.0))
+    ax = panel.figure.subplots()
+    ax.set_xlim(0.0, 1.0)
+    ticks = LiveYTicks(panel, ax)
+    ticks.set_ylim(0.0, 1.0)
+    key = panel.frame_key()
+    ticks.set_ylim(-3.0, 7.0)
+    assert panel.frame_key() == key and ticks.values[0] >= -3.0 and ticks.values[-1] <= 7.0
+    (line,) = ax.plot([0, 1], [0, 1])  # a static line in data coordinates: ylim counts
+    assert panel.frame_key() != key
+    line.remove()
+    assert panel.frame_key() == key
+    ax.yaxis.set_major_locator(MaxNLocator(3))  # locator ticks in the frame: ylim counts
+    assert panel.frame_key() != key
+
+
+def test_tick_labels_use_the_fewest_exact_decimals() -> None:
+    assert tick_labels([0.0, 2.5, 5.0, 7.5]) == ["0.0", "2.5", "5.0", "7.5"]
+    assert tick_labels([-0.1, 0.0, 0.1, 0.2]) == ["\u22120.1", "0.0", "0.1", "0.2"]
+    assert tick_labels([-0.005, -0.0025, 1e-19]) == ["\u22120.0050", "\u22120.0025", "0.0000"]
+    assert tick_labels([10.0, 20.0]) == ["10", "20"] and tick_labels([]) == []
 
 
 def test_limits_seen_before_restore_their_cached_frame_with_the_same_pixels() -> None:
-    tile = _inference_tile()
+    tile = TileWithPeriphery(64, 64, seed=0)
+    gen = torch.Generator().manual_seed(1)
+    tile.set_weights(torch.randn(64, 64, generator=gen) * 0.1)
     insp = TileInspector(tile)
-    panel = insp.extra.trace_panel
-    w = tile.get_weights()[0]
-    small = divmod(int(w.abs().flatten().argmin()), w.shape[1])  # the two weights' axes
-    large = divmod(int(w.flatten().argmax()), w.shape[1])  # have different limits
-    insp.select(*small)
+    panel = insp.weights_panel
+    base = insp.target
+    small = base + 0.01 * torch.randn(64, 64, generator=gen, dtype=torch.float64)
+    large = base + 0.1 * torch.randn(64, 64, generator=gen, dtype=torch.float64)
+    insp.show_weights(small)
     key_small = panel._frame_key
-    insp.select(*large)
+    insp.show_weights(large)  # other limits: another frame
     assert panel._frame_key != key_small
     hits, draws = panel.frame_hits, panel.frame_draws + panel.axes_draws
-    insp.select(*small)  # back to the first limits: their frame comes from the cache
+    insp.show_weights(small)  # back to the first limits: their frame comes from the cache
     assert panel._frame_key == key_small
     assert panel.frame_hits == hits + 1
     assert panel.frame_draws + panel.axes_draws == draws
     np.testing.assert_array_equal(_pixels(bytes(panel.image.value)), _forced(panel))
-    insp.select(*large)
+    insp.show_weights(large)
     np.testing.assert_array_equal(_pixels(bytes(panel.image.value)), _forced(panel))
 
 
