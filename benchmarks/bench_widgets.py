@@ -12,9 +12,12 @@ PNG the notebook shows (the live data over the panel's kept frame of axes and la
 frame is drawn again when rounded limits change; see docs/widgets.md "Live frames"). The
 model's own work (reading or drifting the tile) is timed separately, for scale. The click
 row includes the clicked weight's ``weight_trace`` (its array-wide part kept per tile
-state by a ``WeightTracer``). The monitor overhead runs the same optimizer (same seed,
-same budget) with and without a ``WPOMonitor`` attached, alternating, and compares
-medians; its own work is its callbacks plus its redraws' CPU time.
+state by a ``WeightTracer``) and the trace panel's redraw: each weight gets its own y
+limits, whose ticks are live artists, so a click draws no new frame (the row counts the
+frames and single axes laid out during the clicks). The monitor overhead runs the same
+optimizer (same seed, same budget) with and without a ``WPOMonitor`` attached,
+alternating, and compares medians; its own work is its callbacks plus its redraws' CPU
+time.
 """
 
 from __future__ import annotations
@@ -100,7 +103,9 @@ def bench_click(repeats: int) -> list[tuple[str, list[float], float | None]]:
     The click is the two browser events ipyevents sends (press, release) handed to the
     inspector's event handler; timed until the highlighted images (weights panel, conductance
     histograms) and the trace panel are pushed to their widgets and the selected weight's
-    readout (its stored conductances) is set. Cells differ between clicks.
+    readout (its stored conductances) is set. Cells differ between clicks (random cells
+    of the whole tile, so the trace's y limits differ from click to click); the row says
+    how many frames or single axes of the trace panel were laid out during the clicks.
     """
     from anatile.widgets._interact import pixel_of
 
@@ -126,8 +131,12 @@ def bench_click(repeats: int) -> list[tuple[str, list[float], float | None]]:
             "selected weight's conductances shown"
             + (", its weight_trace computed and drawn" if has_trace else
                " (trace panel: no weight_trace available in this build)"))
-    rows: list[tuple[str, list[float], float | None]] = [
-        (what, times_ms(click, repeats), CLICK_BAR_MS)]
+    panel = insp.extra.trace_panel if insp.extra is not None else insp.weights_panel
+    draws = panel.frame_draws + panel.axes_draws
+    times = times_ms(click, repeats)
+    draws = panel.frame_draws + panel.axes_draws - draws
+    what += f" (trace frames laid out: {draws} in {repeats + 1} clicks)"
+    rows: list[tuple[str, list[float], float | None]] = [(what, times, CLICK_BAR_MS)]
     insp.close()
     return rows
 
