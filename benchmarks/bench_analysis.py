@@ -117,11 +117,15 @@ def render(budget: dict[str, list[float]], sens: dict[str, list[float]], device:
         "inference section above.",
         "",
         "The default (Shapley) budget evaluates all 128 coalitions of the 7 sources: 16 "
-        "drift-and-read variants of the chip (all times in one broadcast call each; 14 "
-        "drift calls, 2 are the programmed weights), 60 compensation readouts per time "
-        "(16 chip states × 4 IO variants, 4 of them exactly 1) through the forward IO model "
-        "with the identity readout, and the weight error of every coalition from per-row "
-        "sums of each chip state; the output budget adds 128 forward passes per time. "
+        "drift-and-read variants of the chip (14 drift calls, 2 are the programmed "
+        "weights; one read-noise draw shared by all of them), 60 compensation readouts per "
+        "time (16 chip states × 4 IO variants, 4 of them exactly 1) through the forward "
+        "IO model with the identity readout (one output-noise draw per time shared by all; "
+        "IO variants that differ only in their bounds share the levels before the ADC), "
+        "time by time so that each step stays in the cache, and the weight error of every "
+        "coalition from per-row sums of each chip state; the output budget adds 128 "
+        "forward passes per time. The values are those of the per-coalition computation, "
+        "bit for bit (tests/analysis/test_budget_shared_draws.py). "
         "Leave-one-out evaluates 9 coalitions (5 drift calls).",
         "",
         f"Measured by `python -m benchmarks.bench_analysis` on {platform.machine()}, "

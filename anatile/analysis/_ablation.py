@@ -7,8 +7,12 @@ the tile's own physics and gives, for any coalition, the array weights at each t
 drift compensation's alpha and the IO model, on **common random numbers** (the same
 generator seeds in every coalition, so programming noise, drift exponents, read noise and
 IO noise are the same draws and differences come from the sources alone). States are
-computed on first use and cached. :mod:`anatile.analysis.budget` turns coalition errors
-into attributions; the method is described there and in ``docs/metrics.md``.
+computed on first use and cached. For speed each shared draw is made once and handed to
+every coalition (PCM-like noise models, the identity readout of the drift compensation),
+the IO variants of one chip state share its readout levels, and large elementwise work
+runs time by time so that it stays in the cache; every value equals that of calling the
+tile's physics per coalition and time with the seeded generators (tested).
+:mod:`anatile.analysis.budget` turns coalition errors into attributions (method there).
 """
 
 from __future__ import annotations
@@ -18,9 +22,18 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from anatile.config.parameters import IOParameters
+from anatile.config.parameters import BoundManagementType, IOParameters
+from anatile.exceptions import ConfigError
 from anatile.functional.io_model import quantization_step
-from anatile.inference.compensation import PerColumnDriftCompensation
+from anatile.functional.pcm import apply_pcm_drift_and_read_noise
+from anatile.inference.compensation import (
+    BaseDriftCompensation,
+    PerColumnDriftCompensation,
+    one_hot_adc,
+    one_hot_levels,
+)
+from anatile.inference.noise import PCMLikeNoiseModel
+from anatile.inference.physics import OneHotReadout
 from anatile.tiles.inference_tile import InferenceTile
 from anatile.tiles.periphery import TileWithPeriphery
 
@@ -123,6 +136,7 @@ class TileGame:
         self._weights: dict[int, Tensor] = {}
         self._sums: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
         self._alpha: dict[int, Tensor | None] = {}
+        self._target64: tuple[Tensor, Tensor] | None = None
 
     # subclasses fill these in
     def _chip_weights(self, mask: int) -> Tensor:
@@ -161,10 +175,13 @@ class TileGame:
         state."""
         key = self.weight_key(mask)
         if key not in self._sums:
-            r = self.target.to(torch.float64)
+            if self._target64 is None:
+                r = self.target.to(torch.float64)
+                self._target64 = (r, torch.einsum("oi,oi->o", r, r))
+            r, srr = self._target64
             d = (self.weights(mask) - self.target).to(torch.float64)
             self._sums[key] = (torch.einsum("toi,toi->to", d, d),  # batched dot products
-                               torch.einsum("toi,oi->to", d, r), torch.einsum("oi,oi->o", r, r))
+                               torch.einsum("toi,oi->to", d, r), srr)
         return self._sums[key]
 
     def oracle_alpha(self, mask: int, per_row: bool) -> Tensor:
@@ -206,6 +223,20 @@ class _InferenceGame(TileGame):
         self.dtype = tile.analog_core.weight.dtype
         self._programmed: dict[bool, Tensor] = {}
         self._baselines: dict[tuple[bool, bool, bool], Tensor] = {}
+        self._readout_noises: list[Tensor] = []
+        # a compensation that reads the identity (identity_readout): the budget reads every
+        # IO variant from shared levels; any other is read through the tile, as it is
+        cls = type(tile.rpu_config.drift_compensation)
+        self._identity = (issubclass(cls, BaseDriftCompensation)
+                          and cls.read_array is BaseDriftCompensation.read_array
+                          and cls.get_readout_tensor is BaseDriftCompensation.get_readout_tensor)
+        self._drift_noise: Tensor | None = None
+        # a model whose drift and read noise are apply_pcm_drift_and_read_noise with its
+        # own parameters (PCM-like, not overridden): the budget calls it with one shared
+        # draw; any other model is called as it is, drawing from the same seed each time
+        drift = type(model)._drift_and_read_noise
+        self._pcm = model.physics() if drift is PCMLikeNoiseModel._drift_and_read_noise \
+            else None
 
     def _back(self, g: Tensor, dim: int = 0) -> Tensor:
         return self.converter.convert_back_to_weights(list(g.unbind(dim)),
@@ -232,13 +263,33 @@ class _InferenceGame(TileGame):
             nu = torch.full_like(self.nu, float(self.nu_bar))
         else:
             nu = torch.zeros_like(self.nu)
-        phys = self.model if mask & _READ else self.silent
-        # all times in one call: t broadcasts over a leading time dimension, so the read
-        # noise of every coalition is one draw of the same shape from the same seed
+        # t broadcasts over a leading time dimension: the read noise of every coalition is
+        # one draw of the same shape from the same seed (common random numbers)
         t = torch.tensor(self.times, dtype=torch.float64, device=g.device).reshape(-1, 1, 1, 1)
-        g_t = phys.apply_drift_noise_to_conductance(
-            g, nu, t, _gen(g.device, self.seed, self.index, 2))
-        return self._back(g_t, dim=1)
+        read = bool(mask & _READ)
+        pcm = self._pcm
+        if pcm is None:  # any noise model: all times in one call, drawing from that seed
+            phys = self.model if read else self.silent
+            return self._back(phys.apply_drift_noise_to_conductance(
+                g, nu, t, _gen(g.device, self.seed, self.index, 2)), dim=1)
+        # the PCM formulas, given that draw (made once), time by time (elementwise, so the
+        # same values as one call; each step's tensors stay in the cache)
+        if not var:  # one exponent for every device: it broadcasts (the same values)
+            nu = nu.reshape(-1)[:1].reshape((1,) * g.dim())
+        noise = self._read_noise(t, g)
+        return torch.cat([self._back(apply_pcm_drift_and_read_noise(
+            g, nu, t[i:i + 1], pcm.g_max, t_0=pcm.t_0, t_read=pcm.t_read,
+            read_noise_scale=pcm.read_noise_scale if read else 0.0,
+            noise=noise[i:i + 1]), dim=1) for i in range(n_t)])
+
+    def _read_noise(self, t: Tensor, g: Tensor) -> Tensor:
+        """The standard normals of the read noise, ``[T, *g.shape]``: the draw every
+        coalition's drift call would make from the seed of stage 2, made once."""
+        if self._drift_noise is None:
+            shape = (t.shape[0], *g.shape)
+            self._drift_noise = torch.randn(shape, dtype=g.dtype, device=g.device,
+                                            generator=_gen(g.device, self.seed, self.index, 2))
+        return self._drift_noise
 
     def _baseline(self, prog: bool, io_on: bool, sat: bool) -> Tensor:
         key = (prog, io_on, sat)
@@ -249,29 +300,86 @@ class _InferenceGame(TileGame):
                 generator=_gen(self.tile.device, self.seed, self.index, 3))
         return self._baselines[key]
 
-    def _chip_alpha(self, mask: int) -> Tensor:
+    def alpha(self, mask: int) -> Tensor | None:
+        key = mask & self.relevant
+        if key not in self._alpha:
+            # the IO variants of this chip state at once: their compensation readouts share
+            # the transposed weights of each time and the levels before the ADC
+            variants = {(key & ~(_IO | _SAT)) | (b & self.relevant)
+                        for b in (0, _IO, _SAT, _IO | _SAT)}
+            self._alpha.update(self._chip_alphas(sorted(variants - self._alpha.keys())))
+        return super().alpha(mask)
+
+    def _chip_alphas(self, masks: list[int]) -> dict[int, Tensor]:
+        """Alpha ``[T, n_alpha]`` of each coalition in ``masks`` (one chip state, several
+        IO variants), equal to the tile's :meth:`~InferenceTile.compensation_alpha` at each
+        time with the generator of that time (same noise draws, same operations)."""
         tile = self.tile
-        n_t = len(self.times)
-        ones = torch.ones(n_t, tile.alpha.numel(), dtype=self.dtype, device=tile.device)
+        n_t, n_alpha = len(self.times), tile.alpha.numel()
         comp = tile.rpu_config.drift_compensation
-        if not mask & _COMP:  # ideal compensation: the best factor of its form
-            per_row = isinstance(comp, PerColumnDriftCompensation)
-            return self.oracle_alpha(mask, per_row).expand(n_t, tile.alpha.numel()).clone()
-        if comp is None:
-            return ones
-        io_on, sat = bool(mask & _IO), bool(mask & _SAT)
-        io = self._io[(io_on, sat)]
-        if not (mask & (_MEAN | _VAR | _READ)) and not _noisy(io):
-            # the chip reads its programmed weights again through a noise-free IO: the two
-            # readouts are identical, so alpha is exactly 1
-            return ones
-        base = self._baseline(bool(mask & _PROG), io_on, sat)
-        weights = self.weights(mask)
-        return torch.stack([
-            tile.compensation_alpha(weights[i], baseline=base, io=io,
-                                    generator=_gen(tile.device, self.seed, self.index, 4, i))
-            for i in range(n_t)
-        ])
+        out: dict[int, Tensor] = {}
+        reads: list[tuple[int, IOParameters, OneHotReadout | None, Tensor]] = []
+        for mask in masks:
+            io_on, sat = bool(mask & _IO), bool(mask & _SAT)
+            io = self._io[(io_on, sat)]
+            if not mask & _COMP:  # ideal compensation: the best factor of its form
+                per_row = isinstance(comp, PerColumnDriftCompensation)
+                out[mask] = self.oracle_alpha(mask, per_row).expand(n_t, n_alpha).clone()
+            elif comp is None or (not (mask & (_MEAN | _VAR | _READ)) and not _noisy(io)):
+                # no compensation; or the chip reads its programmed weights again through a
+                # noise-free IO: the two readouts are identical, so alpha is exactly 1
+                out[mask] = torch.ones(n_t, n_alpha, dtype=self.dtype, device=tile.device)
+            else:
+                reads.append((mask, io, self._readout_model(io),
+                              self._baseline(bool(mask & _PROG), io_on, sat)))
+        if not reads:
+            return out
+        weights = self.weights(reads[0][0])
+        alphas: dict[int, list[Tensor]] = {mask: [] for mask, *_ in reads}
+        for i in range(n_t):  # time by time: each step's tensors stay in the cache
+            w_t = weights[i].to(self.dtype).T.contiguous()
+            levels: dict[tuple[float, float, float], Tensor] = {}
+            for mask, io, model, base in reads:
+                readout: Tensor | None = w_t if io.is_perfect and self._identity else None
+                if model is not None:
+                    shared = (model.amplitude, model.noise_std, model.step)
+                    if shared not in levels:  # IO variants that differ only in their bounds
+                        noise = self._readout_noise(i, w_t) if model.noise_std > 0 else 0.0
+                        levels[shared] = one_hot_levels(w_t, model, noise)
+                    readout = one_hot_adc(
+                        levels[shared], model,
+                        check_bound=io.bound_management == BoundManagementType.ITERATIVE)
+                if readout is None:  # a readout the one-hot model does not cover: the MVM
+                    alpha = tile.compensation_alpha(
+                        weights[i], baseline=base, io=io,
+                        generator=_gen(tile.device, self.seed, self.index, 4, i))
+                else:
+                    assert comp is not None
+                    alpha = comp.apply(readout, base).expand(n_alpha)
+                alphas[mask].append(alpha)
+        out.update({mask: torch.stack(a) for mask, a in alphas.items()})
+        return out
+
+    def _readout_model(self, io: IOParameters) -> OneHotReadout | None:
+        """The one-hot readout of ``io``, or None where the tile's own readout must be
+        taken: a compensation with its own readout input, a perfect IO (its readout is the
+        transposed weights), or an IO the one-hot model does not represent."""
+        if not self._identity or io.is_perfect:
+            return None
+        try:
+            return OneHotReadout.from_io(io)
+        except ConfigError:  # input noise or stochastic rounding
+            return None
+
+    def _readout_noise(self, i: int, w_t: Tensor) -> Tensor:
+        """The output noise of the compensation readout at time ``i``: the draw every
+        coalition's readout would make from the seed of that time, made once."""
+        while len(self._readout_noises) <= i:
+            k = len(self._readout_noises)
+            self._readout_noises.append(torch.randn(
+                w_t.shape, dtype=w_t.dtype, device=w_t.device,
+                generator=_gen(w_t.device, self.seed, self.index, 4, k)))
+        return self._readout_noises[i]
 
 
 class _TrainingGame(TileGame):

@@ -258,6 +258,8 @@ def apply_pcm_drift_and_read_noise(
     t_read: float = 250e-9,
     read_noise_scale: float | Tensor = 1.0,
     generator: torch.Generator | None = None,
+    *,
+    noise: Tensor | None = None,
 ) -> Tensor:
     """Conductances read ``t_inference`` seconds after programming: drift plus 1/f noise.
 
@@ -275,6 +277,11 @@ def apply_pcm_drift_and_read_noise(
         t_read: read duration (s).
         read_noise_scale: multiplier of the read noise (0 turns it off, drift stays).
         generator: random source.
+        noise: the standard normals ``N(0, 1)`` of the read noise, shaped like the result,
+            instead of a draw from ``generator`` (for callers that read several variants
+            of one chip on common random numbers: one draw for all). With ``noise`` given
+            and a number ``read_noise_scale`` of 0 the read-noise term, which then adds
+            exact zeros, is skipped.
 
     Returns:
         Drifted, noisy conductances (µS, ≥ 0) of the broadcast shape.
@@ -295,9 +302,16 @@ def apply_pcm_drift_and_read_noise(
     if isinstance(amp, Tensor):
         amp = amp.to(dtype=g_prog.dtype, device=g_prog.device)
     scale = _scalar(read_noise_scale)
+    if noise is not None and isinstance(scale, float) and scale == 0.0:
+        return g_drift.clamp(min=0.0)
     if isinstance(amp, Tensor) or isinstance(scale, Tensor) or amp * scale != 0.0:
         qs = pcm_read_noise_qs(g_prog, g_max)
-        return F.read_noise(g_drift, qs, amp * scale, _randn_like(g_drift, generator))
+        if noise is None:
+            noise = _randn_like(g_drift, generator)
+        elif noise.shape != g_drift.shape:
+            raise ValueError(f"noise: expected the shape of the result "
+                             f"{tuple(g_drift.shape)}, got {tuple(noise.shape)}")
+        return F.read_noise(g_drift, qs, amp * scale, noise.to(g_drift.dtype))
     return g_drift.clamp(min=0.0)
 
 

@@ -36,6 +36,8 @@ __all__ = [
     "GlobalDriftCompensation",
     "PerColumnDriftCompensation",
     "identity_readout",
+    "one_hot_adc",
+    "one_hot_levels",
 ]
 
 # A readout below this (an all-zero array) gives alpha = 1 instead of a division by zero.
@@ -178,8 +180,6 @@ def identity_readout(
         return analog_mvm(eye, weight, io, generator)
     iterative = io.bound_management == BoundManagementType.ITERATIVE
     state = generator.get_state() if iterative else None
-    inv_step = 1.0 / model.step if model.step > 0 else 1.0
-    bound = model.bound * inv_step  # in ADC steps (the MVM's units)
     # one transposed copy, so that every elementwise step below runs on contiguous memory
     # (on a transposed view they are several times slower) and the output is laid out as
     # the MVM's
@@ -187,16 +187,78 @@ def identity_readout(
     z: Tensor | float = 0.0
     if model.noise_std > 0:
         z = torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device)
-    level = F.readout_level(w, model.amplitude, model.noise_std, z, inv_step)
-    if model.step > 0:
-        level = level.round_()
-    if iterative and state is not None:
-        low, high = torch.aminmax(level)
-        if float(high) > bound or float(low) < -bound:  # a row the MVM would redo
-            generator.set_state(state)
-            eye = torch.eye(in_size, dtype=weight.dtype, device=weight.device)
-            return analog_mvm(eye, weight, io, generator)
-    level = level.clamp_(-bound, bound)
+    out = one_hot_adc(one_hot_levels(w, model, z), model, check_bound=iterative, out=True)
+    if out is None:  # a row the MVM would redo
+        assert state is not None
+        generator.set_state(state)
+        eye = torch.eye(in_size, dtype=weight.dtype, device=weight.device)
+        return analog_mvm(eye, weight, io, generator)
+    return out
+
+
+@torch.no_grad()
+def one_hot_levels(weight_t: Tensor, model: OneHotReadout, noise: Tensor | float) -> Tensor:
+    """The one-hot readout of :func:`identity_readout` in ADC steps, before the ADC clips:
+    ``rint((amplitude·w + noise_std·z) / step)`` (no rounding without output quantization),
+    with the standard normal ``noise`` drawn by the caller.
+
+    :func:`identity_readout` draws the noise from its generator; an evaluator that reads
+    many weight states with one draw (common random numbers, the error budget) passes it
+    to all of them, and IO variants that differ only in their bound share these levels
+    (:func:`one_hot_adc` clips them).
+
+    Args:
+        weight_t: transposed array weights ``[..., in_size, out_size]`` (contiguous for
+            speed).
+        model: the readout of the forward IO model (:meth:`OneHotReadout.from_io`).
+        noise: standard normals broadcastable to ``weight_t`` (``0.0`` when
+            ``model.noise_std`` is 0).
+
+    Returns:
+        A new tensor shaped like ``weight_t``.
+
+    Example:
+        >>> model = OneHotReadout(amplitude=1.0, noise_std=0.0, step=0.5, bound=1.0)
+        >>> one_hot_levels(torch.tensor([[0.2, 0.4], [-0.9, 3.0]]), model, 0.0).tolist()
+        [[0.0, 1.0], [-2.0, 6.0]]
+    """
+    inv_step = 1.0 / model.step if model.step > 0 else 1.0
+    level = F.readout_level(weight_t, model.amplitude, model.noise_std, noise, inv_step)
+    return level.round_() if model.step > 0 else level
+
+
+@torch.no_grad()
+def one_hot_adc(
+    levels: Tensor, model: OneHotReadout, *, check_bound: bool = False, out: bool = False
+) -> Tensor | None:
+    """The ADC outputs of the one-hot readout from its :func:`one_hot_levels`: clipped at
+    the ADC bound and scaled back by the step.
+
+    Args:
+        levels: from :func:`one_hot_levels` (of a model with the same step).
+        model: the readout of the forward IO model (its ``bound`` and ``step``).
+        check_bound: iterative bound management: return None if any level lies beyond
+            the ADC bound (the MVM would redo that row; the caller then runs the MVM).
+        out: write the result into ``levels`` (else ``levels`` is left as it is).
+
+    Returns:
+        The outputs, shaped like ``levels``, or None (see ``check_bound``).
+
+    Example:
+        >>> model = OneHotReadout(amplitude=1.0, noise_std=0.0, step=0.5, bound=1.0)
+        >>> levels = one_hot_levels(torch.tensor([[0.2, 0.4], [-0.9, 3.0]]), model, 0.0)
+        >>> one_hot_adc(levels, model).tolist()
+        [[0.0, 0.5], [-1.0, 1.0]]
+        >>> one_hot_adc(levels, model, check_bound=True) is None
+        True
+    """
+    inv_step = 1.0 / model.step if model.step > 0 else 1.0
+    bound = model.bound * inv_step  # in ADC steps (the MVM's units)
+    if check_bound:
+        low, high = torch.aminmax(levels)
+        if float(high) > bound or float(low) < -bound:
+            return None
+    level = levels.clamp_(-bound, bound) if out else levels.clamp(-bound, bound)
     return level.mul_(model.step) if model.step > 0 else level
 
 
