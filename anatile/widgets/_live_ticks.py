@@ -7,26 +7,39 @@ a matplotlib draw (~100 ms on the trace panel). Drawn as a handful of live artis
 depends on the y limits (:meth:`~anatile.widgets._figure.FigurePanel.add_live_ylim`): it is
 drawn once, and new limits cost a few short texts per frame. The axis label keeps a fixed
 place, left of the widest tick label the axis expects.
+
+Even a short text costs about a millisecond to lay out and rasterize, and the tick labels
+were a third of a click's redraw. On the live (Agg) frames the labels are therefore
+*stamps*: each label string is rasterized once, at a whole-pixel anchor over the figure's
+blank margin, its pixels are kept, and later frames copy them to the label's (whole-pixel)
+place (:class:`TickLabelStamps`). Exports draw the labels as ordinary texts.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib import rcParams
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.markers import TICKLEFT, MarkerStyle
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator, NullLocator
-from matplotlib.transforms import ScaledTranslation
+from matplotlib.transforms import Bbox, IdentityTransform, ScaledTranslation
 
 from anatile.widgets._figure import RENDER_LOCK, FigurePanel
 
-__all__ = ["LiveYTicks", "tick_labels"]
+__all__ = ["LiveYTicks", "TickLabelStamps", "tick_labels"]
+
+#: label strings whose pixels a :class:`TickLabelStamps` keeps (a few hundred bytes each)
+STAMP_CACHE_SIZE = 256
 
 _MINUS = "\u2212"  # what matplotlib's tick labels use (axes.unicode_minus)
 
@@ -49,6 +62,78 @@ def tick_labels(values: Sequence[float]) -> list[str]:
         v = 0.0 if abs(v) <= 1e-9 * step else v
         out.append(f"{v:.{decimals}f}".replace("-", _MINUS))
     return out
+
+
+class TickLabelStamps(Artist):
+    """Draws the visible ``labels`` of an axes on an Agg canvas from kept pixels.
+
+    Not a child of the axes or the figure (``savefig`` draws the texts themselves); it is
+    a live artist of the panel. Each label is placed at its anchor (the point its text is
+    aligned to) rounded to whole pixels. The first time a string is drawn it is rasterized
+    there by ``stamp`` (a text of the same font, colour and alignment) and the pixels of
+    its box, 1 px around, are kept; afterwards they are copied to the new anchor. The box
+    must lie over blank figure margin (what :class:`LiveYTicks` leaves left of the axes),
+    since a kept box carries the pixels under the text with it.
+
+    Args:
+        ax: the axes whose labels these are (its figure's dpi keys the kept pixels).
+        labels: the texts (their string, position, transform and visibility are read at
+            each draw).
+        stamp: the text used to rasterize a string the first time.
+    """
+
+    def __init__(self, ax: Axes, labels: list[Text], stamp: Text) -> None:
+        super().__init__()
+        self.axes = ax
+        self.labels = labels
+        self.stamp = stamp
+        self.set_animated(True)
+        #: by (string, dpi): (kept pixels, offset of their top-left from the anchor)
+        self._kept: OrderedDict[tuple[str, float], tuple[Any, int, int]] = OrderedDict()
+        self.stamped = 0  # strings rasterized (tests)
+
+    def draw(self, renderer: Any) -> None:
+        if not self.get_visible():
+            return
+        if not isinstance(renderer, RendererAgg):  # not a live frame: plain texts
+            for text in self.labels:
+                text.draw(renderer)
+            return
+        height = int(renderer.height)
+        dpi = float(renderer.dpi)
+        for text in self.labels:
+            label = text.get_text()
+            if not (text.get_visible() and label):
+                continue
+            x, y = text.get_transform().transform(text.get_unitless_position())
+            if not (math.isfinite(x) and math.isfinite(y)):
+                continue
+            ax_px, ay_px = int(round(x)), int(round(y))
+            key = (label, dpi)
+            kept = self._kept.get(key)
+            if kept is None:  # drawn in place, and its pixels kept
+                self._rasterize(renderer, label, ax_px, ay_px, height)
+                continue
+            self._kept.move_to_end(key)
+            region, dx, dy = kept
+            renderer.restore_region(region, xy=(ax_px + dx, height - ay_px + dy))
+
+    def _rasterize(self, renderer: RendererAgg, label: str, ax_px: int, ay_px: int,
+                   height: int) -> None:
+        stamp = self.stamp
+        stamp.set_text(label)
+        stamp.set_position((ax_px, ay_px))
+        stamp.draw(renderer)
+        box = stamp.get_window_extent(renderer)
+        whole = Bbox.from_extents(math.floor(box.x0) - 1, math.floor(box.y0) - 1,
+                                  math.ceil(box.x1) + 1, math.ceil(box.y1) + 1)
+        region = renderer.copy_from_bbox(whole)
+        x1, y1, _x2, _y2 = region.get_extents()  # top-left, y downwards
+        kept = (region, int(x1) - ax_px, int(y1) - (height - ay_px))
+        self._kept[(label, float(renderer.dpi))] = kept
+        while len(self._kept) > STAMP_CACHE_SIZE:
+            self._kept.popitem(last=False)
+        self.stamped += 1
 
 
 class LiveYTicks:
@@ -97,8 +182,13 @@ class LiveYTicks:
             panel.add_live(line)
         self.marks.set_clip_on(False)  # the marks stand outside the axes
         self._text_offset = ScaledTranslation(-(size + pad) / 72.0, 0.0, fig.dpi_scale_trans)
-        self._panel = panel
+        # the texts are what an export draws (animated: never in the kept frame); the live
+        # frames draw them from kept pixels
         self.labels: list[Text] = [self._new_label() for _ in range(n_ticks + 2)]
+        stamp = Text(0.0, 0.0, "", ha="right", va="center_baseline", fontsize=self.fontsize,
+                     color=self.label_color, transform=IdentityTransform())
+        stamp.set_figure(fig)
+        self.stamps = panel.add_live(TickLabelStamps(ax, self.labels, stamp))
         with RENDER_LOCK:
             probe = Text(0.0, 0.0, widest_label, fontsize=self.fontsize)
             probe.set_figure(fig)
@@ -115,7 +205,8 @@ class LiveYTicks:
         text = ax.text(0.0, 0.0, "", transform=ax.get_yaxis_transform() + self._text_offset,
                        ha="right", va="center_baseline", fontsize=self.fontsize,
                        color=self.label_color, clip_on=False, visible=False)
-        return self._panel.add_live(text)
+        text.set_animated(True)
+        return text
 
     def set_ylim(self, lo: float, hi: float) -> None:
         """Set ``ax``'s y limits and place the ticks, labels and grid lines for them."""

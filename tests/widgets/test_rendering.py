@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 import torch
@@ -107,6 +108,36 @@ def test_trace_axes_fit_each_weight_and_a_click_never_lays_the_frame_out_again()
         np.testing.assert_array_equal(_pixels(bytes(panel.image.value)), _forced(panel),
                                       err_msg=f"{cell}")
     assert len(limits) >= 3  # the weights' axes differ, their frame is the same
+
+
+def test_tick_label_stamps_draw_each_label_where_its_text_stands(tmp_path: Path) -> None:
+    tile = _inference_tile()
+    insp = TileInspector(tile)
+    view = insp.extra.trace_view
+    panel = view.panel
+    for cell in [(3, 5), (40, 2), (10, 20)]:  # kept stamps, copied to new places
+        insp.select(*cell)
+    warm = _pixels(bytes(panel.image.value))
+    stamped = [ticks.stamps.stamped for ticks in view.y_ticks]
+    for ticks in view.y_ticks:  # drawn as texts at the same anchors: the same pixels
+        ticks.stamps._kept.clear()
+    np.testing.assert_array_equal(_forced(panel), warm)
+    assert all(ticks.stamps.stamped > n for ticks, n in zip(view.y_ticks, stamped, strict=True))
+    height = warm.shape[0]
+    for ticks in view.y_ticks:
+        for text in ticks.labels:
+            if not text.get_visible():
+                continue
+            x, y = text.get_transform().transform(text.get_unitless_position())
+            row, col = int(round(height - y)), int(round(x))
+            box = warm[row - 4:row + 5, col - 12:col]  # left of the anchor (right-aligned)
+            assert box.min() < 100, text.get_text()  # dark glyph pixels on white
+    # an export draws the labels as texts
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        svg = panel.export(tmp_path / "trace.svg").read_text()
+    for ticks in view.y_ticks:
+        for label in tick_labels(ticks.values):
+            assert f">{label}<" in svg
 
 
 def test_y_limits_leave_the_frame_key_only_while_nothing_in_the_frame_depends_on_them() -> None:
