@@ -20,7 +20,7 @@ from PIL import Image
 from anatile.analysis.trace import WeightTracer, weight_trace
 from anatile.tiles import InferenceTile, TileWithPeriphery
 from anatile.widgets import TileInspector
-from anatile.widgets._figure import FigurePanel, encode_png
+from anatile.widgets._figure import FigurePanel, encode_png, rgb_of
 from anatile.widgets._interact import pixel_of
 from anatile.widgets._live_ticks import LiveYTicks, tick_labels
 from anatile.widgets._plots import max_pool, nice_ceil, nice_range
@@ -240,6 +240,10 @@ def test_export_draws_the_heatmap_at_the_export_resolution(tmp_path: Path) -> No
 def test_encode_png_is_lossless() -> None:
     rgb = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
     np.testing.assert_array_equal(_pixels(encode_png(rgb)), rgb)
+    rgba = np.random.default_rng(1).integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    got = rgb_of(rgba)
+    assert got.flags.c_contiguous and got.shape == (37, 53, 3)
+    np.testing.assert_array_equal(got, rgba[:, :, :3])
     with pytest.raises(ValueError, match="rgb"):
         encode_png(rgb[:, :, :2])
 
