@@ -153,7 +153,8 @@ class TileArray(nn.Module):
             :meth:`program_weights`/:meth:`drift_weights` run whole tiles so
             (``anatile.functional.threads``). Every tile keeps its own generator, so the
             numbers are those of the serial loop; False runs everything on the calling
-            thread.
+            thread. Both switches take a bool: anything else raises ``TypeError`` naming
+            the switch and leaves the array unchanged.
         out_sizes, in_sizes: sizes of the grid rows / columns (``in_sizes`` count only
             data inputs, not an analog bias column).
 
@@ -177,6 +178,14 @@ class TileArray(nn.Module):
 
     fused: bool = True
     parallel: bool = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # the two switches take a bool: a typo such as ``parallel = "no"`` (truthy) would
+        # otherwise silently keep them on; checked before anything is set
+        if name in ("fused", "parallel") and not isinstance(value, bool):
+            raise TypeError(f"{name}: expected a bool (True or False), got {value!r} "
+                            f"({type(value).__name__})")
+        super().__setattr__(name, value)
 
     def __init__(self, out_size: int, in_size: int, rpu_config: RPUConfig | None = None,
                  bias: bool = False, *, seed: int | None = None) -> None:
