@@ -43,7 +43,7 @@ from anatile.analysis.tiles import (
     tile_weight_error,
 )
 from anatile.analysis.tnmse import tnmse_over_time
-from anatile.analysis.trace import WeightTrace, weight_trace
+from anatile.analysis.trace import WeightTrace, WeightTracer, weight_trace
 
 __all__ = [
     "ATTRIBUTIONS",
@@ -63,6 +63,7 @@ __all__ = [
     "Metric",
     "TileSummary",
     "WeightTrace",
+    "WeightTracer",
     "accuracy_over_time",
     "tile_labels",
     "tile_summaries",
