@@ -66,6 +66,7 @@ nitpicky = True
 nitpick_ignore = [
     ("py:class", "anatile.config.base.T"),  # TypeVars, not objects
     ("py:class", "anatile.config.base.F"),
+    ("py:class", "anatile.functional.threads.T"),
     ("py:exc", "traitlets.TraitError"),  # traitlets has no inventory here
     # protocols of the TileInspector's views, not documented yet
     ("py:class", "anatile.widgets.weights_view.WeightsHost"),

@@ -27,8 +27,8 @@ __all__ = ["MIN_ELEMENTS_PER_JOB", "distinct_generators", "run_jobs", "worker_co
 T = TypeVar("T")
 
 MIN_ELEMENTS_PER_JOB = 1 << 15
-"""Smallest job (elements drawn or computed) worth a thread: below it the hand-off (tens
-of µs) costs more than the job; torch's own intra-op grain size is the same 32768."""
+"""The smallest job worth a thread, in elements drawn or computed. Below it the hand-off
+(tens of µs) costs more than the job; torch's own intra-op grain size is the same 32768."""
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
