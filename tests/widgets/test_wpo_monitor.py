@@ -147,17 +147,22 @@ def test_start_clears_the_previous_run_before_its_first_generation() -> None:
     monitor = WPOMonitor(opt)
     monitor.start(background=False)
     monitor.refresh()
-    assert len(monitor._g_lines) > 0
-    seen: list[tuple[int, int, str]] = []
+    assert [len(line.get_xdata()) for line in monitor._g_lines] == [201] * 4
+    assert not monitor._g_waiting.get_visible()
+    before = monitor.g_panel.image.value
+    seen: list[tuple[int, list[int], bool, bool]] = []
 
     def at_start(event: object) -> None:
         if isinstance(event, OptimizerStarted):
-            seen.append((len(monitor._best_line.get_xdata()), len(monitor._g_lines),
-                         monitor._g_ax.get_title()))
+            seen.append((len(monitor._best_line.get_xdata()),
+                         [len(line.get_xdata()) for line in monitor._g_lines],
+                         monitor._g_waiting.get_visible(),
+                         monitor.g_panel.image.value != before))
 
     opt.events.subscribe(at_start)
     monitor.start(background=False)
-    assert seen == [(0, 0, "best strategy: waiting for the first generation")]
+    # no data in either panel, the g(w) panel says it waits, and a new image was pushed
+    assert seen == [(0, [0, 0, 0, 0], True, True)]
     assert monitor.errors == []
 
 
