@@ -10,22 +10,15 @@ from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib.patches import Polygon
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
-from anatile.analysis.metrics import TNMSE
 from anatile.inference import CustomPairConductanceConverter
-from anatile.widgets._base import AnatileWidget, tight_layout
+from anatile.widgets._base import AnatileWidget
 from anatile.widgets._plots import (
-    axis_label,
-    conductance_curves,
-    device_style,
-    few_ticks,
     format_readouts,
     format_seconds,
-    nice_ceil,
     warm_up_custom_pair_curves,
 )
+from anatile.widgets._wpo_figures import LossFigure, StrategyFigure
 from anatile.wpo import events as ev
 from anatile.wpo.loss import tnmse_from_loss
 from anatile.wpo.optimizer import WeightProgrammingOptimizer
@@ -38,14 +31,6 @@ MAX_FRAME_INTERVAL_S = 1.0
 #: default rest between the end of one redraw and the start of the next: with a frame's
 #: render this gives about 1.2 frames per second, the ≥ 1 per second bar with margin.
 MIN_FRAME_INTERVAL_S = 0.8
-#: during a run the generation axis reaches as far as the run gets in this many seconds
-#: at its current pace (at most ``maxiter``): redrawing the axes (tick labels) costs about
-#: ten frames, so the axis is widened that rarely.
-X_HORIZON_S = 30.0
-#: limits of the TNMSE axis are multiples of these in each decade (tick positions of the
-#: log axis: both ends carry a label).
-LOG_STEPS = (1.0, 2.0, 5.0, 10.0)
-G_TITLE = "g(w) of the best strategy so far"
 
 
 class WPOMonitor(AnatileWidget):
@@ -101,60 +86,14 @@ class WPOMonitor(AnatileWidget):
         self._losses: list[np.ndarray] = []
         self._band: list[tuple[float, float]] = []
         self._band_lock = threading.Lock()
-        # the loss axes' limits of this run: they only widen while it runs (_loss_limits)
-        self._x_top: float | None = None
-        self._y_range: tuple[float, float] | None = None
         self._stop_requested = threading.Event()
         self._thread: threading.Thread | None = None
         self._active = False  # between start() and the end of the run
         self._status_at = -float("inf")
         self.loss_panel = self._panel("loss", (5.6, 3.2), self._update_loss)
-        ax = self.loss_panel.figure.subplots()
-        ax.set_xlabel("generation")
-        ax.set_ylabel(axis_label(TNMSE), fontsize=8)
-        ax.set_title("test-layer TNMSE: lower is better", fontsize=9)
-        ax.set_yscale("log")  # early populations span orders of magnitude
-        ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-        ax.yaxis.set_minor_locator(NullLocator())
-        ax.grid(alpha=0.3)
-        self._loss_ax = ax
-        # live data over kept axes with rounded limits (_update_loss): see FigurePanel
-        live = self.loss_panel.add_live
-        self._band_patch = live(Polygon(np.zeros((0, 2)), closed=True, alpha=0.25, linewidth=0,
-                                        color="#1f77b4", label="population 10–90 %"))
-        ax.add_patch(self._band_patch)
-        self._best_line = live(ax.plot([], [], color="#1f77b4", marker=".", label="best")[0])
-        self._baseline_line = ax.axhline(np.nan, color="#7f7f7f", ls="--", label="baseline")
-        self._target_line = ax.axhline(np.nan, color="#2ca02c", linestyle=":",
-                                       label="target (early stop)")
-        self.loss_panel.add_sticky(ax.legend(fontsize=8, loc="upper right"))
-        tight_layout(self.loss_panel.figure)
-
+        self.loss_figure = LossFigure(self.loss_panel)
         self.g_panel = self._panel("g", (5.0, 3.2), self._update_g)
-        self._g_ax = self.g_panel.figure.subplots()
-        self._g_ax.set(xlabel="weight / max|W|", ylabel="conductance (µS)")
-        # a static title (kept frame pixels): the generation and f factors of the best
-        # strategy are in the status line, and in the title of an exported figure
-        self._g_ax.set_title(G_TITLE, fontsize=9)
-        self.g_panel.prepare_export = self._g_export_title
-        self._g_waiting = self.g_panel.add_live(self._g_ax.text(
-            0.5, 0.5, "waiting for the first generation", transform=self._g_ax.transAxes,
-            ha="center", va="center", fontsize=9, color="#7f7f7f"))
-        # both axes fixed: the devices' conductance range (widened if a curve leaves it)
-        self._g_ax.set(xlim=(-1.05, 1.05), ylim=(0.0, nice_ceil(1.05 * optimizer.g_max)),
-                       autoscale_on=False)
-        self._g_ax.grid(alpha=0.3)
-        self._g_lines: list[Any] = []
-        self._g_drawn: Any = None  # the best strategy the g(w) curves show
-        # one empty curve per device from the start: the legend is part of the kept frame
-        n_pairs = len(optimizer.f_lst)
-        self._make_g_lines(CustomPairConductanceConverter(
-            [1.0] * n_pairs, [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]] * n_pairs,
-            invertibility_test=False).device_names)
-        few_ticks([self._g_ax], 5)
-        self._loss_ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
-        tight_layout(self.g_panel.figure)
+        self.g_figure = StrategyFigure(self.g_panel, optimizer.g_max, len(optimizer.f_lst))
         warm_up_custom_pair_curves()  # a one-time import, now rather than mid-run
 
         self.start_button = widgets.Button(description="Start", icon="play",
@@ -202,7 +141,7 @@ class WPOMonitor(AnatileWidget):
         self._losses.clear()
         with self._band_lock:
             self._band.clear()
-        self._x_top = self._y_range = None
+        self.loss_figure.reset()
         self.started = None
         self.baseline = None
         self.finished = None
@@ -342,70 +281,16 @@ class WPOMonitor(AnatileWidget):
         gens = np.asarray([e.generation for e in events], dtype=np.float64)
         best = np.asarray([e.best_tnmse for e in events], dtype=np.float64)
         band = self.population_tnmse_band()[: len(events)]
-        self._best_line.set_data(gens, best)
-        if len(gens) and np.isfinite(band).all():
-            self._band_patch.set_xy(np.concatenate([np.c_[gens, band[:, 1]],
-                                                    np.c_[gens[::-1], band[::-1, 0]]]))
-        else:
-            self._band_patch.set_xy(np.zeros((0, 2)))
-        if self.baseline is not None:
-            b, target = self.baseline.baseline_tnmse, self.baseline.target_tnmse
-            self._baseline_line.set_ydata([b, b])
-            self._target_line.set_ydata([target, target])
-        else:
-            self._baseline_line.set_ydata([np.nan, np.nan])
-            self._target_line.set_ydata([np.nan, np.nan])
-        x_top, (y_lo, y_hi) = self._loss_limits(events, best)
-        ax = self._loss_ax
-        if ax.get_xlim() != (0.0, x_top):
-            ax.set_xlim(0.0, x_top)
-        if ax.get_ylim() != (y_lo, y_hi):
-            ax.set_ylim(y_lo, y_hi)
-            # labelled ticks at 1, 2, 5 × 10^k; within one decade also at 1.5, 3 and 7
-            subs = (1.0, 2.0, 5.0) if y_hi / y_lo > 10.0 + 1e-9 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
-            ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=subs))
+        base = self.baseline
+        t0 = base.elapsed_s if base is not None else 0.0
+        pace = (events[-1].generation / max(events[-1].elapsed_s - t0, 1e-9)
+                if events else 0.0)
+        self.loss_figure.show(gens, best, band,
+                              None if base is None else (base.baseline_tnmse,
+                                                         base.target_tnmse),
+                              self.optimizer.options.maxiter, pace, self.running)
         self._set_status(self._state_word())
         return None
-
-    def _loss_limits(self, events: list[Any], best: np.ndarray
-                     ) -> tuple[float, tuple[float, float]]:
-        """Limits of the loss axes: ``(x_top, (y_lo, y_hi))``.
-
-        They change rarely, as a new set of limits redraws the axes' tick labels (about ten
-        frames' work). The generation axis reaches :data:`X_HORIZON_S` seconds ahead at the
-        run's pace (at most ``maxiter``); the TNMSE axis spans the best TNMSE, the baseline
-        and the target with 15 % margins, ends rounded outwards to 1, 2, 5 × 10^k. Both only
-        widen while the run goes on; after it they fit the run. The population band is not
-        fitted: its early spread runs off the top.
-        """
-        maxiter = float(self.optimizer.options.maxiter)
-        last_gen = float(events[-1].generation) if events else 0.0
-        if not self.running:
-            x_top = min(maxiter, nice_ceil(max(1.0, last_gen), LOG_STEPS))
-        elif self._x_top is not None and last_gen <= self._x_top:
-            x_top = self._x_top
-        else:
-            t0 = self.baseline.elapsed_s if self.baseline is not None else 0.0
-            pace = last_gen / max(events[-1].elapsed_s - t0, 1e-9) if events else 0.0
-            x_top = min(maxiter, nice_ceil(max(1.0, last_gen + pace * X_HORIZON_S),
-                                           LOG_STEPS))
-        values = best[np.isfinite(best) & (best > 0)]
-        if self.baseline is not None:
-            values = np.append(values, [self.baseline.baseline_tnmse,
-                                        self.baseline.target_tnmse])
-        values = values[np.isfinite(values) & (values > 0)]
-        if values.size:
-            # 1 / nice_ceil(1 / v) rounds down to 1, 2, 5 × 10^k (the steps' reciprocals)
-            y_range = (1.0 / nice_ceil(1.15 / float(values.min()), LOG_STEPS),
-                       nice_ceil(1.15 * float(values.max()), LOG_STEPS))
-        else:
-            y_range = (0.01, 1.0)
-        if self.running and events:
-            if self._y_range is not None:
-                y_range = (min(y_range[0], self._y_range[0]),
-                           max(y_range[1], self._y_range[1]))
-            self._x_top, self._y_range = x_top, y_range
-        return x_top, y_range
 
     def _state_word(self) -> str:
         if self.running:
@@ -415,55 +300,7 @@ class WPOMonitor(AnatileWidget):
         return "idle"
 
     def _update_g(self) -> bool | None:
-        last = self.history[-1] if self.history else None
-        key = None if last is None else (tuple(last.best_f_lst),
-                                         tuple(map(tuple, last.best_g_lst)))
-        if key == self._g_drawn and self.g_panel.image.value:
-            return False  # the best strategy did not change: no new frame
-        self._g_drawn = key
-        self._g_waiting.set_visible(last is None)
-        if last is None:
-            for line in self._g_lines:
-                line.set_data([], [])
-            return None
-        conv = CustomPairConductanceConverter(
-            list(last.best_f_lst), [list(row) for row in last.best_g_lst],
-            invertibility_test=False,
-        )
-        w, gs = conductance_curves(conv)
-        if len(self._g_lines) != len(gs):  # another device count than the optimizer's
-            self._make_g_lines(conv.device_names)
-        for line, g in zip(self._g_lines, gs, strict=True):
-            line.set_data(w, g)
-        top = max((float(np.nanmax(g)) for g in gs if np.isfinite(g).any()), default=0.0)
-        if top > self._g_ax.get_ylim()[1]:
-            self._g_ax.set_ylim(0.0, nice_ceil(top * 1.05))
-        return None
-
-    def _make_g_lines(self, names: list[str]) -> None:
-        """One (empty) live curve per device and their legend, replacing any before."""
-        panel, ax = self.g_panel, self._g_ax
-        for line in self._g_lines:
-            panel.live.remove(line)
-            line.remove()
-        legend = ax.get_legend()
-        if legend is not None:
-            panel.sticky.remove(legend)
-            legend.remove()
-        self._g_lines = [panel.add_live(ax.plot([], [], label=name,
-                                                **device_style(i, len(names)))[0])
-                         for i, name in enumerate(names)]
-        panel.add_sticky(ax.legend(fontsize=7, loc="upper center"))
-
-    def _g_export_title(self, scale: float) -> None:
-        """An exported g(w) figure names its generation and f factors in its title."""
-        last = self.history[-1] if self.history else None
-        if scale == 1.0 or last is None:
-            self._g_ax.set_title(G_TITLE, fontsize=9)
-        else:
-            f_txt = ", ".join(f"{f:.3g}" for f in last.best_f_lst)
-            self._g_ax.set_title(f"best strategy (generation {last.generation}), "
-                                 f"f = [{f_txt}]", fontsize=9)
+        return self.g_figure.show(self.history[-1] if self.history else None)
 
     def export_data(self, directory: str | Path, stem: str | None = None) -> list[Path]:
         """The run's history as CSV: generation, elapsed time, best TNMSE, the population's

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import numpy as np
 import pytest
@@ -45,15 +47,15 @@ def test_history_grows_one_point_per_generation() -> None:
     assert monitor.result is opt.result.converter
     assert monitor.baseline is not None
     monitor.refresh()
-    np.testing.assert_array_equal(monitor._best_line.get_xdata(), [1, 2, 3, 4])
-    np.testing.assert_allclose(monitor._best_line.get_ydata(),
+    np.testing.assert_array_equal(monitor.loss_figure.best_line.get_xdata(), [1, 2, 3, 4])
+    np.testing.assert_allclose(monitor.loss_figure.best_line.get_ydata(),
                                [e.best_tnmse for e in monitor.history])
     # the g(w) panel shows the last generation's best strategy
     last = monitor.history[-1]
     conv = CustomPairConductanceConverter(last.best_f_lst, last.best_g_lst,
                                           invertibility_test=False)
     _, gs = conductance_curves(conv)
-    for line, g in zip(monitor._g_lines, gs, strict=True):
+    for line, g in zip(monitor.g_figure.lines, gs, strict=True):
         np.testing.assert_allclose(line.get_ydata(), g)
     assert "4 / 4" in monitor.status.value and "finished" in monitor.status.value
     assert not monitor.start_button.disabled and monitor.stop_button.disabled
@@ -123,9 +125,10 @@ def test_tnmse_axis_baseline_target_settings_and_no_eta_after_the_end() -> None:
     monitor.start(background=False)
     monitor.refresh()
     base = monitor.baseline
-    assert "TNMSE" in monitor._loss_ax.get_ylabel()
-    assert monitor._baseline_line.get_ydata()[0] == pytest.approx(base.baseline_tnmse)
-    assert monitor._target_line.get_ydata()[0] == pytest.approx(base.target_tnmse)
+    assert "TNMSE" in monitor.loss_figure.ax.get_ylabel()
+    fig = monitor.loss_figure
+    assert fig.baseline_line.get_ydata()[0] == pytest.approx(base.baseline_tnmse)
+    assert fig.target_line.get_ydata()[0] == pytest.approx(base.target_tnmse)
     assert base.target_tnmse < base.baseline_tnmse
     # the population band is the events' losses, in TNMSE
     band = monitor.population_tnmse_band()
@@ -147,16 +150,16 @@ def test_start_clears_the_previous_run_before_its_first_generation() -> None:
     monitor = WPOMonitor(opt)
     monitor.start(background=False)
     monitor.refresh()
-    assert [len(line.get_xdata()) for line in monitor._g_lines] == [201] * 4
-    assert not monitor._g_waiting.get_visible()
+    assert [len(line.get_xdata()) for line in monitor.g_figure.lines] == [201] * 4
+    assert not monitor.g_figure.waiting.get_visible()
     before = monitor.g_panel.image.value
     seen: list[tuple[int, list[int], bool, bool]] = []
 
     def at_start(event: object) -> None:
         if isinstance(event, OptimizerStarted):
-            seen.append((len(monitor._best_line.get_xdata()),
-                         [len(line.get_xdata()) for line in monitor._g_lines],
-                         monitor._g_waiting.get_visible(),
+            seen.append((len(monitor.loss_figure.best_line.get_xdata()),
+                         [len(line.get_xdata()) for line in monitor.g_figure.lines],
+                         monitor.g_figure.waiting.get_visible(),
                          monitor.g_panel.image.value != before))
 
     opt.events.subscribe(at_start)
@@ -176,12 +179,15 @@ def test_monitor_redraws_at_least_once_per_second_during_a_run() -> None:
     opt = _optimizer(maxiter=60)
     monitor = WPOMonitor(opt)
     frames: list[tuple[float, float]] = []
+    shown: list[bool] = []  # per frame: whether it pushed a new loss image
     draw = monitor._draw
 
     def timed_draw() -> None:
         start = time.monotonic()
+        image = monitor.loss_panel.image.value
         draw()
         frames.append((start, time.monotonic()))
+        shown.append(monitor.loss_panel.image.value is not image)
 
     monitor._redraw._fn = timed_draw
     gens: list[float] = []
@@ -197,7 +203,10 @@ def test_monitor_redraws_at_least_once_per_second_during_a_run() -> None:
     # the frames of the run, from the last one before its first generation (Start's clearing
     # frame) on: each next frame is checked against the one before
     before = [f for f in frames if f[0] < gens[0]]
-    during = before[-1:] + [(s, e) for s, e in frames if gens[0] <= s <= end]
+    in_run = [k for k, (s, _e) in enumerate(frames) if gens[0] <= s <= end]
+    during = before[-1:] + [frames[k] for k in in_run]
+    # every frame of the run shows a new loss figure (not a redraw call that drew nothing)
+    assert all(shown[k] for k in in_run)
     duration = end - gens[0]
     assert len(gens) == 60 and duration >= 3.0
     assert len(during) >= 2
@@ -209,3 +218,71 @@ def test_monitor_redraws_at_least_once_per_second_during_a_run() -> None:
                       render / HARD_MAX_DUTY) + slack
         assert s1 - s0 <= allowed, (s1 - s0, e0 - s0)
     assert monitor.errors == []
+
+
+def test_a_run_keeps_the_figures_axes_and_the_numbers_go_to_the_status_line() -> None:
+    """Axes limits that change redraw the axes' text (ten frames' work): during a run the
+    g(w) axes never change and the loss axes at most when the first generation arrives
+    and when the TNMSE leaves its rounded range; the g(w) title is static, its f factors
+    are in the status line and in an exported figure's title."""
+    opt = _optimizer(maxiter=30)
+    monitor = WPOMonitor(opt)
+    counts: list[tuple[int, ...]] = []
+
+    def at(event: object) -> None:
+        if isinstance(event, GenerationFinished):
+            monitor.refresh()  # a frame per generation: more than the live view draws
+            counts.append(tuple(p.frame_draws + p.axes_draws + p.frame_hits
+                                for p in (monitor.loss_panel, monitor.g_panel)))
+
+    opt.events.subscribe(at)
+    monitor.start(background=False)
+    loss_redraws = [c[0] for c in counts]
+    g_redraws = [c[1] for c in counts]
+    assert len(counts) == 30
+    assert g_redraws[-1] == g_redraws[0]  # the g(w) frame of Start, all run long
+    assert loss_redraws[-1] - loss_redraws[0] <= 2
+    assert monitor.g_figure.ax.get_title() == "g(w) of the best strategy so far"
+    last = monitor.history[-1]
+    f_txt = ", ".join(f"{f:.3g}" for f in last.best_f_lst)
+    assert f"anatile-best-f'>[{f_txt}]<" in monitor.status.value
+    with TemporaryDirectory() as folder:
+        monitor.export(folder, formats=("svg",))
+        svg = (Path(folder) / "WPOMonitor_g.svg").read_text()
+    assert f"generation {last.generation}" in svg and f_txt in svg
+    assert monitor.g_figure.ax.get_title() == "g(w) of the best strategy so far"
+
+
+def test_loss_limits_only_widen_during_a_run_and_fit_it_after() -> None:
+    opt = _optimizer(maxiter=3)
+    fig = WPOMonitor(opt).loss_figure
+    base = (0.08, 0.07)
+    gens = np.arange(1.0, 41.0)
+    best = np.geomspace(0.085, 0.02, gens.size)  # the best TNMSE falls 4× in 40 generations
+    seen = []
+    for n in range(1, gens.size + 1):
+        seen.append(fig.limits(gens[:n], best[:n], base, maxiter=200, pace=20.0,
+                               running=True))
+    x_tops = [x for x, _ in seen]
+    los = [y[0] for _, y in seen]
+    his = [y[1] for _, y in seen]
+    # 30 s ahead at 20 generations/s is past the budget: the whole budget from the start
+    assert set(x_tops) == {200.0}
+    assert all(b <= a for a, b in zip(los, los[1:], strict=False))  # only widens
+    assert len(set(his)) == 1 and len(set(los)) <= 3  # few distinct frames
+    for (_x, (lo, hi)), n in zip(seen, range(1, gens.size + 1), strict=True):
+        shown = np.append(best[:n], base)
+        assert lo * 1.15 <= shown.min() * (1 + 1e-12) and hi >= 1.15 * shown.max()
+        for end in (lo, hi):  # ends on 1, 2, 5 × 10^k: a labelled tick
+            mantissa = end / 10.0 ** np.floor(np.log10(end) + 1e-12)
+            assert min(abs(mantissa - m) for m in (1.0, 2.0, 5.0)) < 1e-9
+    # a slow run: the axis reaches 30 s ahead, then widens when the run gets there
+    fig.reset()
+    slow = [fig.limits(gens[:n], best[:n], base, maxiter=5000, pace=0.5, running=True)[0]
+            for n in range(1, gens.size + 1)]
+    assert slow[0] == 20.0 and slow[-1] == 50.0 and all(x >= n for x, n in
+                                                         zip(slow, range(1, 41), strict=True))
+    # after the run the limits fit it (no memory of the run's widest range)
+    x_top, (lo, hi) = fig.limits(gens[:10], best[:10], base, maxiter=5000, pace=0.5,
+                                 running=False)
+    assert x_top == 10.0 and (lo, hi) == (0.05, 0.1)
