@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocato
 
 from anatile.analysis.metrics import TNMSE
 from anatile.inference import CustomPairConductanceConverter
-from anatile.widgets._base import FigurePanel, tight_layout
+from anatile.widgets._base import RENDER_LOCK, FigurePanel, tight_layout
 from anatile.widgets._plots import (
     axis_label,
     conductance_curves,
@@ -51,7 +51,6 @@ class LossFigure:
         ax = self.ax = panel.figure.subplots()
         ax.set_xlabel("generation")
         ax.set_ylabel(axis_label(TNMSE), fontsize=8)
-        ax.set_title("test-layer TNMSE: lower is better", fontsize=9)
         ax.set_yscale("log")  # early populations span orders of magnitude
         ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
@@ -64,11 +63,23 @@ class LossFigure:
         ax.add_patch(self.band_patch)
         self.best_line = panel.add_live(ax.plot([], [], color="#1f77b4", marker=".",
                                                 label="best")[0])
-        self.baseline_line = ax.axhline(np.nan, color="#7f7f7f", ls="--", label="baseline")
-        self.target_line = ax.axhline(np.nan, color="#2ca02c", linestyle=":",
-                                      label="target (early stop)")
-        panel.add_sticky(ax.legend(fontsize=8, loc="upper right"))
-        tight_layout(panel.figure)
+        # live too: a new baseline leaves the kept frame as it is (only limits change it)
+        self.baseline_line = panel.add_live(ax.axhline(np.nan, color="#7f7f7f", ls="--",
+                                                       label="baseline"))
+        self.target_line = panel.add_live(ax.axhline(np.nan, color="#2ca02c", linestyle=":",
+                                                     label="target (early stop)"))
+        # title and legend belong to the figure, not the axes: new axes limits redraw the
+        # axes alone (ticks and labels), and these keep their pixels (a third of the work)
+        fig = panel.figure
+        self.title = panel.add_sticky(fig.text(0.5, 0.98, "test-layer TNMSE: lower is better",
+                                               ha="center", va="top", fontsize=9))
+        with RENDER_LOCK:  # tight_layout measures text; the top 7 % is the title's
+            fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.93))
+        handles, labels = ax.get_legend_handles_labels()
+        # opaque: its kept pixels are pasted over the data (and over a redrawn axes)
+        panel.add_sticky(fig.legend(handles, labels, fontsize=8, loc="upper right",
+                                    bbox_to_anchor=(1.0, 1.0), bbox_transform=ax.transAxes,
+                                    framealpha=1.0))
         # this run's limits: they only widen while it runs
         self._x_top: float | None = None
         self._y_range: tuple[float, float] | None = None

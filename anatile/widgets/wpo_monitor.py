@@ -264,10 +264,18 @@ class WPOMonitor(AnatileWidget):
         """The population's 10–90 % TNMSE per generation, ``[n_generations, 2]``."""
         n = len(self.history)
         with self._band_lock:
-            for losses in self._losses[len(self._band):n]:
-                finite = losses[np.isfinite(losses)]
-                lo, hi = np.percentile(finite, [10, 90]) if finite.size else (np.nan, np.nan)
-                self._band.append((float(lo), float(hi)))
+            new = self._losses[len(self._band):n]
+            if new and len({x.size for x in new}) == 1 and all(np.isfinite(x).all()
+                                                               for x in new):
+                # the usual case, one call for all new generations (a frame brings dozens)
+                rows = np.percentile(np.stack(new), [10, 90], axis=1).T
+                self._band.extend((float(lo), float(hi)) for lo, hi in rows)
+            else:
+                for losses in new:
+                    finite = losses[np.isfinite(losses)]
+                    lo, hi = (np.percentile(finite, [10, 90]) if finite.size
+                              else (np.nan, np.nan))
+                    self._band.append((float(lo), float(hi)))
             band = np.asarray(self._band[:n], dtype=np.float64).reshape(-1, 2)
         if self.baseline is None:
             return np.full_like(band, np.nan)

@@ -286,3 +286,26 @@ def test_loss_limits_only_widen_during_a_run_and_fit_it_after() -> None:
     x_top, (lo, hi) = fig.limits(gens[:10], best[:10], base, maxiter=5000, pace=0.5,
                                  running=False)
     assert x_top == 10.0 and (lo, hi) == (0.05, 0.1)
+
+
+def test_population_band_is_the_finite_losses_percentiles_per_generation() -> None:
+    from anatile.wpo import BaselineMeasured
+
+    monitor = WPOMonitor(_optimizer())
+    monitor._record(BaselineMeasured(source=None, baseline_tnmse=0.1, target_tnmse=0.09,
+                                     converter="x", elapsed_s=0.0))
+    rng = np.random.default_rng(0)
+    pops = [rng.normal(size=8) for _ in range(5)]
+    pops[3][[1, 4]] = np.inf  # a failed candidate: left out of that generation's band
+    for k, pop in enumerate(pops):
+        monitor._record(GenerationFinished(
+            source=None, generation=k + 1, best_loss=float(pop.min()), population_losses=pop,
+            best_f_lst=[1.0, 1.0], best_g_lst=[[0.0, 1.0]] * 4, best_tnmse=0.1,
+            elapsed_s=float(k), eta_s=0.0))
+        if k == 1:
+            monitor.population_tnmse_band()  # computed in two batches, as frames do
+    margin = monitor.optimizer.options.loss_margin
+    expected = [(np.percentile(p[np.isfinite(p)], [10, 90]) - margin) * 0.1 + 0.1
+                for p in pops]
+    np.testing.assert_allclose(monitor.population_tnmse_band(), expected, rtol=1e-12)
+    monitor.close()
