@@ -159,9 +159,10 @@ def bench_monitor(runs: int) -> dict[str, list[float]]:
     runs on a warmer machine. The optimizer's wall time is ``result.elapsed_s`` (start to
     ``OptimizerFinished``), the same clock for both. The monitor's own work is measured
     directly too: time in its event callback (on the optimizer's thread) plus the CPU time
-    of its redraws during the run (on the redraw thread: a redraw waiting for the GIL,
-    which the compiled WPO kernel holds while it runs, uses no CPU and delays nothing);
-    its last redraw after the run is reported on its own.
+    of its redraws during the run (on the redraw thread: a redraw waiting for a core or
+    for the GIL uses no CPU); its last redraw after the run is reported on its own. The
+    callback's time is wall time, so it includes its own waits for the GIL while a redraw
+    holds it (on a loaded machine most of it).
     """
     out: dict[str, list[float]] = {"bare": [], "monitored": [], "own": [], "final": [],
                                    "frames": [], "generations": [], "fps": [],
@@ -279,7 +280,8 @@ def main() -> None:
         "drawn again about once, at the first generation: "
         f"{statistics.median(mon['frame_cpu_ms']):.0f} ms of CPU per redraw (median, that "
         f"first one included), {statistics.median(mon['frame_wall_ms']):.0f} ms of wall "
-        "time (it waits for the GIL, which the compiled WPO kernel holds while it runs). "
+        "time (it shares the cores with the kernel's threads and the GIL with the "
+        "optimizer's Python code). "
         "The generation callback on the optimizer's thread took "
         f"{statistics.median(mon['callback_ms']):.0f} ms per run in all (wall time).",
         "",
