@@ -27,7 +27,7 @@ from anatile.widgets._plots import (
     nice_ceil,
 )
 
-__all__ = ["G_TITLE", "LOG_STEPS", "X_HORIZON_S", "LossFigure", "StrategyFigure"]
+__all__ = ["DATA_HEIGHT", "G_TITLE", "LOG_STEPS", "X_HORIZON_S", "LossFigure", "StrategyFigure"]
 
 #: during a run the generation axis reaches as far as the run gets in this many seconds
 #: at its current pace (at most ``maxiter``), so it is widened about that rarely.
@@ -36,6 +36,9 @@ X_HORIZON_S = 30.0
 #: log axis: both ends carry a label).
 LOG_STEPS = (1.0, 2.0, 5.0, 10.0)
 G_TITLE = "g(w) of the best strategy so far"
+#: the best TNMSE, baseline and target stay in this lower part of the (log) TNMSE axis;
+#: the legend sits in the head room above (the early population band runs through it).
+DATA_HEIGHT = 0.6
 
 
 class LossFigure:
@@ -73,10 +76,13 @@ class LossFigure:
         fig = panel.figure
         self.title = panel.add_sticky(fig.text(0.5, 0.98, "test-layer TNMSE: lower is better",
                                                ha="center", va="top", fontsize=9))
-        with RENDER_LOCK:  # tight_layout measures text; the top 7 % is the title's
-            fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.93))
+        # tight_layout measures text; the top 7 % is the title's, and the right 3 % keeps
+        # room for a wider last tick label (the generation axis reaches 1000s later on)
+        with RENDER_LOCK:
+            fig.tight_layout(rect=(0.0, 0.0, 0.97, 0.93))
         handles, labels = ax.get_legend_handles_labels()
         # opaque: its kept pixels are pasted over the data (and over a redrawn axes)
+        # upper right, over the head room the TNMSE axis keeps above the data (limits)
         panel.add_sticky(fig.legend(handles, labels, fontsize=8, loc="upper right",
                                     bbox_to_anchor=(1.0, 1.0), bbox_transform=ax.transAxes,
                                     framealpha=1.0))
@@ -126,9 +132,10 @@ class LossFigure:
                running: bool) -> tuple[float, tuple[float, float]]:
         """``(x_top, (y_lo, y_hi))``: the generation axis reaches :data:`X_HORIZON_S`
         seconds ahead at ``pace`` (at most ``maxiter``); the TNMSE axis spans the best
-        TNMSE, the baseline and the target with 15 % margins, ends rounded outwards to
-        1, 2, 5 × 10^k. While ``running`` both only widen; after the run they fit it. The
-        population band is not fitted: its early spread runs off the top."""
+        TNMSE, the baseline and the target with 15 % margins and head room for the legend
+        (the data in the lower :data:`DATA_HEIGHT`), ends rounded outwards to 1, 2, 5 ×
+        10^k. While ``running`` both only widen; after the run they fit it. The population
+        band is not fitted: its early spread runs off the top."""
         last = float(gens[-1]) if len(gens) else 0.0
         if not running:
             x_top = min(float(maxiter), nice_ceil(max(1.0, last), LOG_STEPS))
@@ -141,8 +148,10 @@ class LossFigure:
         values = values[np.isfinite(values) & (values > 0)]
         if values.size:
             # 1 / nice_ceil(1 / v) rounds down to 1, 2, 5 × 10^k (the steps' reciprocals)
-            y_range = (1.0 / nice_ceil(1.15 / float(values.min()), LOG_STEPS),
-                       nice_ceil(1.15 * float(values.max()), LOG_STEPS))
+            lo = 1.0 / nice_ceil(1.15 / float(values.min()), LOG_STEPS)
+            # the data stay in the lower DATA_HEIGHT of the axes: the legend is above them
+            top = lo * (1.15 * float(values.max()) / lo) ** (1.0 / DATA_HEIGHT)
+            y_range = (lo, nice_ceil(top, LOG_STEPS))
         else:
             y_range = (0.01, 1.0)
         if running and len(gens):
