@@ -162,7 +162,8 @@ class FigurePanel:
         the axes stand in one row)."""
         fig = self.figure
         head = (tuple(fig.get_size_inches()), fig.dpi, _text_key(fig.texts),
-                tuple(legend.get_visible() for legend in fig.legends),
+                tuple((legend.get_visible(), tuple(t.get_text() for t in legend.get_texts()))
+                      for legend in fig.legends),
                 tuple(ax.get_position().bounds for ax in fig.axes))
         live_y = [ax for ax in self.live_ylim if _ylim_is_live(ax)]
         return head, tuple(_axes_key(ax, any(ax is a for a in live_y)) for ax in fig.axes)

@@ -27,7 +27,8 @@ from anatile.widgets._plots import (
     nice_ceil,
 )
 
-__all__ = ["DATA_HEIGHT", "G_TITLE", "LOG_STEPS", "X_HORIZON_S", "LossFigure", "StrategyFigure"]
+__all__ = ["DATA_HEIGHT", "G_TITLE", "LOG_STEPS", "X_HORIZON_S", "LossFigure", "StrategyFigure",
+           "target_label"]
 
 #: during a run the generation axis reaches as far as the run gets in this many seconds
 #: at its current pace (at most ``maxiter``), so it is widened about that rarely.
@@ -39,6 +40,11 @@ G_TITLE = "g(w) of the best strategy so far"
 #: the best TNMSE, baseline and target stay in this lower part of the (log) TNMSE axis;
 #: the legend sits in the head room above (the early population band runs through it).
 DATA_HEIGHT = 0.6
+
+
+def target_label(early_stop: bool) -> str:
+    """The legend entry of the target line: whether reaching it stops the run."""
+    return "target (early stop)" if early_stop else "target (early stop off)"
 
 
 class LossFigure:
@@ -70,7 +76,7 @@ class LossFigure:
         self.baseline_line = panel.add_live(ax.axhline(np.nan, color="#7f7f7f", ls="--",
                                                        label="baseline"))
         self.target_line = panel.add_live(ax.axhline(np.nan, color="#2ca02c", linestyle=":",
-                                                     label="target (early stop)"))
+                                                     label=target_label(True)))
         # title and legend belong to the figure, not the axes: new axes limits redraw the
         # axes alone (ticks and labels), and these keep their pixels (a third of the work)
         fig = panel.figure
@@ -83,12 +89,20 @@ class LossFigure:
         handles, labels = ax.get_legend_handles_labels()
         # opaque: its kept pixels are pasted over the data (and over a redrawn axes)
         # upper right, over the head room the TNMSE axis keeps above the data (limits)
-        panel.add_sticky(fig.legend(handles, labels, fontsize=8, loc="upper right",
-                                    bbox_to_anchor=(1.0, 1.0), bbox_transform=ax.transAxes,
-                                    framealpha=1.0))
+        self.legend = panel.add_sticky(fig.legend(
+            handles, labels, fontsize=8, loc="upper right", bbox_to_anchor=(1.0, 1.0),
+            bbox_transform=ax.transAxes, framealpha=1.0))
+        self._target_entry = handles.index(self.target_line)
         # this run's limits: they only widen while it runs
         self._x_top: float | None = None
         self._y_range: tuple[float, float] | None = None
+
+    def set_early_stop(self, on: bool) -> None:
+        """Say in the legend whether reaching the target ends the run (the optimizer's
+        default ``callback``) or not (``callback=None`` or the user's own)."""
+        label = target_label(on)
+        self.target_line.set_label(label)
+        self.legend.get_texts()[self._target_entry].set_text(label)
 
     def reset(self) -> None:
         """Forget the run's limits (a new run starts)."""

@@ -22,6 +22,7 @@ from anatile.widgets._wpo_figures import LossFigure, StrategyFigure
 from anatile.wpo import events as ev
 from anatile.wpo.loss import tnmse_from_loss
 from anatile.wpo.optimizer import WeightProgrammingOptimizer
+from anatile.wpo.options import stop_criterion
 
 __all__ = ["WPOMonitor"]
 
@@ -92,6 +93,7 @@ class WPOMonitor(AnatileWidget):
         self._status_at = -float("inf")
         self.loss_panel = self._panel("loss", (5.6, 3.2), self._update_loss)
         self.loss_figure = LossFigure(self.loss_panel)
+        self.loss_figure.set_early_stop(self._early_stop())
         self.g_panel = self._panel("g", (5.0, 3.2), self._update_g)
         self.g_figure = StrategyFigure(self.g_panel, optimizer.g_max, len(optimizer.f_lst))
         warm_up_custom_pair_curves()  # a one-time import, now rather than mid-run
@@ -125,6 +127,10 @@ class WPOMonitor(AnatileWidget):
         """Whether a run started by this monitor is in progress."""
         return self._active
 
+    def _early_stop(self) -> bool:
+        """Whether the run stops at the target (the default ``callback``)."""
+        return self.optimizer.options.callback is stop_criterion
+
     def start(self, background: bool = True) -> threading.Thread | None:
         """Run the optimizer (in a daemon thread unless ``background=False``).
 
@@ -142,6 +148,7 @@ class WPOMonitor(AnatileWidget):
         with self._band_lock:
             self._band.clear()
         self.loss_figure.reset()
+        self.loss_figure.set_early_stop(self._early_stop())
         self.started = None
         self.baseline = None
         self.finished = None

@@ -15,7 +15,7 @@ from anatile.inference import CustomPairConductanceConverter, DualPairConductanc
 from anatile.widgets import WPOMonitor
 from anatile.widgets._base import HARD_MAX_DUTY
 from anatile.widgets._plots import conductance_curves
-from anatile.wpo import GenerationFinished, WeightProgrammingOptimizer
+from anatile.wpo import GenerationFinished, WeightProgrammingOptimizer, stop_criterion
 
 
 def _optimizer(maxiter: int = 4, **kwargs: object) -> WeightProgrammingOptimizer:
@@ -141,6 +141,25 @@ def test_tnmse_axis_baseline_target_settings_and_no_eta_after_the_end() -> None:
     settings = monitor.settings.value
     assert "anatile-seed'>17<" in settings and "anatile-popsize'>4<" in settings
     assert "3.6e+03" in settings  # the time steps
+
+
+def test_target_legend_says_whether_the_run_stops_there() -> None:
+    # the target line stops a run only with the default callback (stop_criterion)
+    opt = _optimizer(maxiter=2)
+    monitor = WPOMonitor(opt)
+    legend_texts = [t.get_text() for t in monitor.loss_figure.legend.get_texts()]
+    assert "target (early stop off)" in legend_texts
+    without = monitor.loss_panel.png()
+    opt.options.callback = stop_criterion
+    monitor.start(background=False)
+    legend_texts = [t.get_text() for t in monitor.loss_figure.legend.get_texts()]
+    assert "target (early stop)" in legend_texts
+    assert "target (early stop off)" not in legend_texts
+    # the kept frame was drawn again with the new legend (its text is in the frame key)
+    assert monitor.loss_panel.png() != without
+    assert WPOMonitor(_optimizer(callback=stop_criterion)).loss_figure.target_line \
+        .get_label() == "target (early stop)"
+    monitor.close()
 
 
 def test_start_clears_the_previous_run_before_its_first_generation() -> None:
