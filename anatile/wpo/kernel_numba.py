@@ -245,6 +245,19 @@ adc = _F["adc"]
 grid_position = _F["grid_position"]
 
 
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def _targets(g_d: Any, s_d: Any, a_d: Any, b_d: Any, lo: Any, frac: Any, n0: Any, nb: Any,
+             g_max: Any, coeffs: Any, prog_factor: Any) -> None:  # pragma: no cover - compiled
+    """One device's target conductances of weights ``n0 … n0 + nb`` (the candidate's
+    piecewise-linear g(w) at each weight's grid cell) into ``g_d`` and their programming
+    σ into ``s_d``: one simple loop each, so that both vectorize."""
+    for j in range(nb):
+        k = lo[n0 + j]
+        g_d[j] = a_d[k] + b_d[k] * frac[n0 + j]
+    for j in range(nb):
+        s_d[j] = prog_noise_std(g_d[j], g_max, coeffs, prog_factor)
+
+
 def _tnmse(g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any, w: Any, z: Any, zr: Any,
            log_ratio: Any, read_amp: Any, mu: Any, sig: Any, r_a: Any, r_b: Any,
            coeffs: Any, phys: Any, readout: Any, gain: Any, flags: Any, w_sq: Any,
@@ -280,13 +293,8 @@ def _tnmse(g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any, w: Any, z: Any, zr
             for n0 in range(0, n_w, BLOCK):
                 nb = min(BLOCK, n_w - n0)
                 for d in range(n_dev):
-                    g_d, s_d = G[d], S[d]
-                    a_d, b_d = g_a[c, d], g_b[c, d]
-                    for j in range(nb):
-                        k = lo[n0 + j]
-                        g_d[j] = a_d[k] + b_d[k] * frac[n0 + j]
-                    for j in range(nb):
-                        s_d[j] = prog_noise_std(g_d[j], g_max, coeffs, prog_factor)
+                    _targets(G[d], S[d], g_a[c, d], g_b[c, d], lo, frac, n0, nb, g_max,
+                             coeffs, prog_factor)
                 for t in range(n_t):
                     WP[:nb] = 0.0
                     for d in range(n_dev):
@@ -307,13 +315,9 @@ def _tnmse(g_a: Any, g_b: Any, lo: Any, frac: Any, coef: Any, w: Any, z: Any, zr
                 # time-independent per device: target, programming σ, ν statistics; one
                 # simple loop each, so that every loop vectorizes
                 for d in range(n_dev):
-                    g_d, s_d, m_d, sn_d = G[d], S[d], M[d], SN[d]
-                    a_d, b_d = g_a[c, d], g_b[c, d]
-                    for j in range(nb):
-                        k = lo[n0 + j]
-                        g_d[j] = a_d[k] + b_d[k] * frac[n0 + j]
-                    for j in range(nb):
-                        s_d[j] = prog_noise_std(g_d[j], g_max, coeffs, prog_factor)
+                    g_d, m_d, sn_d = G[d], M[d], SN[d]
+                    _targets(G[d], S[d], g_a[c, d], g_b[c, d], lo, frac, n0, nb, g_max,
+                             coeffs, prog_factor)
                     if custom:
                         for j in range(nb):
                             m_d[j] = mu[c, d, n0 + j]
